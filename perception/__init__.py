@@ -1,0 +1,1 @@
+"""Unsupervised object-centric perception models (IODINE, PROVIDE, ODDN) and their metrics."""

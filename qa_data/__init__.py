@@ -1,0 +1,1 @@
+"""CLEVRER data: real-layout readers, the CLEVRER-sim generator, questions and slot caches."""

@@ -1,0 +1,60 @@
+"""Typed configs: dataclasses filled from YAML presets and `key=value` CLI overrides.
+
+Every stage of the project describes its settings as a dataclass. A preset YAML in `configs/`
+fills it, CLI overrides (`train.lr=1e-4`) are applied on top, unknown keys and wrong types raise,
+and the resolved config is saved next to every output.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence, TypeVar
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit its dataclass."""
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
+    """Builds `cls` from its defaults, then the YAML at `path`, then `key=value` overrides."""
+    schema = OmegaConf.structured(cls)
+    layers = []
+    source = "defaults"
+    try:
+        if path is not None:
+            source = str(path)
+            if not Path(path).is_file():
+                raise ConfigError(f"{path}: config file not found")
+            with open(path) as f:
+                data = yaml.safe_load(f) or {}
+            if not isinstance(data, dict):
+                raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+            layers.append(OmegaConf.create(data))
+        if overrides:
+            source = f"overrides {list(overrides)}"
+            bad = [o for o in overrides if "=" not in o]
+            if bad:
+                raise ConfigError(f"overrides must be key=value, got {bad}")
+            layers.append(OmegaConf.from_dotlist(list(overrides)))
+        merged = OmegaConf.merge(schema, *layers)
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{source}: {e}".splitlines()[0] + f" (config class {cls.__name__})") from e
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """Plain nested dict of a config dataclass (for YAML, JSON, HDF5 attributes, checkpoints)."""
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    """Writes the resolved config as YAML."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        yaml.safe_dump(config_to_dict(cfg), f, sort_keys=False)

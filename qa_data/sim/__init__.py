@@ -1,0 +1,1 @@
+"""CLEVRER-sim: a Bullet-physics generator of CLEVRER-format videos, masks and events."""

@@ -1,0 +1,276 @@
+"""Generation of one CLEVRER-sim video (all its files) and of a whole dataset, in parallel,
+resumably: a video is done when all its files exist, and every file is written under a temporary
+name and renamed, so an interruption never leaves a partial file."""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from qa_data.annotations import (Annotation, Collision, FrameState, ObjectProperty, ObjectState,
+                                 view_events_from_mask)
+from qa_data.config import config_to_dict
+from qa_data.layout import SPLITS, ClevrerLayout, video_filename
+from qa_data.masks import proposals_json
+from qa_data.sim.config import GENERATOR_VERSION, GeneratorConfig
+from qa_data.sim.physics import SimResult, World
+from qa_data.sim.scene import SceneSpec, add_late_object, sample_scene
+from qa_data.video_io import write_video
+
+logger = logging.getLogger(__name__)
+DECIMALS = 5
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(data, separators=(",", ":")))  # dumps uses the C encoder, dump does not
+    os.replace(tmp, path)
+
+
+def _r(v) -> list[float]:
+    return [round(float(x), DECIMALS) for x in v]
+
+
+def _collisions_json(collisions) -> list[dict]:
+    return [{"object_ids": list(c.object_ids), "frame_id": c.frame_id, "location": _r(c.location)}
+            for c in collisions]
+
+
+def _view_events_json(events) -> dict[str, list[dict]]:
+    return {
+        "enter": [{"object_id": e.object_id, "frame_id": e.frame_id} for e in events if e.kind == "in"],
+        "exit": [{"object_id": e.object_id, "frame_id": e.frame_id} for e in events if e.kind == "out"],
+    }
+
+
+@dataclass
+class SceneCheck:
+    ok: bool
+    penalty: float
+
+
+def check_scene(cfg: GeneratorConfig, sim: SimResult, inside: np.ndarray, want_tail: bool) -> SceneCheck:
+    """Acceptance of a simulated scene: visible collisions in range, no pair colliding twice
+    (so 'the collision between A and B' is unique), a tail collision if one was aimed for,
+    nothing fallen through the floor, something in view at the start. The penalty ranks
+    attempts when none passes (the first two are hard, the rest soft)."""
+    sc = cfg.scene
+    visible = sum(c.frame_id < cfg.rendered_frames for c in sim.collisions)
+    pairs = [c.object_ids for c in sim.collisions]
+    repeats = len(pairs) - len(set(pairs))
+    lost = int((sim.position[..., 2] < -0.5).any())
+    empty_start = int(not inside[0].any())
+    out_of_range = max(0, sc.min_visible_collisions - visible) + max(0, visible - sc.max_visible_collisions)
+    no_tail = int(want_tail and not any(c.frame_id >= cfg.rendered_frames for c in sim.collisions))
+    penalty = 10 * (lost + empty_start) + 2 * repeats + out_of_range + no_tail
+    return SceneCheck(penalty == 0, penalty)
+
+
+@dataclass
+class VideoSummary:
+    split: str
+    index: int
+    num_objects: int
+    collisions: int
+    enters: int
+    exits: int
+    tail_collisions: int
+    attempts: int
+
+
+def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) -> VideoSummary:
+    """Simulates, renders and writes every file of one video."""
+    cfg, cam = world.cfg, world.camera
+    rng = np.random.default_rng([cfg.seed, index])
+    best: tuple[float, SceneSpec, SimResult, np.ndarray] | None = None
+    attempts = 0
+    for attempts in range(1, cfg.scene.max_attempts + 1):
+        scene = sample_scene(cfg, cam, rng)
+        sim = world.simulate(scene)
+        want_tail = scene.late is not None
+        if want_tail:
+            scene = add_late_object(cfg, cam, scene, sim.position, rng)
+            sim = world.simulate(scene)
+        inside = cam.in_view(sim.position)  # [F, N]
+        check = check_scene(cfg, sim, inside, want_tail)
+        if best is None or check.penalty < best[0]:
+            best = (check.penalty, scene, sim, inside)
+        if check.ok:
+            break
+    _, scene, sim, inside = best
+    R = cfg.rendered_frames
+    props = [ObjectProperty(o.object_id, o.color, o.material, o.shape) for o in scene.objects]
+    ids = sim.object_ids
+    euler = sim.euler()
+
+    # Counterfactuals: the collisions (and view events) of a re-simulation without each object.
+    counterfactuals = []
+    for o in scene.objects:
+        cf = world.simulate(scene, remove=o.object_id, factual=sim)
+        cf_events = view_events_from_mask(cam.in_view(cf.position), cf.object_ids)
+        counterfactuals.append({"removed_object_id": o.object_id,
+                                "collision": _collisions_json(cf.collisions),
+                                **_view_events_json(cf_events)})
+
+    frames, seg = world.render(scene, sim, R)
+
+    annotation = Annotation(
+        scene_index=index, video_filename=video_filename(index), object_property=props,
+        motion_trajectory=[
+            FrameState(k, tuple(
+                ObjectState(oid, tuple(_r(sim.position[k, j])), tuple(_r(euler[k, j])),
+                            tuple(_r(sim.velocity[k, j])), tuple(_r(sim.angular_velocity[k, j])),
+                            bool(inside[k, j]))
+                for j, oid in enumerate(ids)))
+            for k in range(R)],
+        collision=[Collision(c.object_ids, c.frame_id, tuple(_r(c.location)))
+                   for c in sim.collisions if c.frame_id < R],
+    )
+    tail_view = [e for e in view_events_from_mask(inside[R - 1:], ids, first_frame=R - 1)]
+    tail = {
+        "video_index": index, "video_filename": video_filename(index),
+        "first_frame": R, "num_frames": cfg.simulated_frames, "fps": cfg.fps,
+        "collision": _collisions_json([c for c in sim.collisions if c.frame_id >= R]),
+        **_view_events_json(tail_view),
+    }
+    cf_file = {"video_index": index, "video_filename": video_filename(index),
+               "num_frames": cfg.simulated_frames, "fps": cfg.fps, "counterfactuals": counterfactuals}
+
+    write_video(layout.video_path(split, index), frames, fps=cfg.fps, crf=cfg.video.crf,
+                pix_fmt=cfg.video.pix_fmt, preset=cfg.video.preset)
+    write_json_atomic(layout.proposal_path(index), proposals_json(seg, props, index))
+    write_json_atomic(layout.tail_events_path(index), tail)
+    write_json_atomic(layout.counterfactual_path(index), cf_file)
+    write_json_atomic(layout.annotation_path(split, index), annotation.to_json())  # last: marks done
+    visible_view = view_events_from_mask(inside[:R], ids)
+    return VideoSummary(split, index, len(props), len(annotation.collision),
+                        sum(e.kind == "in" for e in visible_view), sum(e.kind == "out" for e in visible_view),
+                        len(tail["collision"]), attempts)
+
+
+def video_files(layout: ClevrerLayout, split: str, index: int) -> list[Path]:
+    return [layout.video_path(split, index), layout.proposal_path(index), layout.tail_events_path(index),
+            layout.counterfactual_path(index), layout.annotation_path(split, index)]
+
+
+def is_complete(layout: ClevrerLayout, split: str, index: int) -> bool:
+    return all(p.is_file() for p in video_files(layout, split, index))
+
+
+def split_ranges(cfg: GeneratorConfig) -> dict[str, tuple[int, int]]:
+    """Contiguous global index ranges per split, in CLEVRER's order (train, validation, test)."""
+    ranges, start = {}, 0
+    for s in SPLITS:
+        n = getattr(cfg.splits, s)
+        ranges[s] = (start, start + n)
+        start += n
+    return ranges
+
+
+# ------------------------------------------------------------------- parallel driver
+_WORLD: World | None = None
+_LAYOUT: ClevrerLayout | None = None
+
+
+def _init_worker(cfg: GeneratorConfig, root: str) -> None:
+    global _WORLD, _LAYOUT
+    _WORLD, _LAYOUT = World(cfg), ClevrerLayout(root)
+
+
+def _run_task(task: tuple[str, int]) -> tuple[str, int, VideoSummary | None, str | None]:
+    split, index = task
+    try:
+        return split, index, generate_video(_WORLD, split, index, _LAYOUT), None
+    except Exception as e:  # reported per video by the driver, never swallowed
+        return split, index, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"
+
+
+@dataclass
+class GenerationReport:
+    generated: int = 0
+    already_done: int = 0
+    failed: list[tuple[str, int, str]] = field(default_factory=list)
+    summaries: list[VideoSummary] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _manifest(cfg: GeneratorConfig, report: GenerationReport | None, ranges) -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        pkg = version("object-dynamics-reasoning")
+    except PackageNotFoundError:
+        pkg = "unknown"
+    return {
+        "generator": GENERATOR_VERSION, "package_version": pkg, "preset": cfg.preset, "seed": cfg.seed,
+        "config": config_to_dict(cfg),
+        "splits": {s: {"first_index": a, "num_videos": b - a} for s, (a, b) in ranges.items()},
+        "complete": report is not None and not report.failed,
+        "failed": [] if report is None else [{"split": s, "index": i, "error": e.splitlines()[0]}
+                                              for s, i, e in report.failed],
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def check_existing(layout: ClevrerLayout, cfg: GeneratorConfig) -> None:
+    """Refuses to add to a dataset generated with another config or seed."""
+    if not layout.manifest_path.exists():
+        return
+    with open(layout.manifest_path) as f:
+        old = json.load(f)
+    if old.get("config") != config_to_dict(cfg) or old.get("generator") != GENERATOR_VERSION:
+        raise ValueError(
+            f"{layout.manifest_path}: this dataset was generated with another config, seed or "
+            f"generator version ({old.get('generator')}, preset {old.get('preset')}, seed {old.get('seed')}); "
+            "use a new --out directory")
+
+
+def generate_dataset(cfg: GeneratorConfig, out: str | Path, workers: int = 1, progress: bool = True) -> GenerationReport:
+    """Generates every missing video of every split; returns what was done and what failed."""
+    import time
+    cfg.validate()
+    layout = ClevrerLayout(out)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    check_existing(layout, cfg)
+    ranges = split_ranges(cfg)
+    write_json_atomic(layout.manifest_path, _manifest(cfg, None, ranges))
+    tasks = [(s, i) for s, (a, b) in ranges.items() for i in range(a, b)]
+    report = GenerationReport()
+    todo = [t for t in tasks if not is_complete(layout, *t)]
+    report.already_done = len(tasks) - len(todo)
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(tasks), initial=report.already_done, desc="generate", unit="video", disable=not progress)
+    if workers <= 1:
+        _init_worker(cfg, str(layout.root))
+        results = map(_run_task, todo)
+        pool = None
+    else:
+        pool = mp.get_context("spawn").Pool(workers, _init_worker, (cfg, str(layout.root)))
+        results = pool.imap_unordered(_run_task, todo, chunksize=1)
+    try:
+        for split, index, summary, err in results:
+            if err is None:
+                report.generated += 1
+                report.summaries.append(summary)
+            else:
+                report.failed.append((split, index, err))
+                logger.error("video %s/%d failed: %s", split, index, err)
+            bar.update(1)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+            pool.join()
+    report.seconds = time.perf_counter() - t0
+    write_json_atomic(layout.manifest_path, _manifest(cfg, report, ranges))
+    return report

@@ -1,0 +1,1 @@
+"""ALOE-style question answering over object slots."""

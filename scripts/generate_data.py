@@ -1,0 +1,8 @@
+"""Generate a CLEVRER-sim dataset in the real CLEVRER layout.
+
+    python scripts/generate_data.py --preset tiny --out DIR [--num-videos N] [--seed S] [--workers W] [key=value ...]
+"""
+from qa_data.sim.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
