@@ -93,22 +93,25 @@ def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) 
     """Simulates, renders and writes every file of one video."""
     cfg, cam = world.cfg, world.camera
     rng = np.random.default_rng([cfg.seed, index])
-    best: tuple[float, SceneSpec, SimResult, np.ndarray] | None = None
+    best: tuple[float, SceneSpec, SimResult, np.ndarray, dict[int, SimResult]] | None = None
     attempts = 0
     for attempts in range(1, cfg.scene.max_attempts + 1):
         scene = sample_scene(cfg, cam, rng)
         sim = world.simulate(scene)
-        want_tail = scene.late is not None
+        want_tail, without_late = scene.late is not None, {}
         if want_tail:
             scene = add_late_object(cfg, cam, scene, sim.position, rng)
-            sim = world.simulate(scene)
+            if len(scene.objects) > len(sim.object_ids):
+                # the run without the late object is exactly its counterfactual
+                without_late = {scene.objects[-1].object_id: sim}
+                sim = world.simulate(scene)
         inside = cam.in_view(sim.position)  # [F, N]
         check = check_scene(cfg, sim, inside, want_tail)
         if best is None or check.penalty < best[0]:
-            best = (check.penalty, scene, sim, inside)
+            best = (check.penalty, scene, sim, inside, without_late)
         if check.ok:
             break
-    _, scene, sim, inside = best
+    _, scene, sim, inside, without_late = best
     R = cfg.rendered_frames
     props = [ObjectProperty(o.object_id, o.color, o.material, o.shape) for o in scene.objects]
     ids = sim.object_ids
@@ -117,7 +120,7 @@ def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) 
     # Counterfactuals: the collisions (and view events) of a re-simulation without each object.
     counterfactuals = []
     for o in scene.objects:
-        cf = world.simulate(scene, remove=o.object_id, factual=sim)
+        cf = without_late.get(o.object_id) or world.simulate(scene, remove=o.object_id, factual=sim)
         cf_events = view_events_from_mask(cam.in_view(cf.position), cf.object_ids)
         counterfactuals.append({"removed_object_id": o.object_id,
                                 "collision": _collisions_json(cf.collisions),

@@ -1,0 +1,64 @@
+"""The main job (README's first command): every stage of the system on the embedded default,
+resumable stage by stage. Today: CLEVRER-sim generation, dataset statistics, contact sheet."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from qa_data.config import save_config
+from qa_data.contact_sheet import contact_sheet
+from qa_data.layout import ClevrerLayout
+from qa_data.sim.cli import build_config
+from qa_data.sim.generate import generate_dataset, split_ranges
+from qa_data.stats import summary_table, video_table
+
+logger = logging.getLogger(__name__)
+
+
+def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers: int = 2, seed: int = 0) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    data, report_dir = out / "data", out / "report"
+    report_dir.mkdir(exist_ok=True)
+
+    # 1. Data: CLEVRER-sim (resumes: complete videos are kept).
+    cfg = build_config(preset, num_videos, seed, [])
+    save_config(cfg, report_dir / "generator_config.yaml")
+    gen = generate_dataset(cfg, data, workers=workers)
+    if gen.failed:
+        raise RuntimeError(f"{len(gen.failed)} videos failed to generate: "
+                           + "; ".join(f"{s}/{i}: {e.splitlines()[0]}" for s, i, e in gen.failed[:5]))
+    rate = gen.generated / gen.seconds if gen.generated else float("nan")
+    print(f"data: {gen.generated} videos generated, {gen.already_done} already there ({rate:.2f} videos/s)")
+
+    # 2. Dataset statistics.
+    videos = video_table(ClevrerLayout(data))
+    videos.to_csv(report_dir / "dataset_videos.csv", index=False)
+    table = summary_table(videos)
+    table.to_csv(report_dir / "dataset_stats.csv", index=False)
+    md = table.to_markdown(index=False)
+    (report_dir / "dataset_stats.md").write_text(
+        "# CLEVRER-sim dataset statistics\n\nPer video: mean [min-max]. CLEVRER train has 4-6 objects "
+        "and 2-4 collisions per video.\n\n" + md + "\n")
+    print(md)
+
+    # 3. Contact sheet of a few validation videos.
+    first = split_ranges(cfg)["validation"][0]
+    sheet = contact_sheet(data, "validation", [first + k for k in range(min(4, cfg.splits.validation))],
+                          report_dir / "contact_sheet.png")
+    print(f"contact sheet: {sheet}")
+    return {"data": data, "stats": table, "contact_sheet": sheet}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Run the whole system end to end on generated data.")
+    ap.add_argument("--out", type=Path, default=Path("runs/demo"))
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--num-videos", type=int)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    run(args.out, args.preset, args.num_videos, args.workers, args.seed)
+    return 0
