@@ -143,10 +143,12 @@ def test_same_seed_same_data_and_resume(tmp_path, sim_data, tiny_cfg):
     victim = split_ranges(tiny_cfg)["train"][0] + 1
     layout.annotation_path("train", victim).unlink()
     layout.proposal_path(victim).unlink()
-    (layout.proposal_path(victim).parent / ".proposal_tmp").write_text("partial")
+    stray = layout.proposal_path(victim).parent / f".proposal_{victim:05d}.json.tmp4242"
+    stray.write_text("partial")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*.json") if "annotation" in p.name}
     again = generate_dataset(tiny_cfg, root, workers=2, progress=False)
     assert (again.generated, again.already_done, again.failed) == (1, 5, [])
+    assert not stray.exists() and not list(root.rglob(".*.tmp*"))
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # complete videos untouched
     # identical to the reference run, byte for byte (annotations, masks, tail, counterfactuals)
     for split, (a, b) in split_ranges(tiny_cfg).items():

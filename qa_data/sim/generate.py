@@ -245,6 +245,9 @@ def generate_dataset(cfg: GeneratorConfig, out: str | Path, workers: int = 1, pr
     layout = ClevrerLayout(out)
     layout.root.mkdir(parents=True, exist_ok=True)
     check_existing(layout, cfg)
+    # temporaries of a killed earlier run (never renamed into place): remove them
+    for stale in layout.root.rglob(".*.tmp*"):
+        stale.unlink()
     ranges = split_ranges(cfg)
     write_json_atomic(layout.manifest_path, _manifest(cfg, None, ranges))
     tasks = [(s, i) for s, (a, b) in ranges.items() for i in range(a, b)]
