@@ -269,7 +269,7 @@ class World:
         """Adds (in place) a Blinn-Phong highlight on metal pixels, with the shapes' true normals."""
         lt = self.cfg.light
         jmap = {oid: j for j, oid in enumerate(sim.object_ids)}
-        metal_ids = np.zeros(len(self._id_lut(sim)), bool)
+        metal_ids = np.zeros(max(sim.object_ids, default=0) + 2, bool)  # indexed by object_id + 1
         for oid in metal:
             metal_ids[oid + 1] = True
         sel = metal_ids[ids]  # [H, W] metal pixels
@@ -305,7 +305,3 @@ class World:
         half /= np.sqrt((half ** 2).sum(1, keepdims=True))
         spec = lt.metal_specular * np.clip((normal * half).sum(1), 0, 1) ** lt.metal_shininess
         rgb[sel] += 255.0 * spec[:, None]
-
-    @staticmethod
-    def _id_lut(sim: SimResult) -> range:
-        return range(max(sim.object_ids, default=0) + 2)
