@@ -120,7 +120,10 @@ def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) 
     # Counterfactuals: the collisions (and view events) of a re-simulation without each object.
     counterfactuals = []
     for o in scene.objects:
-        cf = without_late.get(o.object_id) or world.simulate(scene, remove=o.object_id, factual=sim)
+        if o.object_id in without_late:
+            cf = without_late[o.object_id]
+        else:
+            cf = world.simulate(scene, remove=o.object_id, factual=sim)
         cf_events = view_events_from_mask(cam.in_view(cf.position), cf.object_ids)
         counterfactuals.append({"removed_object_id": o.object_id,
                                 "collision": _collisions_json(cf.collisions),
