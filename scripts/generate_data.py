@@ -1,4 +1,4 @@
-"""Generate a CLEVRER-sim dataset in the real CLEVRER layout.
+"""Generate a CLEVRER-sim dataset in the real CLEVRER layout, with its questions.
 
     python scripts/generate_data.py --preset tiny --out DIR [--num-videos N] [--seed S] [--workers W] [key=value ...]
 """

@@ -44,6 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--num-videos", type=int, help="total videos, split in the preset's proportions")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--no-questions", action="store_true", help="videos only; questions can be made later "
+                    "with scripts/generate_questions.py")
+    ap.add_argument("--question-preset", default="clevrer_sim")
     ap.add_argument("overrides", nargs="*", help="config overrides, e.g. camera.width=128")
     return ap.parse_args(argv)
 
@@ -61,4 +64,11 @@ def main(argv=None) -> int:
           f"{report.seconds:.1f} s, {rate:.2f} videos/s, {len(report.failed)} failed")
     for split, index, err in report.failed:
         print(f"FAILED {split} video {index}: {err}", file=sys.stderr)
-    return 1 if report.failed else 0
+    if report.failed:
+        return 1
+    if not args.no_questions:
+        from qa_data.qgen.cli import build_question_config, print_report
+        from qa_data.qgen.generate import generate_questions
+        qcfg = build_question_config(args.question_preset, cfg.seed)
+        print_report(generate_questions(args.out, qcfg, workers=args.workers))
+    return 0

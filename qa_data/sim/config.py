@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Bump when a change alters generated data for the same config and seed.
-GENERATOR_VERSION = "clevrer-sim-1.0"
+GENERATOR_VERSION = "clevrer-sim-1.1"  # 1.1: the late object is seen before the tail
 
 
 @dataclass

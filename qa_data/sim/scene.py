@@ -122,10 +122,17 @@ def add_late_object(cfg: GeneratorConfig, camera: Camera, scene: SceneSpec, posi
     decel = deceleration(cfg, shape)
     first_tail_s = cfg.rendered_frames / cfg.fps
     last_s = (cfg.simulated_frames - 1) / cfg.fps
+    R = cfg.rendered_frames
+    # Predictive questions can only name objects seen in the video: the target must be in view
+    # in some rendered frame, and so must the late object before the tail (checked along its path).
+    seen = [j for j in range(len(scene.objects)) if camera.in_view(positions[:R, j]).any()]
+    path_times = np.linspace(0.0, first_tail_s - 0.4, 24)
     spawn = vel = None
-    for _ in range(50):
+    for _ in range(100):
+        if not seen:
+            break
         t = rng.uniform(first_tail_s + 0.2, last_s - 0.3)
-        j = int(rng.integers(len(scene.objects)))
+        j = seen[int(rng.integers(len(seen)))]
         goal = positions[int(round(t * cfg.fps)), j, :2]
         u = rng.uniform(max(sc.min_speed, decel * t * 1.05), sc.max_speed)
         d = (u - 0.5 * decel * t) * t
@@ -133,7 +140,9 @@ def add_late_object(cfg: GeneratorConfig, camera: Camera, scene: SceneSpec, posi
         direction = np.array([math.cos(ang), math.sin(ang)])
         cand = goal - d * direction
         free = all(np.hypot(*(cand - np.array(o.position))) > 3.0 * ph.object_half_size for o in scene.objects)
-        if d > 0 and free:
+        along = np.array([_travel(u, decel, tt) for tt in path_times])
+        path = np.concatenate([cand + along[:, None] * direction, np.full((len(along), 1), ph.object_half_size)], 1)
+        if d > 0 and free and camera.in_view(path, sc.view_margin).any():
             spawn, vel = cand, u * direction
             break
     if spawn is None:

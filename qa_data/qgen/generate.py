@@ -1,0 +1,131 @@
+"""Writes `questions/{train,validation,test}.json` for a CLEVRER(-sim) dataset: candidates per
+video (in parallel), balanced selection (streaming, in video order), and a check of every answer
+by the program executor. The test file has neither programs nor answers; the full test questions
+go to `questions/test_answers.json`, our answer key."""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from qa_data.config import config_to_dict, save_config
+from qa_data.events import SceneFacts, load_scene_facts
+from qa_data.executor import Executor
+from qa_data.layout import SPLITS, ClevrerLayout, video_filename
+from qa_data.qgen.config import QUESTIONS_VERSION, QuestionConfig
+from qa_data.qgen.sampling import Sampler
+from qa_data.qgen.templates import Candidate, video_candidates
+from qa_data.questions import SceneQuestions
+from qa_data.sim.generate import write_json_atomic
+
+logger = logging.getLogger(__name__)
+SPLIT_SEEDS = {s: i for i, s in enumerate(SPLITS)}
+
+
+class AnswerMismatch(AssertionError):
+    """A generated answer that the executor does not reproduce (a bug, never written out)."""
+
+
+def _video_rng(cfg: QuestionConfig, index: int) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, 7919, index])
+
+
+_ROOT: ClevrerLayout | None = None
+_CFG: QuestionConfig | None = None
+
+
+def _init(root: str, cfg: QuestionConfig) -> None:
+    global _ROOT, _CFG
+    _ROOT, _CFG = ClevrerLayout(root), cfg
+
+
+def _candidates(task: tuple[str, int]) -> tuple[int, SceneFacts, list[Candidate]]:
+    split, index = task
+    facts = load_scene_facts(_ROOT, split, index)
+    return index, facts, video_candidates(facts, _video_rng(_CFG, index))
+
+
+def verify(facts: SceneFacts, scene: SceneQuestions) -> None:
+    """Raises AnswerMismatch unless the executor reproduces every answer of the scene."""
+    ex = Executor(facts)
+    for q in scene.questions:
+        got = ex.answer(q, f"scene {scene.scene_index} ")
+        want = q.answer if not q.is_multiple_choice else [c.answer for c in q.choices]
+        if got != want:
+            raise AnswerMismatch(f"scene {scene.scene_index} question {q.question_id} {q.question!r}: "
+                                 f"generated {want}, executor says {got}")
+
+
+@dataclass
+class QuestionReport:
+    videos: dict[str, int] = field(default_factory=dict)
+    questions: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    files: list[Path] = field(default_factory=list)
+
+
+def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, progress: bool = True) -> QuestionReport:
+    """Generates the question files of every split with annotated videos under `root`."""
+    cfg.validate()
+    layout = ClevrerLayout(root)
+    report = QuestionReport()
+    t0 = time.perf_counter()
+    pool = mp.get_context("spawn").Pool(workers, _init, (str(layout.root), cfg)) if workers > 1 else None
+    if pool is None:
+        _init(str(layout.root), cfg)
+    try:
+        for split in SPLITS:
+            try:
+                indices = [i for i in layout.video_indices(split) if layout.annotation_path(split, i).is_file()]
+            except FileNotFoundError:
+                continue
+            if not indices:
+                continue
+            sampler = Sampler(cfg, np.random.default_rng([cfg.seed, SPLIT_SEEDS[split]]))
+            tasks = [(split, i) for i in indices]
+            results = pool.imap(_candidates, tasks, chunksize=4) if pool else map(_candidates, tasks)
+            scenes = []
+            for index, facts, cands in tqdm(results, total=len(tasks), desc=f"questions {split}",
+                                            unit="video", disable=not progress):
+                scene = SceneQuestions(index, video_filename(index), sampler.select(cands))
+                verify(facts, scene)
+                scenes.append(scene)
+            report.files += _write(layout, split, scenes)
+            report.videos[split] = len(scenes)
+            report.questions[split] = sum(len(s.questions) for s in scenes)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    save_config(cfg, layout.root / "questions" / "question_config.yaml")
+    write_json_atomic(layout.root / "questions" / "questions_manifest.json", {
+        "version": QUESTIONS_VERSION, "config": config_to_dict(cfg),
+        "videos": report.videos, "questions": report.questions})
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _write(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions]) -> list[Path]:
+    full = [s.to_json() for s in scenes]
+    if split != "test":
+        path = layout.root / "questions" / f"{split}.json"
+        write_json_atomic(path, full)
+        return [path]
+    public = []
+    for s in full:  # CLEVRER's test file: no programs, no answers
+        qs = []
+        for q in s["questions"]:
+            q = {k: v for k, v in q.items() if k not in ("program", "answer")}
+            if "choices" in q:
+                q["choices"] = [{"choice_id": c["choice_id"], "choice": c["choice"]} for c in q["choices"]]
+            qs.append(q)
+        public.append({**s, "questions": qs})
+    path, key = layout.root / "questions" / "test.json", layout.answer_key_path("test")
+    write_json_atomic(path, public)
+    write_json_atomic(key, full)
+    return [path, key]

@@ -1,0 +1,111 @@
+"""CLEVRER's scoring, used by every stage that answers questions.
+
+Descriptive: exact-match accuracy (also per subtype). Multiple choice: per-option accuracy over
+all (question, choice) pairs, and per-question accuracy where a question counts only if every one
+of its choices is right. Predictions use CLEVRER's submission layout:
+`[{scene_index, questions: [{question_id, answer} | {question_id, choices: [{choice_id, answer}]}]}]`.
+A question without a prediction counts as wrong and is reported as missing.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+import pandas as pd
+
+from qa_data.errors import DataError
+from qa_data.questions import QUESTION_TYPES, SceneQuestions
+
+logger = logging.getLogger(__name__)
+MC_TYPES = QUESTION_TYPES[1:]
+# key: (scene_index, question_id) -> descriptive answer, or {choice_id: 'correct'|'wrong'}
+Predictions = dict[tuple[int, int], Any]
+
+
+def predictions_from_json(data: Any, path: str = "<predictions>") -> Predictions:
+    """Reads CLEVRER's submission layout."""
+    out: Predictions = {}
+    if not isinstance(data, list):
+        raise DataError(path, "predictions must be a list of scenes")
+    for s in data:
+        try:
+            idx = int(s["scene_index"])
+            for q in s["questions"]:
+                key = (idx, int(q["question_id"]))
+                out[key] = ({int(c["choice_id"]): c["answer"] for c in q["choices"]} if "choices" in q
+                            else q["answer"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(path, f"malformed prediction entry ({e!r})") from e
+    return out
+
+
+def predictions_to_json(preds: Predictions) -> list[dict]:
+    scenes: dict[int, list] = {}
+    for (idx, qid), p in sorted(preds.items()):
+        entry = ({"question_id": qid, "choices": [{"choice_id": c, "answer": a} for c, a in sorted(p.items())]}
+                 if isinstance(p, dict) else {"question_id": qid, "answer": p})
+        scenes.setdefault(idx, []).append(entry)
+    return [{"scene_index": i, "questions": qs} for i, qs in scenes.items()]
+
+
+def score_questions(truth: Iterable[SceneQuestions], preds: Predictions) -> pd.DataFrame:
+    """One row per question: type, subtype, options and options right, whether it is right, and
+    whether its prediction was missing."""
+    rows = []
+    for s in truth:
+        for q in s.questions:
+            p = preds.get((s.scene_index, q.question_id))
+            row = {"scene_index": s.scene_index, "question_id": q.question_id,
+                   "question_type": q.question_type, "question_subtype": q.question_subtype,
+                   "missing": p is None}
+            if not q.is_multiple_choice:
+                if q.answer is None:
+                    raise DataError(f"scene {s.scene_index}", f"question {q.question_id} has no answer to score against")
+                row.update(options=1, options_right=int(p == q.answer))
+            else:
+                p = p if isinstance(p, dict) else {}
+                if any(c.answer is None for c in q.choices):
+                    raise DataError(f"scene {s.scene_index}", f"question {q.question_id} has choices without answers")
+                right = sum(p.get(c.choice_id) == c.answer for c in q.choices)
+                row.update(options=len(q.choices), options_right=right)
+            row["correct"] = row["options_right"] == row["options"]
+            rows.append(row)
+    df = pd.DataFrame(rows)
+    if len(df) and df["missing"].any():
+        logger.warning("%d of %d questions have no prediction; they count as wrong", df["missing"].sum(), len(df))
+    return df
+
+
+def accuracy_table(per_question: pd.DataFrame) -> pd.DataFrame:
+    """Rows: descriptive (and each subtype), explanatory, predictive, counterfactual, and the mean
+    per-question accuracy over the four types. Columns: questions, options, per_option and
+    per_question accuracy (%), missing."""
+    rows = []
+
+    def add(name, g):
+        rows.append({"type": name, "questions": len(g), "options": int(g["options"].sum()),
+                     "per_option": 100.0 * g["options_right"].sum() / max(1, g["options"].sum()),
+                     "per_question": 100.0 * g["correct"].mean() if len(g) else float("nan"),
+                     "missing": int(g["missing"].sum())})
+
+    df = per_question
+    for t in QUESTION_TYPES:
+        g = df[df["question_type"] == t] if len(df) else df
+        if not len(g):
+            continue
+        add(t, g)
+        if t == "descriptive":
+            for sub, gs in g.groupby("question_subtype", sort=True):
+                add(f"descriptive: {sub}", gs)
+    table = pd.DataFrame(rows)
+    types = table[table["type"].isin(QUESTION_TYPES)]
+    if len(types):
+        rows.append({"type": "mean over types", "questions": int(types["questions"].sum()),
+                     "options": int(types["options"].sum()), "per_option": float("nan"),
+                     "per_question": float(types["per_question"].mean()), "missing": int(types["missing"].sum())})
+    return pd.DataFrame(rows)
+
+
+def score(truth: Iterable[SceneQuestions], preds: Predictions) -> pd.DataFrame:
+    """The accuracy table of predictions against questions with answers."""
+    return accuracy_table(score_questions(truth, preds))
