@@ -1,5 +1,6 @@
 """The main job (README's first command): every stage of the system on the embedded default,
-resumable stage by stage. Today: CLEVRER-sim generation, dataset statistics, contact sheet."""
+resumable stage by stage. Today: CLEVRER-sim generation, questions, dataset and question
+statistics, contact sheet, and the baseline accuracy tables."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,9 @@ from pathlib import Path
 from qa_data.config import save_config
 from qa_data.contact_sheet import contact_sheet
 from qa_data.layout import ClevrerLayout
+from qa_data.qa_report import wide_accuracy, write_question_report
+from qa_data.qgen.cli import build_question_config
+from qa_data.qgen.generate import generate_questions, questions_up_to_date
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset, split_ranges
 from qa_data.stats import summary_table, video_table
@@ -32,7 +36,16 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     rate = gen.generated / gen.seconds if gen.generated else float("nan")
     print(f"data: {gen.generated} videos generated, {gen.already_done} already there ({rate:.2f} videos/s)")
 
-    # 2. Dataset statistics.
+    # 2. Questions (kept when already generated from this data with this config).
+    qcfg = build_question_config("clevrer_sim", seed)
+    if questions_up_to_date(data, qcfg):
+        print("questions: already generated")
+    else:
+        qrep = generate_questions(data, qcfg, workers=workers)
+        print(f"questions: {sum(qrep.questions.values())} over {sum(qrep.videos.values())} videos "
+              f"in {qrep.seconds:.1f} s")
+
+    # 3. Dataset statistics.
     videos = video_table(ClevrerLayout(data))
     videos.to_csv(report_dir / "dataset_videos.csv", index=False)
     table = summary_table(videos)
@@ -43,12 +56,20 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
         "and 2-4 collisions per video.\n\n" + md + "\n")
     print(md)
 
-    # 3. Contact sheet of a few validation videos.
+    # 4. Question statistics and baselines (blind majority = the floor; executor oracle = 100%).
+    qtables = write_question_report(data, report_dir)
+    print("\nquestions per type (share %, CLEVRER train for reference):")
+    print(qtables.types.to_markdown(index=False))
+    baselines = wide_accuracy(qtables.baselines, "validation")
+    print("\nbaselines on validation (accuracy %):")
+    print(baselines.to_markdown(index=False))
+
+    # 5. Contact sheet of a few validation videos.
     first = split_ranges(cfg)["validation"][0]
     sheet = contact_sheet(data, "validation", [first + k for k in range(min(4, cfg.splits.validation))],
                           report_dir / "contact_sheet.png")
     print(f"contact sheet: {sheet}")
-    return {"data": data, "stats": table, "contact_sheet": sheet}
+    return {"data": data, "stats": table, "contact_sheet": sheet, "questions": qtables}
 
 
 def main(argv=None) -> int:

@@ -34,3 +34,16 @@ def sim_data(tmp_path_factory, tiny_cfg) -> Path:
     report = generate_dataset(tiny_cfg, root, workers=1, progress=False)
     assert not report.failed, report.failed
     return root
+
+
+@pytest.fixture(scope="session")
+def qa_root(tmp_path_factory) -> Path:
+    """A 16-video CLEVRER-sim dataset (10 train, 3 validation, 3 test) with its questions."""
+    from qa_data.qgen.cli import build_question_config
+    from qa_data.qgen.generate import generate_questions
+
+    root = tmp_path_factory.mktemp("clevrer_sim_qa")
+    report = generate_dataset(build_config("tiny", 16, 0, []), root, workers=2, progress=False)
+    assert not report.failed, report.failed
+    generate_questions(root, build_question_config(), workers=1, progress=False)
+    return root

@@ -69,12 +69,37 @@ class QuestionReport:
     files: list[Path] = field(default_factory=list)
 
 
+def questions_up_to_date(root: str | Path, cfg: QuestionConfig) -> bool:
+    """Whether `root` has question files made with this config from its current videos."""
+    import json
+    layout = ClevrerLayout(root)
+    manifest = layout.root / "questions" / "questions_manifest.json"
+    if not manifest.is_file():
+        return False
+    with open(manifest) as f:
+        m = json.load(f)
+    if m.get("version") != QUESTIONS_VERSION or m.get("config") != config_to_dict(cfg):
+        return False
+    for split, n in m.get("videos", {}).items():
+        if not layout.questions_path(split).is_file():
+            return False
+        try:
+            present = [i for i in layout.video_indices(split) if layout.annotation_path(split, i).is_file()]
+        except FileNotFoundError:
+            return False
+        if len(present) != n:
+            return False
+    return bool(m.get("videos"))
+
+
 def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, progress: bool = True) -> QuestionReport:
     """Generates the question files of every split with annotated videos under `root`."""
     cfg.validate()
     layout = ClevrerLayout(root)
     report = QuestionReport()
     t0 = time.perf_counter()
+    # the manifest marks a finished run: drop the old one until this run is done
+    (layout.root / "questions" / "questions_manifest.json").unlink(missing_ok=True)
     pool = mp.get_context("spawn").Pool(workers, _init, (str(layout.root), cfg)) if workers > 1 else None
     if pool is None:
         _init(str(layout.root), cfg)
