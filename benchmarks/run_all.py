@@ -1,8 +1,8 @@
-"""Runs every benchmark and prints its table. Today: the CLEVRER-sim generator."""
+"""Runs every benchmark and prints its table: the CLEVRER-sim generator, question generation."""
 import runpy
 from pathlib import Path
 
 if __name__ == "__main__":
-    for script in ["bench_generator.py"]:
+    for script in ["bench_generator.py", "bench_questions.py"]:
         print(f"## {script}")
         runpy.run_path(str(Path(__file__).with_name(script)), run_name="__main__")

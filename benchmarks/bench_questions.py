@@ -1,0 +1,49 @@
+"""Question generation throughput (candidates, balanced selection, executor check, writing).
+
+    python benchmarks/bench_questions.py [--data runs/demo/data] [--videos 60] [--workers 2]
+
+Uses an existing CLEVRER-sim dataset when --data is given (its questions are rewritten,
+deterministically), else generates a tiny one of --videos videos in a temporary directory first.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from qa_data.qgen.cli import build_question_config
+from qa_data.qgen.generate import generate_questions
+from qa_data.sim.cli import build_config
+from qa_data.sim.generate import generate_dataset
+
+
+def bench(root: Path, workers: int) -> dict:
+    report = generate_questions(root, build_question_config(), workers=workers, progress=False)
+    videos, questions = sum(report.videos.values()), sum(report.questions.values())
+    return {"videos": videos, "questions": questions, "workers": workers, "wall_s": round(report.seconds, 1),
+            "videos_per_s": round(videos / report.seconds, 1), "questions_per_s": round(questions / report.seconds)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path)
+    ap.add_argument("--videos", type=int, default=60)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    if args.data is not None:
+        row = bench(args.data, args.workers)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            rep = generate_dataset(build_config("tiny", args.videos, 0, []), tmp, workers=args.workers, progress=False)
+            assert not rep.failed, rep.failed
+            row = bench(Path(tmp), args.workers)
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    print(pd.DataFrame([row]).to_markdown(index=False))
+
+
+if __name__ == "__main__":
+    main()
