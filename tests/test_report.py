@@ -36,3 +36,20 @@ def test_contact_sheet_is_written(tmp_path, sim_data, tiny_cfg):
     out = contact_sheet(sim_data, "train", [a, b], tmp_path / "sheet.png", frames=(0, 127))
     img = np.asarray(Image.open(out).convert("RGB"))
     assert img.shape[0] > 100 and img.shape[1] > 300 and img.std() > 10  # two rows of real pictures
+
+
+def test_main_job_runs_and_resumes(tmp_path, capsys):
+    from reasoning.pipeline import run
+
+    out = run(tmp_path / "demo", num_videos=9, workers=1)
+    report = tmp_path / "demo" / "report"
+    for name in ("dataset_stats.md", "question_stats.md", "baselines.md", "baselines.csv", "contact_sheet.png"):
+        assert (report / name).is_file(), name
+    printed = capsys.readouterr().out
+    assert "blind majority" in printed and "executor oracle" in printed
+    oracle = out["questions"].baselines.query("method == 'executor oracle' and type == 'mean over types'")
+    assert (oracle["per_question"] == 100.0).all()
+    train = (out["data"] / "questions" / "train.json").read_bytes()
+    run(tmp_path / "demo", num_videos=9, workers=1)  # resumes: nothing regenerated
+    assert "questions: already generated" in capsys.readouterr().out
+    assert (out["data"] / "questions" / "train.json").read_bytes() == train
