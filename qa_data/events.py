@@ -19,7 +19,6 @@ from qa_data.annotations import Annotation, ObjectProperty, load_annotation, rea
 from qa_data.errors import DataError
 from qa_data.layout import ClevrerLayout
 
-EVENT_KINDS = ("start", "end", "in", "out", "collision")
 # An object is moving at a frame when its ground speed (world units/s) exceeds MOVING_SPEED.
 # Questions are only asked where every speed involved is clear of the band around it.
 MOVING_SPEED = 0.06
