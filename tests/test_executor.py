@@ -137,7 +137,9 @@ def test_malformed_programs_name_question_and_module(ex, program, module, words)
 
 def test_static_check_agrees_with_execution():
     assert check_program(["objects", "red", "filter_color", "count"]) == "answer"
-    assert check_program(["objects", "count", "objects", "count"] + []) if False else True
+    assert check_program(["objects", "red", "filter_color", "exist", "negate"]) == "bool"
+    with pytest.raises(ProgramError, match="exactly one answer"):
+        check_program(["objects", "count", "objects", "count"])
     with pytest.raises(ProgramError, match="'get_col_partner'"):
         check_program(["events", "objects", "filter_collision", "unique", "objects", "get_col_partner", "query_color"])
     with pytest.raises(ProgramError, match="no program"):
