@@ -43,7 +43,7 @@ class Sampler:
         self.owed: dict[str, float] = {k: 0.0 for k in self.expected}
         self.answers: dict[str, Counter] = {}  # slot -> answer counts (descriptive)
         self.templates = Counter()
-        self.choice_labels = Counter()
+        self.choice_labels = Counter()  # (type, negated, kind, label) -> choices drawn
 
     # -------------------------------------------------------------- helpers
     def _quota(self, slot: str) -> tuple[int, float]:
@@ -63,23 +63,42 @@ class Sampler:
         if c.question_type == "predictive":  # always 2 choices, exactly 1 correct
             if not right or not wrong:
                 return None
-            n, k = 2, 1
+            picked = [(right[self.rng.integers(len(right))], "correct"), (wrong[self.rng.integers(len(wrong))], "wrong")]
         else:
             n = min(cfg.max_choices, len(pool))
-            if n < cfg.min_choices:
+            if n < cfg.min_choices or len(right) < c.min_correct:
                 return None
-            # steer this type's running share of correct choices towards correct_prob
-            seen = self.choice_labels[(c.question_type, "correct")] + self.choice_labels[(c.question_type, "wrong")]
-            share = self.choice_labels[(c.question_type, "correct")] / seen if seen else cfg.correct_prob
-            p = float(np.clip(2 * cfg.correct_prob - share, 0.05, 0.95))
-            k = int(self.rng.binomial(n, p))
-            k = min(max(k, n - len(wrong), c.min_correct), len(right))
-            if k < c.min_correct:
-                return None
-        picked = ([(right[i], "correct") for i in self.rng.choice(len(right), k, replace=False)]
-                  + [(wrong[i], "wrong") for i in self.rng.choice(len(wrong), n - k, replace=False)])
+            picked = self._draw_choices(c, right, wrong, n)
         order = self.rng.permutation(len(picked))
         return [Choice(j, picked[i][0].text, list(picked[i][0].program), picked[i][1]) for j, i in enumerate(order)]
+
+    def _share(self, key: tuple) -> float:
+        seen = self.choice_labels[key + ("correct",)] + self.choice_labels[key + ("wrong",)]
+        return self.choice_labels[key + ("correct",)] / seen if seen else self.cfg.correct_prob
+
+    def _draw_choices(self, c: Candidate, right: list, wrong: list, n: int) -> list[tuple]:
+        """n choices, one at a time: a label that steers the type's running share of correct
+        choices towards correct_prob, then a kind (presence, collision, enter) that needs that
+        label most, so that no phrasing gives its label away where the videos allow."""
+        cfg = self.cfg
+        pools = {"correct": list(right), "wrong": list(wrong)}
+        picked: list[tuple] = []
+        for slot in range(n):
+            short = c.min_correct - sum(lab == "correct" for _, lab in picked)
+            p = float(np.clip(2 * cfg.correct_prob - self._share((c.question_type, c.negated)), 0.05, 0.95))
+            lab = "correct" if self.rng.random() < p else "wrong"
+            if short >= n - slot or not pools["wrong"]:
+                lab = "correct"
+            elif not pools["correct"]:
+                lab = "wrong"
+            kinds = sorted({ch.kind for ch in pools[lab]})
+            need = [(self._share((c.question_type, c.negated, k)) * (1 if lab == "correct" else -1), self.rng.random(), k)
+                    for k in kinds]
+            kind = min(need)[2]
+            items = [i for i, ch in enumerate(pools[lab]) if ch.kind == kind]
+            picked.append((pools[lab].pop(items[self.rng.integers(len(items))]), lab))
+            self.choice_labels.update([(c.question_type, c.negated, lab), (c.question_type, c.negated, kind, lab)])
+        return picked
 
     # -------------------------------------------------------------- per video
     def select(self, candidates: list[Candidate]) -> list[Question]:
@@ -125,7 +144,6 @@ class Sampler:
                 choices = self._choices(c)
                 if choices is None:
                     continue
-                self.choice_labels.update((c.question_type, ch.answer) for ch in choices)
             else:
                 answers[c.answer] += 1
             used_groups.add(group)
