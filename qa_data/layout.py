@@ -104,6 +104,11 @@ class ClevrerLayout:
     def manifest_path(self) -> Path:
         return self.root / "manifest.json"
 
+    @property
+    def questions_manifest_path(self) -> Path:
+        """Written last by the question generator: its presence marks finished question files."""
+        return self.root / "questions" / "questions_manifest.json"
+
     def video_indices(self, split: str) -> list[int]:
         """Indices of the videos present in a split (mp4 files or PNG frame folders), sorted."""
         base = self._split_dir("videos", split)

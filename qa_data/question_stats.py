@@ -7,7 +7,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from qa_data.questions import DESCRIPTIVE_SUBTYPES, QUESTION_TYPES, SceneQuestions
+from qa_data.questions import DESCRIPTIVE_SUBTYPES, MC_TYPES, QUESTION_TYPES, SceneQuestions
 
 # CLEVRER train (152,572 questions over 10,000 videos), from the official question file.
 CLEVRER_TRAIN_TYPES = {"descriptive": 109952, "explanatory": 16799, "predictive": 7179, "counterfactual": 18642}
@@ -35,7 +35,7 @@ def type_table(rows: pd.DataFrame) -> pd.DataFrame:
     out = []
     splits = list(dict.fromkeys(rows["split"]))
     keys = [(t, None) for t in QUESTION_TYPES[:1]] + [("descriptive", s) for s in DESCRIPTIVE_SUBTYPES] + \
-           [(t, None) for t in QUESTION_TYPES[1:]]
+           [(t, None) for t in MC_TYPES]
     for t, sub in keys:
         name = t if sub is None else f"descriptive: {sub}"
         row = {"type": name}
@@ -72,7 +72,7 @@ def choice_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per multiple-choice type: questions with k choices and with k correct choices, and the
     correct/wrong totals."""
     out = []
-    for t in QUESTION_TYPES[1:]:
+    for t in MC_TYPES:
         g = rows[rows["question_type"] == t]
         if not len(g):
             continue

@@ -17,6 +17,7 @@ from qa_data.errors import DataError, SkipReport
 from qa_data.layout import ClevrerLayout, video_filename
 
 QUESTION_TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
+MC_TYPES = QUESTION_TYPES[1:]  # the multiple-choice types
 DESCRIPTIVE_SUBTYPES = ("count", "exist", "query_color", "query_material", "query_shape")
 CHOICE_ANSWERS = ("correct", "wrong")
 

@@ -17,7 +17,6 @@ from qa_data.errors import DataError
 from qa_data.questions import QUESTION_TYPES, SceneQuestions
 
 logger = logging.getLogger(__name__)
-MC_TYPES = QUESTION_TYPES[1:]
 # key: (scene_index, question_id) -> descriptive answer, or {choice_id: 'correct'|'wrong'}
 Predictions = dict[tuple[int, int], Any]
 

@@ -17,7 +17,7 @@ from qa_data.qgen.sampling import Sampler
 from qa_data.qgen.templates import Candidate, ChoiceCandidate
 from qa_data.questions import Choice, Question, SceneQuestions, load_questions
 from qa_data.scoring import predictions_from_json, predictions_to_json, score, score_questions
-from qa_data.vocab import ANSWERS, encode_question, tokenize
+from qa_data.vocab import ANSWERS, encode_question
 
 SPLIT_FILES = {"train": "train.json", "validation": "validation.json", "test": "test_answers.json"}
 

@@ -4,7 +4,7 @@ by the program executor. The test file has neither programs nor answers; the ful
 go to `questions/test_answers.json`, our answer key."""
 from __future__ import annotations
 
-import logging
+import json
 import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
@@ -23,7 +23,6 @@ from qa_data.qgen.templates import Candidate, video_candidates
 from qa_data.questions import SceneQuestions
 from qa_data.sim.generate import write_json_atomic
 
-logger = logging.getLogger(__name__)
 SPLIT_SEEDS = {s: i for i, s in enumerate(SPLITS)}
 
 
@@ -71,9 +70,8 @@ class QuestionReport:
 
 def questions_up_to_date(root: str | Path, cfg: QuestionConfig) -> bool:
     """Whether `root` has question files made with this config from its current videos."""
-    import json
     layout = ClevrerLayout(root)
-    manifest = layout.root / "questions" / "questions_manifest.json"
+    manifest = layout.questions_manifest_path
     if not manifest.is_file():
         return False
     with open(manifest) as f:
@@ -99,7 +97,7 @@ def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, 
     report = QuestionReport()
     t0 = time.perf_counter()
     # the manifest marks a finished run: drop the old one until this run is done
-    (layout.root / "questions" / "questions_manifest.json").unlink(missing_ok=True)
+    layout.questions_manifest_path.unlink(missing_ok=True)
     pool = mp.get_context("spawn").Pool(workers, _init, (str(layout.root), cfg)) if workers > 1 else None
     if pool is None:
         _init(str(layout.root), cfg)
@@ -128,7 +126,7 @@ def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, 
             pool.close()
             pool.join()
     save_config(cfg, layout.root / "questions" / "question_config.yaml")
-    write_json_atomic(layout.root / "questions" / "questions_manifest.json", {
+    write_json_atomic(layout.questions_manifest_path, {
         "version": QUESTIONS_VERSION, "config": config_to_dict(cfg),
         "videos": report.videos, "questions": report.questions})
     report.seconds = time.perf_counter() - t0

@@ -14,10 +14,9 @@ import numpy as np
 
 from qa_data.qgen.config import QuestionConfig
 from qa_data.qgen.templates import Candidate
-from qa_data.questions import Choice, Question
+from qa_data.questions import MC_TYPES, Choice, Question
 from qa_data.vocab import out_of_vocabulary, tokenize
 
-MC_TYPES = ("explanatory", "predictive", "counterfactual")
 CARRY_CAP = 3.0  # a slot quota never grows past this many times its per-video expectation
 
 

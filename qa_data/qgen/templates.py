@@ -51,10 +51,6 @@ class Candidate:
             self.key = tuple(t for t in self.program if t != "negate")
 
 
-def _pick(rng: np.random.Generator, options):
-    return options[rng.integers(len(options))]
-
-
 # ------------------------------------------------------------------ descriptive
 def _motion_clear(facts: SceneFacts, objs, frame: int | None) -> bool:
     return all(facts.motion_is_clear(o, frame) for o in objs)
