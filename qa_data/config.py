@@ -23,18 +23,24 @@ class ConfigError(ValueError):
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequence[str] = ()) -> T:
     """Builds `cls` from its defaults, then the YAML at `path`, then `key=value` overrides."""
+    data = None
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: config file not found")
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    return config_from_dict(cls, data, overrides, source=str(path) if path is not None else "defaults")
+
+
+def config_from_dict(cls: type[T], data: dict | None, overrides: Sequence[str] = (), source: str = "config") -> T:
+    """Builds `cls` from its defaults, then the mapping `data` (e.g. a config saved in a checkpoint),
+    then `key=value` overrides. `source` names the origin of `data` in errors."""
     schema = OmegaConf.structured(cls)
     layers = []
-    source = "defaults"
     try:
-        if path is not None:
-            source = str(path)
-            if not Path(path).is_file():
-                raise ConfigError(f"{path}: config file not found")
-            with open(path) as f:
-                data = yaml.safe_load(f) or {}
+        if data is not None:
             if not isinstance(data, dict):
-                raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+                raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
             layers.append(OmegaConf.create(data))
         if overrides:
             source = f"overrides {list(overrides)}"

@@ -1,0 +1,86 @@
+"""Typed configs of the perception stage: the model, the frames it sees, training and evaluation.
+
+One `PerceptionConfig` describes a whole run and is loaded from `configs/perception/*.yaml`
+(see `qa_data.config.load_config`). `model` names the model; its section (`iodine`, and the video
+models' sections in later stages) holds its hyperparameters. The resolved config is saved in the
+run directory and inside every checkpoint, so a checkpoint alone rebuilds its model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qa_data.preprocess import PreprocessConfig
+
+
+@dataclass
+class IodineConfig:
+    """IODINE (Greff et al. 2019) as used by PROVIDE and ODDN.
+
+    Choices where the DeepMind code and the PyTorch port (MichaelKevinKelly/IODINE) differ are
+    switches here; `docs/perception.md` lists each with its reason.
+    """
+
+    num_slots: int = 7  # K
+    latent_dim: int = 64  # z per slot; lambda = [mu, logvar] has 2 * latent_dim
+    num_iters: int = 5  # R decodes, with R - 1 refinements between them (PROVIDE/ODDN/Kelly layout)
+    # Likelihood: spatial Gaussian mixture with a fixed variance (both papers: "variance 0.3").
+    pixel_variance: float = 0.3
+    mixture: str = "pixel"  # pixel: mixture over the joint RGB vector (IODINE paper, DeepMind) | channel: per channel (Kelly)
+    beta: float = 100.0  # weight on the NLL (PROVIDE/ODDN code and ODDN Alg. 1; the KL has weight 1)
+    step_weights: str = "increasing"  # increasing: (t+1)/R (Kelly/PROVIDE) | linspace: 0..1 (DeepMind) | uniform (ODDN eq. 5)
+    mask_grad: str = "logits"  # gradient input w.r.t. mask logits (DeepMind) | probs (Kelly)
+    sample_eval: bool = False  # eval/extraction uses z = mu (deterministic); True samples as in training
+    # Spatial broadcast decoder.
+    decoder_channels: list[int] = field(default_factory=lambda: [64, 64, 64, 64])
+    decoder_kernel: int = 3
+    # Refinement network: strided conv trunk -> global average pool -> MLP -> LSTM -> additive update.
+    refine_channels: list[int] = field(default_factory=lambda: [64, 64, 64, 64])
+    refine_kernel: int = 3
+    refine_stride: int = 2  # DeepMind: 2 (Kelly: 1 + AvgPool(4) + a 16384-wide linear layer)
+    refine_mlp: list[int] = field(default_factory=lambda: [256, 256])
+    refine_hidden: int = 256  # LSTM units
+
+
+@dataclass
+class FramesConfig:
+    """Which frames a model trains and evaluates on."""
+
+    preprocess: PreprocessConfig = field(default_factory=lambda: PreprocessConfig(mode="provide", size=[64, 64]))
+    frame_stride: int = 1  # keep every n-th video frame in the frame store (ODDN: 4)
+    cache_dir: str = ""  # frame store location; empty -> <run dir>/frame_cache
+    num_workers: int = 0  # DataLoader workers reading the frame store
+    skip_bad: bool = False  # count, log and leave out unreadable videos instead of stopping
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    steps: int = 1000  # optimizer steps
+    batch_size: int = 4  # global batch (frames, or clips for video models); split over processes
+    lr: float = 3e-4  # Adam (both papers)
+    grad_clip: float = 5.0  # global norm (all IODINE-line code)
+    mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
+    log_every: int = 10
+    figure_every: int = 200
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    eval_every: int = 0  # 0: only the final evaluation
+
+
+@dataclass
+class EvalConfig:
+    split: str = "validation"
+    num_videos: int = 0  # 0: every video of the split
+    frames_per_video: int = 8  # evenly spaced frames scored per video
+    frame_gap: int = 16  # frames between them (8 x 16 spans 128 frames)
+    batch_size: int = 2  # videos per batch (per process)
+    figure_frames: int = 4  # frames drawn in the decomposition figure
+
+
+@dataclass
+class PerceptionConfig:
+    model: str = "iodine"
+    iodine: IodineConfig = field(default_factory=IodineConfig)
+    frames: FramesConfig = field(default_factory=FramesConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

@@ -1,0 +1,131 @@
+"""Evaluation of a perception model on a split: ARI / FG-ARI / MSE tables and a decomposition figure.
+
+Videos are divided over processes (process r scores videos r, r + W, ...), every score is computed
+on one video at a time from deterministic inference (posterior means), and rows are gathered and
+sorted by video and frame, so any number of processes writes the same tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+from tqdm import tqdm
+
+from perception.config import PerceptionConfig
+from perception.figures import decomposition_figure
+from perception.metrics import reconstruction_mse, segmentation_scores
+from perception.registry import decompose
+from qa_data.config import save_config
+from qa_data.datasets import ClevrerClips, ClipConfig
+
+
+def eval_dataset(root: Path, cfg: PerceptionConfig, split: str | None = None) -> ClevrerClips:
+    """Validation-style clips: `frames_per_video` frames, `frame_gap` apart, from frame 0, with masks."""
+    ev = cfg.eval
+    ds = ClevrerClips(root, split or ev.split, ClipConfig(
+        clip_len=ev.frames_per_video, stride=ev.frame_gap, random_start=False, start_frame=0, with_masks=True,
+        skip_bad=cfg.frames.skip_bad, preprocess=cfg.frames.preprocess))
+    if ev.num_videos:
+        ds.indices = ds.indices[:ev.num_videos]
+    if not ds.indices:
+        raise FileNotFoundError(f"{root}: no usable videos with masks in split {split or ev.split!r}")
+    return ds
+
+
+@dataclass
+class EvalResult:
+    frames: pd.DataFrame  # one row per scored frame
+    videos: pd.DataFrame  # one row per video
+    summary: pd.DataFrame  # metric, mean, std, count, excluded
+    figure_batch: dict | None  # first video's frames and decomposition (main process)
+
+    def scalar(self, metric: str) -> float:
+        return float(self.summary.set_index("metric").loc[metric, "mean"])
+
+
+def summarize(frames: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
+    """The headline table. FG-ARI means leave out frames/videos without foreground pixels."""
+    rows = []
+
+    def add(name, values, excluded=0):
+        rows.append({"metric": name, "mean": values.mean(), "std": values.std(ddof=0), "count": len(values),
+                     "excluded": excluded})
+
+    fg_f = frames[frames.fg_has_points]
+    fg_v = videos[videos.fg_has_points]
+    add("FG-ARI (per frame)", fg_f.fg_ari, len(frames) - len(fg_f))
+    add("ARI (per frame)", frames.ari)
+    add("FG-ARI (per video)", fg_v.fg_ari, len(videos) - len(fg_v))
+    add("ARI (per video)", videos.ari)
+    add("MSE (per frame)", frames.mse)
+    return pd.DataFrame(rows)
+
+
+def evaluate(model: torch.nn.Module, cfg: PerceptionConfig, dataset: ClevrerClips, accelerator: Accelerator,
+             items: list[dict] | None = None) -> EvalResult:
+    """Scores every video of `dataset` (or the pre-loaded `items`, indexed like it)."""
+    rank, world = accelerator.process_index, accelerator.num_processes
+    mine = list(range(rank, len(dataset), world))
+    device = accelerator.device
+    frame_rows, video_rows, figure_batch = [], [], None
+    bs = max(cfg.eval.batch_size, 1)
+    was_training = model.training
+    model.eval()
+    for lo in tqdm(range(0, len(mine), bs), desc="evaluate", disable=not accelerator.is_local_main_process,
+                   leave=False):
+        batch = [items[i] if items is not None else dataset[i] for i in mine[lo:lo + bs]]
+        video = torch.stack([b["frames"] for b in batch]).to(device)  # [b, T, 3, H, W]
+        true = torch.stack([b["masks"] for b in batch]).to(device)  # [b, T, H, W]
+        dec = decompose(model, cfg, video)
+        scores = segmentation_scores(true, dec.masks.float())
+        mse = reconstruction_mse(video, dec.recon.float())  # [b, T]
+        for j, b in enumerate(batch):
+            for f in range(video.shape[1]):
+                frame_rows.append({
+                    "video_index": b["video_index"], "frame": b["start"] + f * cfg.eval.frame_gap,
+                    "objects": int(true[j, f].unique().gt(0).sum()),
+                    "ari": float(scores["ari_frame"][j, f]), "fg_ari": float(scores["fg_ari_frame"][j, f]),
+                    "fg_has_points": bool(scores["fg_frame_has_points"][j, f]), "mse": float(mse[j, f])})
+            video_rows.append({
+                "video_index": b["video_index"], "ari": float(scores["ari_video"][j]),
+                "fg_ari": float(scores["fg_ari_video"][j]),
+                "fg_has_points": bool(scores["fg_video_has_points"][j]), "mse": float(mse[j].mean())})
+        if figure_batch is None and rank == 0:
+            n = min(cfg.eval.figure_frames, video.shape[1])
+            figure_batch = {"images": video[0, :n].cpu(), "recon": dec.recon[0, :n].float().cpu(),
+                            "masks": dec.masks[0, :n].float().cpu(), "means": dec.means[0, :n].float().cpu(),
+                            "true_ids": true[0, :n].cpu(), "video_index": batch[0]["video_index"]}
+    if was_training:
+        model.train()
+    if world > 1:
+        frame_rows, video_rows = gather_object(frame_rows), gather_object(video_rows)
+    frames = pd.DataFrame(frame_rows).sort_values(["video_index", "frame"]).reset_index(drop=True)
+    videos = pd.DataFrame(video_rows).sort_values("video_index").reset_index(drop=True)
+    return EvalResult(frames, videos, summarize(frames, videos), figure_batch)
+
+
+def write_eval(result: EvalResult, cfg: PerceptionConfig, out_dir: Path, step: int, split: str) -> Path:
+    """Writes metrics.md/.csv, frames.csv, videos.csv, decomposition.png and the config (main process)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.summary.to_csv(out_dir / "metrics.csv", index=False)
+    result.frames.to_csv(out_dir / "frames.csv", index=False)
+    result.videos.to_csv(out_dir / "videos.csv", index=False)
+    md = result.summary.to_markdown(index=False, floatfmt=".4f")
+    (out_dir / "metrics.md").write_text(
+        f"# {cfg.model} on {split}, checkpoint step {step}\n\n"
+        f"{result.videos.shape[0]} videos, {cfg.eval.frames_per_video} frames each ({cfg.eval.frame_gap} apart). "
+        "Segmentation = argmax of the slot masks; FG-ARI ignores background pixels; per-video scores pool "
+        "all scored frames of a video, so slot identity switches count. Frames/videos without foreground "
+        "pixels are excluded from FG-ARI means (column `excluded`). Latents are posterior means.\n\n" + md + "\n")
+    save_config(cfg, out_dir / "config.yaml")
+    fb = result.figure_batch
+    if fb is not None:
+        decomposition_figure(fb["images"], fb["recon"], fb["masks"], fb["means"], out_dir / "decomposition.png",
+                             title=f"{cfg.model}, {split} video {fb['video_index']}, step {step}",
+                             true_ids=fb["true_ids"])
+    return out_dir

@@ -1,0 +1,136 @@
+"""Training frames: a preprocessed uint8 frame store per split, and step-indexed batch sampling.
+
+Decoding an mp4 up to a random frame for every sample costs more than a tiny model's step, so
+training reads from a store built once: HDF5 `frames` [V, T', h, w, 3] uint8 (every
+`frame_stride`-th frame, preprocessed as the config says) and `video_index` [V]. The store's
+attributes record what it was built from; a store that no longer matches is rebuilt.
+
+Batches are a pure function of (seed, step): a resumed run draws exactly the batches the
+uninterrupted run would have, whatever the number of processes.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from perception.config import FramesConfig
+from qa_data.datasets import ClevrerClips, ClipConfig
+from qa_data.layout import ClevrerLayout, canonical_split
+
+logger = logging.getLogger(__name__)
+
+STORE_VERSION = 1
+
+
+def store_path(cache_dir: Path, split: str, cfg: FramesConfig) -> Path:
+    h, w = cfg.preprocess.size
+    return Path(cache_dir) / f"{canonical_split(split)}_{cfg.preprocess.mode}_{h}x{w}_s{cfg.frame_stride}.h5"
+
+
+def _expected_attrs(root: Path, split: str, cfg: FramesConfig, indices: list[int]) -> dict:
+    return {"version": STORE_VERSION, "data_root": str(Path(root).resolve()), "split": canonical_split(split),
+            "preprocess": repr(asdict(cfg.preprocess)), "frame_stride": cfg.frame_stride,
+            "listed_videos": len(indices), "first_video": indices[0] if indices else -1,
+            "last_video": indices[-1] if indices else -1}
+
+
+def build_frame_store(root: Path, split: str, cfg: FramesConfig, cache_dir: Path, workers: int = 0,
+                      expected_frames: int = 128, show_progress: bool = True) -> Path:
+    """Writes (or keeps, when up to date) the frame store of one split; returns its path."""
+    path = store_path(cache_dir, split, cfg)
+    indices = ClevrerLayout(root).video_indices(split)
+    if not indices:
+        raise FileNotFoundError(f"{root}: no videos found for split {split!r}")
+    attrs = _expected_attrs(root, split, cfg, indices)
+    if path.is_file():
+        with h5py.File(path, "r") as f:
+            if all(f.attrs.get(k) == v for k, v in attrs.items()):
+                return path
+        logger.info("%s: built from other data or settings, rebuilding", path)
+    clips = ClevrerClips(root, split, ClipConfig(
+        clip_len=math.ceil(expected_frames / cfg.frame_stride), stride=cfg.frame_stride, random_start=False,
+        expected_frames=expected_frames, skip_bad=cfg.skip_bad, preprocess=cfg.preprocess), indices=indices)
+    if len(clips) == 0:
+        raise FileNotFoundError(f"{root}/{split}: no usable videos ({clips.skipped.summary()})")
+    t = clips.cfg.clip_len
+    h, w = cfg.preprocess.size
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    loader = DataLoader(clips, batch_size=None, num_workers=workers, generator=torch.Generator())  # leaves the global RNG alone
+    with h5py.File(tmp, "w") as f:
+        frames = f.create_dataset("frames", (len(clips), t, h, w, 3), dtype="uint8", chunks=(1, 1, h, w, 3))
+        f.create_dataset("video_index", data=np.asarray(clips.indices, dtype=np.int64))
+        for i, item in enumerate(tqdm(loader, total=len(clips), desc=f"frame store {split}", disable=not show_progress)):
+            frames[i] = (item["frames"].permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+        f.attrs.update(attrs)
+        f.attrs["skipped"] = clips.skipped.summary()
+    os.replace(tmp, path)
+    return path
+
+
+class StoreFrames(Dataset):
+    """Clips read from a frame store: item (video row, first frame) -> float [L, 3, h, w] in [0, 1].
+
+    The HDF5 file is opened lazily, once per process or worker.
+    """
+
+    def __init__(self, path: Path, clip_len: int = 1):
+        self.path = Path(path)
+        self.clip_len = clip_len
+        with h5py.File(self.path, "r") as f:
+            self.num_videos, self.num_frames = f["frames"].shape[:2]
+            self.video_index = f["video_index"][:]
+        if clip_len > self.num_frames:
+            raise ValueError(f"{self.path}: clips of {clip_len} frames, but videos have {self.num_frames}")
+        self._file = None
+
+    def __len__(self) -> int:
+        return self.num_videos
+
+    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
+        if self._file is None:
+            self._file = h5py.File(self.path, "r")
+        v, t = key
+        clip = self._file["frames"][v, t:t + self.clip_len]  # [L, h, w, 3] uint8
+        return torch.from_numpy(clip).permute(0, 3, 1, 2).float() / 255.0
+
+
+class StepBatchSampler(Sampler):
+    """Yields this process's share of the global batch of every step from `start_step` on.
+
+    The global batch of step s is drawn with `np.random.default_rng([seed, s])`: (video row,
+    first frame) pairs, uniform over videos and valid start frames. Process r of W takes rows
+    r, r + W, ... of it.
+    """
+
+    def __init__(self, num_videos: int, num_frames: int, clip_len: int, global_batch: int, seed: int,
+                 start_step: int, total_steps: int, rank: int = 0, world: int = 1):
+        if global_batch % world:
+            raise ValueError(f"global batch {global_batch} is not divisible by {world} processes")
+        self.num_videos, self.last_start = num_videos, num_frames - clip_len
+        self.global_batch, self.seed = global_batch, seed
+        self.start_step, self.total_steps = start_step, total_steps
+        self.rank, self.world = rank, world
+
+    def batch(self, step: int) -> list[tuple[int, int]]:
+        rng = np.random.default_rng([self.seed, step])
+        videos = rng.integers(0, self.num_videos, self.global_batch)
+        starts = rng.integers(0, self.last_start + 1, self.global_batch)
+        pairs = list(zip(videos.tolist(), starts.tolist()))
+        return pairs[self.rank::self.world]
+
+    def __iter__(self):
+        for step in range(self.start_step, self.total_steps):
+            yield self.batch(step)
+
+    def __len__(self) -> int:
+        return max(self.total_steps - self.start_step, 0)

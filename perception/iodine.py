@@ -1,0 +1,188 @@
+"""IODINE: iterative amortized inference of K slot latents per image (Greff et al. 2019).
+
+One forward pass: lambda starts at a learned lambda_0 shared by all slots; R times, a latent is
+sampled, decoded and scored, and (except after the last decode) the refinement network reads the
+image, the decode, the likelihood terms and the gradients of the step loss and adds an update
+to lambda. The loss is the weighted sum of the R step losses beta * NLL + KL.
+
+The parts (decoder, likelihood, refinement network, `decode`, `score`, `refine`) are what PROVIDE
+and ODDN reuse; their frame loops call them rather than this `forward`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from perception.config import IodineConfig
+from perception.decoder import SpatialBroadcastDecoder, coordinate_grid
+from perception.latent import kl_normal, sample_latent, split_params
+from perception.likelihood import MixtureLikelihood, MixtureTerms
+from perception.refinement import SPATIAL_CHANNELS, RefinementNetwork, refinement_inputs
+
+STEP_WEIGHTS = ("increasing", "linspace", "uniform")
+MASK_GRADS = ("logits", "probs")
+
+
+def step_weights(kind: str, num_iters: int) -> torch.Tensor:
+    """Weights of the R step losses: [R]."""
+    t = torch.arange(num_iters, dtype=torch.float32)
+    if kind == "increasing":
+        return (t + 1) / num_iters
+    if kind == "linspace":
+        return t / max(num_iters - 1, 1)
+    if kind == "uniform":
+        return torch.ones(num_iters)
+    raise ValueError(f"step_weights must be one of {STEP_WEIGHTS}, got {kind!r}")
+
+
+@dataclass
+class Decode:
+    """One decode of all slots and its loss terms."""
+
+    means: torch.Tensor  # [B, K, 3, H, W]
+    mask_logits: torch.Tensor  # [B, K, 1, H, W]
+    mask_ref: torch.Tensor  # the mask tensor whose gradient feeds refinement (logits or probs)
+    terms: MixtureTerms
+    kl: torch.Tensor  # [B] summed over slots and latent dims
+    loss: torch.Tensor  # scalar: beta * mean NLL + mean KL
+
+
+@dataclass
+class IodineOutput:
+    loss: torch.Tensor  # scalar, weighted sum over steps (the training objective)
+    step_losses: torch.Tensor  # [R] unweighted step losses (batch means)
+    nll: torch.Tensor  # [B] NLL of the last decode (nats)
+    kl: torch.Tensor  # [B] KL of the last decode
+    means: torch.Tensor  # [B, K, 3, H, W]
+    masks: torch.Tensor  # [B, K, H, W]
+    recon: torch.Tensor  # [B, 3, H, W] = sum_k masks * means
+    z: torch.Tensor  # [B, K, D] latent of the last decode
+    lam: torch.Tensor  # [B, K, 2D] posterior parameters of the last decode
+
+
+class Iodine(nn.Module):
+    def __init__(self, cfg: IodineConfig, image_size: tuple[int, int]):
+        super().__init__()
+        if cfg.mask_grad not in MASK_GRADS:
+            raise ValueError(f"mask_grad must be one of {MASK_GRADS}, got {cfg.mask_grad!r}")
+        if cfg.num_iters < 1 or cfg.num_slots < 1:
+            raise ValueError("num_iters and num_slots must be >= 1")
+        self.cfg = cfg
+        self.image_size = tuple(image_size)
+        d = cfg.latent_dim
+        # lambda_0 ~ U(-0.5, 0.5), shared by all slots (PyTorch port; ODDN A.3).
+        self.lam0 = nn.Parameter(torch.rand(2 * d) - 0.5)
+        self.decoder = SpatialBroadcastDecoder(d, self.image_size, cfg.decoder_channels, cfg.decoder_kernel)
+        self.refiner = RefinementNetwork(SPATIAL_CHANNELS, 4 * d, 2 * d, cfg.refine_channels, cfg.refine_kernel,
+                                         cfg.refine_stride, cfg.refine_mlp, cfg.refine_hidden)
+        self.likelihood = MixtureLikelihood(cfg.pixel_variance, cfg.mixture)
+        self.register_buffer("coords", coordinate_grid(*self.image_size), persistent=False)  # [2, H, W]
+        self.register_buffer("weights", step_weights(cfg.step_weights, cfg.num_iters), persistent=False)
+
+    # -- parts shared with the video models ---------------------------------------------------
+
+    def initial_params(self, batch: int, num_slots: int | None = None) -> torch.Tensor:
+        """lambda_0 for every slot: [B, K, 2D]."""
+        k = num_slots or self.cfg.num_slots
+        return self.lam0.expand(batch, k, -1)
+
+    def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z [B, K, D] -> means [B, K, 3, H, W], mask logits [B, K, 1, H, W]."""
+        b, k = z.shape[:2]
+        means, logits = self.decoder(z.flatten(0, 1))
+        return means.unflatten(0, (b, k)), logits.unflatten(0, (b, k))
+
+    def score(self, x: torch.Tensor, z: torch.Tensor, lam: torch.Tensor,
+              prior: tuple[torch.Tensor, torch.Tensor] | None = None) -> Decode:
+        """Decodes z [B, K, D] and computes the step loss against the image x [B, 3, H, W]."""
+        means, logits = self.decode(z)
+        if self.cfg.mask_grad == "logits":
+            mask_ref = logits
+            log_masks = F.log_softmax(logits.float(), dim=1)
+        else:
+            mask_ref = F.softmax(logits.float(), dim=1)
+            log_masks = mask_ref.clamp_min(1e-12).log()
+        terms = self.likelihood(x, means, log_masks)
+        mu, logvar = split_params(lam)
+        prior_mu, prior_logvar = prior if prior is not None else (None, None)
+        kl = kl_normal(mu.float(), logvar.float(), prior_mu, prior_logvar).sum(1)  # [B]
+        loss = self.cfg.beta * terms.nll.mean() + kl.mean()
+        return Decode(means, logits, mask_ref, terms, kl, loss)
+
+    def gradient_inputs(self, dec: Decode, lam: torch.Tensor, keep_graph: bool
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """d loss / d(means, masks, lambda), first order only: no graph is built through them."""
+        with torch.enable_grad():
+            d_means, d_masks, d_lam = torch.autograd.grad(
+                dec.loss, [dec.means, dec.mask_ref, lam], retain_graph=keep_graph, create_graph=False)
+        return d_means.detach(), d_masks.detach(), d_lam.detach()
+
+    def refine(self, x: torch.Tensor, dec: Decode, lam: torch.Tensor, state, keep_graph: bool):
+        """One refinement step: returns (lambda + delta [B, K, 2D], new recurrent state)."""
+        b, k = lam.shape[:2]
+        d_means, d_masks, d_lam = self.gradient_inputs(dec, lam, keep_graph)
+        spatial, flat = refinement_inputs(
+            x, dec.means, dec.terms.masks, dec.mask_logits, d_means, d_masks, dec.terms.posterior,
+            dec.terms.log_px, lam, d_lam, self.coords)
+        delta, state = self.refiner(spatial, flat, state)  # [B*K, 2D]
+        return lam + delta.view(b, k, -1), state
+
+    # -- static images --------------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor) -> IodineOutput:
+        """x: [B, 3, H, W] in [0, 1].
+
+        Under `torch.no_grad()` (evaluation) the per-step gradients are still computed, each step
+        on a graph that is freed at once; latents are then posterior means unless `sample_eval`.
+        """
+        if tuple(x.shape[-2:]) != self.image_size or x.shape[1] != 3:
+            raise ValueError(f"expected images [B, 3, {self.image_size[0]}, {self.image_size[1]}], got {list(x.shape)}")
+        training_graph = torch.is_grad_enabled()
+        sample = training_graph or self.cfg.sample_eval
+        b = x.shape[0]
+        lam = self.initial_params(b)
+        state = self.refiner.initial_state(b * self.cfg.num_slots, x.device)
+        total = x.new_zeros((), dtype=torch.float32)
+        step_losses = []
+        for t in range(self.cfg.num_iters):
+            with torch.enable_grad():
+                if not training_graph:
+                    lam = lam.detach().requires_grad_(True)
+                mu, logvar = split_params(lam)
+                z = sample_latent(mu, logvar, sample)
+                dec = self.score(x, z, lam)
+            total = total + self.weights[t] * dec.loss
+            step_losses.append(dec.loss.detach())
+            if t < self.cfg.num_iters - 1:
+                lam, state = self.refine(x, dec, lam, state, keep_graph=training_graph)
+        masks = dec.terms.masks[:, :, 0]  # [B, K, H, W]
+        recon = (dec.terms.masks * dec.means).sum(1)  # [B, 3, H, W]
+        out = IodineOutput(loss=total, step_losses=torch.stack(step_losses), nll=dec.terms.nll, kl=dec.kl,
+                           means=dec.means, masks=masks, recon=recon, z=z, lam=lam)
+        if not training_graph:
+            out = IodineOutput(**{f: getattr(out, f).detach() for f in out.__dataclass_fields__})
+        return out
+
+
+@dataclass
+class Decomposition:
+    """A model's per-frame decomposition of videos (evaluation, figures, slot extraction)."""
+
+    masks: torch.Tensor  # [B, T, K, H, W]
+    means: torch.Tensor  # [B, T, K, 3, H, W]
+    recon: torch.Tensor  # [B, T, 3, H, W]
+    z: torch.Tensor  # [B, T, K, D]
+
+
+def decompose_frames(model: Iodine, video: torch.Tensor, chunk: int = 64) -> Decomposition:
+    """Runs a static model on every frame of video [B, T, 3, H, W], `chunk` frames at a time."""
+    b, t = video.shape[:2]
+    parts = [model(x) for x in video.flatten(0, 1).split(chunk)]
+
+    def cat(name: str) -> torch.Tensor:
+        return torch.cat([getattr(p, name) for p in parts]).unflatten(0, (b, t))
+
+    return Decomposition(masks=cat("masks"), means=cat("means"), recon=cat("recon"), z=cat("z"))

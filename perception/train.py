@@ -1,0 +1,221 @@
+"""Training loop of every perception model (the config names the model), on accelerate.
+
+`train(cfg, data, out)` is step based and resumable: rerunning the same command continues from
+the newest complete checkpoint in `out/checkpoints` (model, optimizer, RNG states), and batches
+are a function of the step (see `perception.frames`), so the continued run repeats the losses
+of an uninterrupted one. A non-finite loss or gradient stops training before the optimizer step
+and before any save, so the last good checkpoint stays the newest. The final step is always
+checkpointed and evaluated.
+
+Run directory:
+    config.yaml                 resolved config (a resumed run must match its model/frames sections)
+    checkpoints/step_NNNNNNN/   last `keep_checkpoints` checkpoints (see perception.checkpoint)
+    tensorboard/                scalars (accelerate's TensorBoard tracker)
+    train_log.jsonl             the logged scalars, one JSON object per logged step
+    figures/train_step_N.png    decompositions of training batches
+    eval/<split>_step_N/        metrics.md/.csv, frames.csv, videos.csv, decomposition.png
+    eval_curve.csv, eval_curve.png   evaluation metrics against steps
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from perception.checkpoint import checkpoint_step, list_checkpoints, save_checkpoint
+from perception.config import PerceptionConfig
+from perception.evaluate import eval_dataset, evaluate, write_eval
+from perception.figures import curve_figure, decomposition_figure
+from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
+from perception.registry import build_model, train_clip_len, training_forward
+from qa_data.config import ConfigError, config_to_dict, save_config
+
+logger = logging.getLogger(__name__)
+
+CURVE_METRICS = ("FG-ARI (per frame)", "ARI (per frame)", "FG-ARI (per video)", "MSE (per frame)")
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training met a non-finite loss or gradient; nothing was saved after the last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    step: int
+    checkpoint: Path
+    eval_dir: Path | None
+    metrics: pd.DataFrame | None
+    seconds: float
+    frames_per_second: float
+
+
+def _flat_hparams(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat_hparams(v, key + "."))
+        else:
+            out[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    return out
+
+
+def _check_resume_config(out: Path, cfg: PerceptionConfig) -> None:
+    """A run directory keeps one model: its saved model/frames sections must match the new config."""
+    saved_path = out / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = yaml.safe_load(saved_path.read_text()) or {}
+    new = config_to_dict(cfg)
+
+    def section(d: dict, name: str):
+        value = d.get(name)
+        if name == "frames" and isinstance(value, dict):  # worker count does not change the data
+            value = {k: v for k, v in value.items() if k != "num_workers"}
+        return value
+
+    for name in ("model", cfg.model, "frames"):
+        if name in saved and section(saved, name) != section(new, name):
+            raise ConfigError(f"{saved_path}: the run directory was made with a different `{name}` section; "
+                              "use a new --out directory or the same settings")
+
+
+def _append_curve(out: Path, step: int, summary: pd.DataFrame, seconds: float) -> None:
+    path = out / "eval_curve.csv"
+    row = {"step": step, "train_seconds": round(seconds, 1)}
+    row.update({m: float(v) for m, v in zip(summary.metric, summary["mean"])})
+    curve = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if len(curve):
+        curve = curve[curve.step != step]
+    curve = pd.concat([curve, pd.DataFrame([row])], ignore_index=True).sort_values("step")
+    curve.to_csv(path, index=False)
+    series = {m: curve[m].tolist() for m in CURVE_METRICS if m in curve and not m.startswith("MSE")}
+    curve_figure(curve.step.tolist(), series, out / "eval_curve.png", title="evaluation during training")
+
+
+def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
+    out, data = Path(out), Path(data)
+    tc = cfg.train
+    accelerator = Accelerator(mixed_precision=tc.mixed_precision, log_with="tensorboard", project_dir=str(out))
+    main = accelerator.is_main_process
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        _check_resume_config(out, cfg)
+        save_config(cfg, out / "config.yaml")
+    accelerator.wait_for_everyone()
+
+    cache = Path(cfg.frames.cache_dir) if cfg.frames.cache_dir else out / "frame_cache"
+    with accelerator.main_process_first():
+        store = build_frame_store(data, "train", cfg.frames, cache, workers=cfg.frames.num_workers,
+                                  show_progress=main)
+    clip_len = train_clip_len(cfg)
+    frames_ds = StoreFrames(store, clip_len)
+
+    set_seed(tc.seed)  # right before building the model: identical initial weights on every process
+    model = build_model(cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    raw_model = accelerator.unwrap_model(model)
+
+    ckpt_root = out / "checkpoints"
+    step = 0
+    done = list_checkpoints(ckpt_root)
+    if done:
+        accelerator.load_state(str(done[-1]))
+        step = checkpoint_step(done[-1])
+        if main:
+            logger.info("resuming from %s (step %d)", done[-1], step)
+    if step > tc.steps:
+        raise ConfigError(f"{done[-1]}: checkpoint is at step {step}, beyond train.steps={tc.steps}")
+
+    sampler = StepBatchSampler(frames_ds.num_videos, frames_ds.num_frames, clip_len, tc.batch_size, tc.seed,
+                               step, tc.steps, accelerator.process_index, accelerator.num_processes)
+    # Own generator: building the iterator must not draw from the global RNG that the model samples with.
+    loader = DataLoader(frames_ds, batch_sampler=sampler, num_workers=cfg.frames.num_workers,
+                        generator=torch.Generator().manual_seed(tc.seed))
+    accelerator.init_trackers("tensorboard", config=_flat_hparams(config_to_dict(cfg)))
+
+    eval_set, eval_items = None, None
+
+    def run_eval(at_step: int, seconds: float) -> tuple[Path, pd.DataFrame]:
+        nonlocal eval_set, eval_items
+        if eval_set is None:
+            eval_set = eval_dataset(data, cfg)
+            mine = range(accelerator.process_index, len(eval_set), accelerator.num_processes)
+            eval_items = {i: eval_set[i] for i in mine}  # decoded once, reused by every evaluation
+        result = evaluate(raw_model, cfg, eval_set, accelerator, items=eval_items)
+        eval_dir = out / "eval" / f"{cfg.eval.split}_step_{at_step}"
+        if main:
+            write_eval(result, cfg, eval_dir, at_step, cfg.eval.split)
+            _append_curve(out, at_step, result.summary, seconds)
+        accelerator.log({f"eval/{m}": float(v) for m, v in zip(result.summary.metric, result.summary["mean"])},
+                        step=at_step)
+        accelerator.wait_for_everyone()
+        return eval_dir, result.summary
+
+    log_path = out / "train_log.jsonl"
+    bar = tqdm(total=tc.steps, initial=step, desc=f"train {cfg.model}", disable=not accelerator.is_local_main_process)
+    start_step, t0 = step, time.perf_counter()
+    last_ckpt = done[-1] if done else None
+    eval_dir, metrics = None, None
+    model.train()
+    for clips in loader:  # [b, L, 3, H, W] per process
+        clips = clips.to(accelerator.device)
+        with accelerator.autocast():
+            output = training_forward(model, cfg, clips)
+        loss = output.loss
+        bad = accelerator.reduce(torch.tensor(float(not torch.isfinite(loss.detach())), device=accelerator.device),
+                                 reduction="sum")
+        if bad.item() > 0:
+            raise NonFiniteLoss(f"non-finite loss at step {step + 1}; last good checkpoint: {last_ckpt}")
+        accelerator.backward(loss)
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        if not torch.isfinite(grad_norm):
+            raise NonFiniteLoss(f"non-finite gradient at step {step + 1}; last good checkpoint: {last_ckpt}")
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        bar.update(1)
+
+        if step % tc.log_every == 0 or step == tc.steps:
+            with torch.no_grad():
+                mse = ((output.recon.float() - clips.flatten(0, 1)[:, :3].float()) ** 2).mean()
+                scalars = torch.stack([loss.detach().float(), output.nll.mean().float(), output.kl.mean().float(), mse])
+            scalars = accelerator.reduce(scalars, reduction="mean")
+            logs = {"train/loss": scalars[0].item(), "train/nll": scalars[1].item(), "train/kl": scalars[2].item(),
+                    "train/mse": scalars[3].item(), "train/grad_norm": float(grad_norm)}
+            accelerator.log(logs, step=step)
+            bar.set_postfix(loss=f"{logs['train/loss']:.4g}", mse=f"{logs['train/mse']:.4f}")
+            if main:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({"step": step, **logs}) + "\n")
+        if main and tc.figure_every and step % tc.figure_every == 0:
+            n = min(4, output.masks.shape[0])
+            decomposition_figure(clips.flatten(0, 1)[:n].float().cpu(), output.recon[:n].detach().float().cpu(),
+                                 output.masks[:n].detach().float().cpu(), output.means[:n].detach().float().cpu(),
+                                 out / "figures" / f"train_step_{step}.png", title=f"training batch, step {step}")
+        if step % tc.checkpoint_every == 0 or step == tc.steps:
+            last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints)
+        if tc.eval_every and step % tc.eval_every == 0 and step != tc.steps:
+            run_eval(step, time.perf_counter() - t0)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    frames_seen = (step - start_step) * tc.batch_size * clip_len
+    if last_ckpt is None or checkpoint_step(last_ckpt) != step:  # e.g. steps=0: save the initial model
+        last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints)
+    eval_dir, metrics = run_eval(step, seconds)
+    accelerator.end_training()
+    fps = frames_seen / seconds if frames_seen and seconds > 0 else math.nan
+    return TrainResult(out, step, last_ckpt, eval_dir, metrics, seconds, fps)
