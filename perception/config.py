@@ -29,7 +29,6 @@ class IodineConfig:
     beta: float = 100.0  # weight on the NLL (PROVIDE/ODDN code and ODDN Alg. 1; the KL has weight 1)
     step_weights: str = "increasing"  # increasing: (t+1)/R (Kelly/PROVIDE) | linspace: 0..1 (DeepMind) | uniform (ODDN eq. 5)
     mask_grad: str = "logits"  # gradient input w.r.t. mask logits (DeepMind) | probs (Kelly)
-    sample_eval: bool = False  # eval/extraction uses z = mu (deterministic); True samples as in training
     # Spatial broadcast decoder.
     decoder_channels: list[int] = field(default_factory=lambda: [64, 64, 64, 64])
     decoder_kernel: int = 3

@@ -1,8 +1,10 @@
 """Evaluation of a perception model on a split: ARI / FG-ARI / MSE tables and a decomposition figure.
 
 Videos are divided over processes (process r scores videos r, r + W, ...), every score is computed
-on one video at a time from deterministic inference (posterior means), and rows are gathered and
-sorted by video and frame, so any number of processes writes the same tables.
+on one video at a time from seeded inference, and rows are gathered and
+sorted by video and frame, so any number of processes writes the same tables. Latent noise is
+seeded per frame from (video index, frame index), so a frame's result does not depend on the
+batch or process it was scored in.
 """
 from __future__ import annotations
 
@@ -80,7 +82,9 @@ def evaluate(model: torch.nn.Module, cfg: PerceptionConfig, dataset: ClevrerClip
         batch = [items[i] if items is not None else dataset[i] for i in mine[lo:lo + bs]]
         video = torch.stack([b["frames"] for b in batch]).to(device)  # [b, T, 3, H, W]
         true = torch.stack([b["masks"] for b in batch]).to(device)  # [b, T, H, W]
-        dec = decompose(model, cfg, video)
+        frame_ids = torch.tensor([[b["start"] + f * cfg.eval.frame_gap for f in range(video.shape[1])] for b in batch])
+        seeds = torch.tensor([b["video_index"] for b in batch])[:, None] * 1000 + frame_ids  # [b, T]
+        dec = decompose(model, cfg, video, seeds)
         scores = segmentation_scores(true, dec.masks.float())
         mse = reconstruction_mse(video, dec.recon.float())  # [b, T]
         for j, b in enumerate(batch):
@@ -121,7 +125,7 @@ def write_eval(result: EvalResult, cfg: PerceptionConfig, out_dir: Path, step: i
         f"{result.videos.shape[0]} videos, {cfg.eval.frames_per_video} frames each ({cfg.eval.frame_gap} apart). "
         "Segmentation = argmax of the slot masks; FG-ARI ignores background pixels; per-video scores pool "
         "all scored frames of a video, so slot identity switches count. Frames/videos without foreground "
-        "pixels are excluded from FG-ARI means (column `excluded`). Latents are posterior means.\n\n" + md + "\n")
+        "pixels are excluded from FG-ARI means (column `excluded`). Latent noise is seeded per frame.\n\n" + md + "\n")
     save_config(cfg, out_dir / "config.yaml")
     fb = result.figure_batch
     if fb is not None:

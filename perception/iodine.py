@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from perception.config import IodineConfig
 from perception.decoder import SpatialBroadcastDecoder, coordinate_grid
-from perception.latent import kl_normal, sample_latent, split_params
+from perception.latent import kl_normal, sample_latent, seeded_noise, split_params
 from perception.likelihood import MixtureLikelihood, MixtureTerms
 from perception.refinement import SPATIAL_CHANNELS, RefinementNetwork, refinement_inputs
 
@@ -132,17 +132,19 @@ class Iodine(nn.Module):
 
     # -- static images --------------------------------------------------------------------------
 
-    def forward(self, x: torch.Tensor) -> IodineOutput:
-        """x: [B, 3, H, W] in [0, 1].
+    def forward(self, x: torch.Tensor, seeds: torch.Tensor | None = None) -> IodineOutput:
+        """x: [B, 3, H, W] in [0, 1]; seeds: optional int [B] fixing each image's latent noise.
 
-        Under `torch.no_grad()` (evaluation) the per-step gradients are still computed, each step
-        on a graph that is freed at once; latents are then posterior means unless `sample_eval`.
+        Latents are always sampled: slots start from one shared lambda_0, and the sampling noise
+        is what tells them apart. Under `torch.no_grad()` (evaluation) the per-step gradients are
+        still computed, each step on a graph that is freed at once.
         """
         if tuple(x.shape[-2:]) != self.image_size or x.shape[1] != 3:
             raise ValueError(f"expected images [B, 3, {self.image_size[0]}, {self.image_size[1]}], got {list(x.shape)}")
         training_graph = torch.is_grad_enabled()
-        sample = training_graph or self.cfg.sample_eval
         b = x.shape[0]
+        if seeds is not None and seeds.shape != (b,):
+            raise ValueError(f"expected one seed per image ({b}), got {list(seeds.shape)}")
         lam = self.initial_params(b)
         state = self.refiner.initial_state(b * self.cfg.num_slots, x.device)
         total = x.new_zeros((), dtype=torch.float32)
@@ -152,7 +154,8 @@ class Iodine(nn.Module):
                 if not training_graph:
                     lam = lam.detach().requires_grad_(True)
                 mu, logvar = split_params(lam)
-                z = sample_latent(mu, logvar, sample)
+                eps = None if seeds is None else seeded_noise(seeds, t, mu.shape[1:], mu.device, mu.dtype)
+                z = sample_latent(mu, logvar, eps)
                 dec = self.score(x, z, lam)
             total = total + self.weights[t] * dec.loss
             step_losses.append(dec.loss.detach())
@@ -177,10 +180,15 @@ class Decomposition:
     z: torch.Tensor  # [B, T, K, D]
 
 
-def decompose_frames(model: Iodine, video: torch.Tensor, chunk: int = 64) -> Decomposition:
-    """Runs a static model on every frame of video [B, T, 3, H, W], `chunk` frames at a time."""
+def decompose_frames(model: Iodine, video: torch.Tensor, seeds: torch.Tensor | None = None,
+                     chunk: int = 64) -> Decomposition:
+    """Runs a static model on every frame of video [B, T, 3, H, W], `chunk` frames at a time;
+    seeds [B, T] (optional) fix each frame's latent noise."""
     b, t = video.shape[:2]
-    parts = [model(x) for x in video.flatten(0, 1).split(chunk)]
+    frames = video.flatten(0, 1)
+    frame_seeds = seeds.flatten() if seeds is not None else None
+    parts = [model(frames[i:i + chunk], None if frame_seeds is None else frame_seeds[i:i + chunk])
+             for i in range(0, len(frames), chunk)]
 
     def cat(name: str) -> torch.Tensor:
         return torch.cat([getattr(p, name) for p in parts]).unflatten(0, (b, t))

@@ -10,11 +10,24 @@ def split_params(lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mu, logvar
 
 
-def sample_latent(mu: torch.Tensor, logvar: torch.Tensor, sample: bool = True) -> torch.Tensor:
-    """Reparameterised draw z = mu + sigma * eps, or mu itself when `sample` is False."""
-    if not sample:
-        return mu
-    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+def sample_latent(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """Reparameterised draw z = mu + sigma * eps; eps ~ N(0, I) from the global RNG unless given."""
+    if eps is None:
+        eps = torch.randn_like(mu)
+    return mu + eps * torch.exp(0.5 * logvar)
+
+
+def seeded_noise(seeds: torch.Tensor, step: int, shape: tuple[int, ...], device, dtype) -> torch.Tensor:
+    """N(0, I) noise [B, *shape] where row b depends only on (seeds[b], step).
+
+    Evaluation draws its latents with it, so an image's result does not depend on the batch or
+    process it was scored in.
+    """
+    rows = []
+    for s in seeds.tolist():
+        g = torch.Generator().manual_seed(int(s) * 1_000_003 + step)
+        rows.append(torch.randn(shape, generator=g))
+    return torch.stack(rows).to(device=device, dtype=dtype)
 
 
 def kl_normal(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor | None = None,

@@ -31,9 +31,11 @@ def training_forward(model: nn.Module, cfg: PerceptionConfig, clips: torch.Tenso
     raise NotImplementedError(f"perception model {cfg.model!r} is not implemented; known: {MODELS}")
 
 
-def decompose(model: nn.Module, cfg: PerceptionConfig, video: torch.Tensor) -> Decomposition:
-    """Per-frame masks, means, reconstructions and latents of video [B, T, 3, H, W] (no grad)."""
+def decompose(model: nn.Module, cfg: PerceptionConfig, video: torch.Tensor,
+              seeds: torch.Tensor | None = None) -> Decomposition:
+    """Per-frame masks, means, reconstructions and latents of video [B, T, 3, H, W] (no grad);
+    seeds [B, T] fix the latent noise of each frame (deterministic evaluation)."""
     with torch.no_grad():
         if cfg.model == "iodine":
-            return decompose_frames(model, video)
+            return decompose_frames(model, video, seeds)
     raise NotImplementedError(f"perception model {cfg.model!r} is not implemented; known: {MODELS}")

@@ -138,15 +138,21 @@ def test_gradient_inputs_are_first_order_and_correct():
     assert float((hi - lo).detach() / (2 * eps)) == pytest.approx(float(d_lam[i]), rel=5e-2, abs=1e-2)
 
 
-def test_evaluation_is_deterministic_and_keeps_no_graph():
+def test_seeded_evaluation_is_deterministic_per_image_and_keeps_no_graph():
     torch.manual_seed(0)
     model = Iodine(small_cfg(), (16, 16))
     x = toy_scenes(3)
+    seeds = torch.tensor([7, 8, 9])
     with torch.no_grad():
-        a, b = model(x), model(x)
+        a, b = model(x, seeds), model(x, seeds)
+        alone = model(x[1:2], seeds[1:2])  # the same image scored in another batch
+        other = model(x, seeds + 1)
     assert a.loss.grad_fn is None and a.masks.grad_fn is None
     torch.testing.assert_close(a.masks, b.masks)
-    torch.testing.assert_close(a.z, a.lam.chunk(2, -1)[0])  # posterior means
+    torch.testing.assert_close(alone.masks[0], a.masks[1], rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(other.z, a.z)
+    # slots share lambda_0: the sampled noise is what makes them differ
+    assert not torch.allclose(a.z[:, 0], a.z[:, 1])
 
 
 @pytest.mark.parametrize("switch", [dict(mixture="channel"), dict(mask_grad="probs"), dict(step_weights="linspace"),

@@ -41,7 +41,9 @@ def test_contact_sheet_is_written(tmp_path, sim_data, tiny_cfg):
 def test_main_job_runs_and_resumes(tmp_path, capsys):
     from reasoning.pipeline import run
 
-    out = run(tmp_path / "demo", num_videos=9, workers=1)
+    small = ["train.steps=2", "train.batch_size=2", "iodine.num_iters=2", "eval.num_videos=1",
+             "eval.frames_per_video=2", "eval.frame_gap=32", "frames.frame_stride=16"]
+    out = run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small)
     report = tmp_path / "demo" / "report"
     for name in ("dataset_stats.md", "question_stats.md", "baselines.md", "baselines.csv", "contact_sheet.png"):
         assert (report / name).is_file(), name
@@ -49,7 +51,11 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     assert "blind majority" in printed and "executor oracle" in printed
     oracle = out["questions"].baselines.query("method == 'executor oracle' and type == 'mean over types'")
     assert (oracle["per_question"] == 100.0).all()
+    perception = out["perception"]
+    assert (perception["run"] / "eval" / "validation_step_2" / "decomposition.png").is_file()
+    assert "FG-ARI (per frame)" in set(perception["metrics"].metric)
     train = (out["data"] / "questions" / "train.json").read_bytes()
-    run(tmp_path / "demo", num_videos=9, workers=1)  # resumes: nothing regenerated
-    assert "questions: already generated" in capsys.readouterr().out
+    run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small)  # resumes: nothing regenerated
+    printed = capsys.readouterr().out
+    assert "questions: already generated" in printed and "iodine already trained (2 steps)" in printed
     assert (out["data"] / "questions" / "train.json").read_bytes() == train
