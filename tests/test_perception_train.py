@@ -148,3 +148,15 @@ def test_two_processes_train_and_match_the_one_process_evaluation(sim_data, tmp_
     assert one.returncode == 0, one.stderr[-3000:]
     pd.testing.assert_frame_equal(pd.read_csv(two / "frames.csv"), two_frames, rtol=1e-6)
     pd.testing.assert_frame_equal(pd.read_csv(two / "metrics.csv"), two_metrics, rtol=1e-6)
+
+
+def test_mixed_precision_bf16_trains_one_step(sim_data, tmp_path, cache):
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state(True)  # this process's earlier runs fixed mixed precision to "no"
+    try:
+        result = train(small_cfg("train.steps=1", "train.mixed_precision=bf16", f"frames.cache_dir={cache}"),
+                       sim_data, tmp_path / "run")
+        assert result.step == 1 and np.isfinite(result.metrics["mean"]).all()
+        assert np.isfinite(logged_losses(tmp_path / "run")[1])
+    finally:
+        AcceleratorState._reset_state(True)
