@@ -45,9 +45,6 @@ class EvalResult:
     summary: pd.DataFrame  # metric, mean, std, count, excluded
     figure_batch: dict | None  # first video's frames and decomposition (main process)
 
-    def scalar(self, metric: str) -> float:
-        return float(self.summary.set_index("metric").loc[metric, "mean"])
-
 
 def summarize(frames: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
     """The headline table. FG-ARI means leave out frames/videos without foreground pixels."""
@@ -90,7 +87,7 @@ def evaluate(model: torch.nn.Module, cfg: PerceptionConfig, dataset: ClevrerClip
         for j, b in enumerate(batch):
             for f in range(video.shape[1]):
                 frame_rows.append({
-                    "video_index": b["video_index"], "frame": b["start"] + f * cfg.eval.frame_gap,
+                    "video_index": b["video_index"], "frame": int(frame_ids[j, f]),
                     "objects": int(true[j, f].unique().gt(0).sum()),
                     "ari": float(scores["ari_frame"][j, f]), "fg_ari": float(scores["fg_ari_frame"][j, f]),
                     "fg_has_points": bool(scores["fg_frame_has_points"][j, f]), "mse": float(mse[j, f])})

@@ -88,7 +88,6 @@ class StoreFrames(Dataset):
         self.clip_len = clip_len
         with h5py.File(self.path, "r") as f:
             self.num_videos, self.num_frames = f["frames"].shape[:2]
-            self.video_index = f["video_index"][:]
         if clip_len > self.num_frames:
             raise ValueError(f"{self.path}: clips of {clip_len} frames, but videos have {self.num_frames}")
         self._file = None
