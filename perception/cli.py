@@ -10,7 +10,8 @@ from accelerate import Accelerator
 from perception.checkpoint import list_checkpoints, load_model_file
 from perception.config import PerceptionConfig
 from perception.evaluate import eval_dataset, evaluate, write_eval
-from perception.registry import build_model
+from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
+from perception.registry import build_model, is_video_model, model_label
 from perception.train import train
 from qa_data.config import config_from_dict, load_config
 
@@ -35,6 +36,24 @@ def train_main(argv=None) -> int:
     return 0
 
 
+def _load_run(run: Path, checkpoint: Path | None, overrides: list[str], device) -> tuple:
+    """(model on `device`, config, step) of a run's checkpoint (default: its newest)."""
+    ckpt = checkpoint
+    if ckpt is None:
+        found = list_checkpoints(run / "checkpoints")
+        if not found:
+            raise SystemExit(f"{run}/checkpoints: no complete checkpoint found")
+        ckpt = found[-1]
+    payload = load_model_file(ckpt)
+    bad = [o for o in overrides if not o.startswith("eval.")]
+    if bad:
+        raise SystemExit(f"only eval.* settings can be overridden at evaluation, got {bad}")
+    cfg = config_from_dict(PerceptionConfig, payload["config"], overrides, source=f"{ckpt}/model.pt")
+    model = build_model(cfg).to(device)
+    model.load_state_dict(payload["model"])
+    return model, cfg, payload["step"]
+
+
 def eval_main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Evaluate a trained perception run: ARI / FG-ARI / MSE tables "
                                  "(Markdown, CSV) and a decomposition figure, under RUN/eval/<split>_step_N/.")
@@ -45,26 +64,54 @@ def eval_main(argv=None) -> int:
     ap.add_argument("overrides", nargs="*", help="eval.* overrides, e.g. eval.num_videos=20")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    ckpt = args.checkpoint
-    if ckpt is None:
-        found = list_checkpoints(args.run / "checkpoints")
-        if not found:
-            raise SystemExit(f"{args.run}/checkpoints: no complete checkpoint found")
-        ckpt = found[-1]
-    payload = load_model_file(ckpt)
-    bad = [o for o in args.overrides if not o.startswith("eval.")]
-    if bad:
-        raise SystemExit(f"only eval.* settings can be overridden at evaluation, got {bad}")
-    cfg = config_from_dict(PerceptionConfig, payload["config"], args.overrides + [f"eval.split={args.split}"],
-                           source=f"{ckpt}/model.pt")
     accelerator = Accelerator()
-    model = build_model(cfg).to(accelerator.device)
-    model.load_state_dict(payload["model"])
+    model, cfg, step = _load_run(args.run, args.checkpoint, args.overrides + [f"eval.split={args.split}"],
+                                 accelerator.device)
     result = evaluate(model, cfg, eval_dataset(args.data, cfg), accelerator)
+    out = args.run / "eval" / f"{cfg.eval.split}_step_{step}"
     if accelerator.is_main_process:
-        out = write_eval(result, cfg, args.run / "eval" / f"{cfg.eval.split}_step_{payload['step']}",
-                         payload["step"], cfg.eval.split)
+        write_eval(result, cfg, out, step, cfg.eval.split)
         print(result.summary.to_markdown(index=False, floatfmt=".4f"))
+    if is_video_model(cfg):
+        pred_set = prediction_dataset(args.data, cfg)
+        pred = evaluate_prediction({model_label(cfg): (model, cfg)}, pred_set, accelerator,
+                                   batch_size=cfg.eval.batch_size)
+        if accelerator.is_main_process:
+            write_prediction(pred, out, f"{model_label(cfg)} prediction, step {step}", cfg.frames.frame_stride)
+            interpretability_figures(model, cfg, pred_set[0], out)
+            print(pred.table.to_markdown(index=False, floatfmt=".5f"))
+    if accelerator.is_main_process:
         print(f"written to {out}")
+    return 0
+
+
+def prediction_main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Compare the future-frame prediction of trained video models (e.g. "
+                                 "ODDN, ODDN w/o relation, IODINE-linear): per-step MSE table (Markdown, CSV), "
+                                 "MSE plot and a rollout figure, truth against every model.")
+    ap.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories of train_perception.py")
+    ap.add_argument("--data", type=Path, required=True, help="CLEVRER(-sim) root")
+    ap.add_argument("--out", type=Path, required=True, help="output folder")
+    ap.add_argument("--split", default="validation")
+    ap.add_argument("overrides", nargs="*", help="eval.* overrides for every run, e.g. eval.predict_steps=6")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    accelerator = Accelerator()
+    models = {}
+    for run in args.runs:
+        model, cfg, step = _load_run(run, None, args.overrides + [f"eval.split={args.split}"], accelerator.device)
+        label = model_label(cfg)
+        if label in models:
+            label = f"{label} ({run.name})"
+        models[label] = (model, cfg)
+    first_cfg = next(iter(models.values()))[1]
+    pred_set = prediction_dataset(args.data, first_cfg)
+    result = evaluate_prediction(models, pred_set, accelerator, batch_size=first_cfg.eval.batch_size)
+    if accelerator.is_main_process:
+        write_prediction(result, args.out, f"prediction on {args.split}", first_cfg.frames.frame_stride)
+        for label, (model, cfg) in models.items():
+            interpretability_figures(model, cfg, pred_set[0], args.out / label.replace("/", "_"))
+        print(result.table.to_markdown(index=False, floatfmt=".5f"))
+        print(f"written to {args.out}")
     return 0
 

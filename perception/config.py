@@ -41,6 +41,26 @@ class IodineConfig:
 
 
 @dataclass
+class OddnConfig:
+    """ODDN (Tang et al. 2022) on top of the `iodine` section: dynamics distillation, relation
+    module and latent predictor. Paper-only: no public code exists; `docs/perception.md` traces
+    every setting to the paper or says where the paper is silent.
+    """
+
+    variant: str = "oddn"  # oddn | oddn_no_relation | iodine_linear (the paper's baselines, Fig. 3 / Table 2)
+    dyn_dim: int = 4  # l, dynamics dims per slot (Sec. 3.3: l = 4)
+    distill_heads: int = 1  # heads of the distillation attention (eq. 7 is single-head)
+    distill_ffn: int = 64  # hidden width of the FFN of eq. 9
+    relation_hidden: int = 128  # width of the pair embedding W_emb and effect W_eff (eqs. 10-12)
+    linear_hidden: int = 128  # hidden width of the iodine_linear predictor FFN
+    student_forcing: bool = True  # also roll out from the first two frames, feeding predictions back (Sec. 3.3)
+    pred_weight: float = 1.0  # weight of L_p (eq. 6); its NLL carries beta like the reconstruction NLL
+    # Clip length during training: [[from_step, frames], ...], growing (A.4: "gradually increase the number
+    # of frames"; the final length is A.4's 8).
+    curriculum: list[list[int]] = field(default_factory=lambda: [[0, 4], [2000, 6], [4000, 8]])
+
+
+@dataclass
 class FramesConfig:
     """Which frames a model trains and evaluates on."""
 
@@ -74,12 +94,18 @@ class EvalConfig:
     frame_gap: int = 16  # frames between them (8 x 16 spans 128 frames)
     batch_size: int = 2  # videos per batch (per process)
     figure_frames: int = 4  # frames drawn in the decomposition figure
+    # Prediction (video models): from `predict_context` frames, roll out `predict_steps` frames, all
+    # `frames.frame_stride` apart, starting at each of `predict_starts` (video frame indices).
+    predict_context: int = 2
+    predict_steps: int = 6
+    predict_starts: list[int] = field(default_factory=lambda: [0, 40, 80])
 
 
 @dataclass
 class PerceptionConfig:
-    model: str = "iodine"
+    model: str = "iodine"  # iodine | oddn (perception.registry.MODELS)
     iodine: IodineConfig = field(default_factory=IodineConfig)
+    oddn: OddnConfig = field(default_factory=OddnConfig)
     frames: FramesConfig = field(default_factory=FramesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

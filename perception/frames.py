@@ -15,6 +15,7 @@ import math
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
@@ -78,7 +79,8 @@ def build_frame_store(root: Path, split: str, cfg: FramesConfig, cache_dir: Path
 
 
 class StoreFrames(Dataset):
-    """Clips read from a frame store: item (video row, first frame) -> float [L, 3, h, w] in [0, 1].
+    """Clips read from a frame store: item (video row, first frame[, length]) -> float [L, 3, h, w]
+    in [0, 1]; `clip_len` is the longest length asked for (and the default).
 
     The HDF5 file is opened lazily, once per process or worker.
     """
@@ -95,11 +97,12 @@ class StoreFrames(Dataset):
     def __len__(self) -> int:
         return self.num_videos
 
-    def __getitem__(self, key: tuple[int, int]) -> torch.Tensor:
+    def __getitem__(self, key: tuple[int, ...]) -> torch.Tensor:
         if self._file is None:
             self._file = h5py.File(self.path, "r")
-        v, t = key
-        clip = self._file["frames"][v, t:t + self.clip_len]  # [L, h, w, 3] uint8
+        v, t = key[:2]
+        length = key[2] if len(key) > 2 else self.clip_len
+        clip = self._file["frames"][v, t:t + length]  # [L, h, w, 3] uint8
         return torch.from_numpy(clip).permute(0, 3, 1, 2).float() / 255.0
 
 
@@ -107,25 +110,29 @@ class StepBatchSampler(Sampler):
     """Yields this process's share of the global batch of every step from `start_step` on.
 
     The global batch of step s is drawn with `np.random.default_rng([seed, s])`: (video row,
-    first frame) pairs, uniform over videos and valid start frames. Process r of W takes rows
-    r, r + W, ... of it.
+    first frame, clip length) triples, uniform over videos and valid start frames. `clip_len`
+    is a length or a function of the step (a curriculum). Process r of W takes rows r, r + W, ...
     """
 
-    def __init__(self, num_videos: int, num_frames: int, clip_len: int, global_batch: int, seed: int,
-                 start_step: int, total_steps: int, rank: int = 0, world: int = 1):
+    def __init__(self, num_videos: int, num_frames: int, clip_len: int | Callable[[int], int], global_batch: int,
+                 seed: int, start_step: int, total_steps: int, rank: int = 0, world: int = 1):
         if global_batch % world:
             raise ValueError(f"global batch {global_batch} is not divisible by {world} processes")
-        self.num_videos, self.last_start = num_videos, num_frames - clip_len
+        self.num_videos, self.num_frames = num_videos, num_frames
+        self.clip_len = clip_len if callable(clip_len) else (lambda step, n=clip_len: n)
         self.global_batch, self.seed = global_batch, seed
         self.start_step, self.total_steps = start_step, total_steps
         self.rank, self.world = rank, world
 
-    def batch(self, step: int) -> list[tuple[int, int]]:
+    def batch(self, step: int) -> list[tuple[int, int, int]]:
+        length = self.clip_len(step)
+        if length > self.num_frames:
+            raise ValueError(f"step {step}: clips of {length} frames, but the stored videos have {self.num_frames}")
         rng = np.random.default_rng([self.seed, step])
         videos = rng.integers(0, self.num_videos, self.global_batch)
-        starts = rng.integers(0, self.last_start + 1, self.global_batch)
-        pairs = list(zip(videos.tolist(), starts.tolist()))
-        return pairs[self.rank::self.world]
+        starts = rng.integers(0, self.num_frames - length + 1, self.global_batch)
+        keys = [(v, t, length) for v, t in zip(videos.tolist(), starts.tolist())]
+        return keys[self.rank::self.world]
 
     def __iter__(self):
         for step in range(self.start_step, self.total_steps):

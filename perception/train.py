@@ -13,7 +13,9 @@ Run directory:
     tensorboard/                scalars (accelerate's TensorBoard tracker)
     train_log.jsonl             the logged scalars, one JSON object per logged step
     figures/train_step_N.png    decompositions of training batches
-    eval/<split>_step_N/        metrics.md/.csv, frames.csv, videos.csv, decomposition.png
+    eval/<split>_step_N/        metrics.md/.csv, frames.csv, videos.csv, decomposition.png; for video
+                                models also prediction.md/.csv, rollout.png, prediction_mse.png,
+                                dynamics_sweep.png and attention.png (perception.prediction)
     eval_curve.csv, eval_curve.png   evaluation metrics against steps
 """
 from __future__ import annotations
@@ -38,7 +40,8 @@ from perception.config import PerceptionConfig
 from perception.evaluate import eval_dataset, evaluate, write_eval
 from perception.figures import curve_figure, decomposition_figure
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
-from perception.registry import build_model, train_clip_len, training_forward
+from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
+from perception.registry import build_model, is_video_model, model_label, train_clip_len, training_forward
 from qa_data.config import ConfigError, config_to_dict, save_config
 
 logger = logging.getLogger(__name__)
@@ -86,7 +89,7 @@ def _check_resume_config(out: Path, cfg: PerceptionConfig) -> None:
             value = {k: v for k, v in value.items() if k != "num_workers"}
         return value
 
-    for name in ("model", cfg.model, "frames"):
+    for name in ("model", "iodine", cfg.model, "frames"):
         if name in saved and section(saved, name) != section(new, name):
             raise ConfigError(f"{saved_path}: the run directory was made with a different `{name}` section; "
                               "use a new --out directory or the same settings")
@@ -120,8 +123,7 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     with accelerator.main_process_first():
         store = build_frame_store(data, "train", cfg.frames, cache, workers=cfg.frames.num_workers,
                                   show_progress=main)
-    clip_len = train_clip_len(cfg)
-    frames_ds = StoreFrames(store, clip_len)
+    frames_ds = StoreFrames(store, train_clip_len(cfg))  # the longest clip of the curriculum
 
     set_seed(tc.seed)  # right before building the model: identical initial weights on every process
     model = build_model(cfg)
@@ -140,8 +142,9 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     if step > tc.steps:
         raise ConfigError(f"{done[-1]}: checkpoint is at step {step}, beyond train.steps={tc.steps}")
 
-    sampler = StepBatchSampler(frames_ds.num_videos, frames_ds.num_frames, clip_len, tc.batch_size, tc.seed,
-                               step, tc.steps, accelerator.process_index, accelerator.num_processes)
+    sampler = StepBatchSampler(frames_ds.num_videos, frames_ds.num_frames, lambda s: train_clip_len(cfg, s),
+                               tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,
+                               accelerator.num_processes)
     # Own generator: building the iterator must not draw from the global RNG that the model samples with.
     loader = DataLoader(frames_ds, batch_sampler=sampler, num_workers=cfg.frames.num_workers,
                         generator=torch.Generator().manual_seed(tc.seed))
@@ -165,9 +168,24 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
         accelerator.wait_for_everyone()
         return eval_dir, result.summary
 
+    def run_prediction_eval(eval_dir: Path) -> None:
+        """Video models: prediction table, rollout and interpretability figures next to the metrics."""
+        pred_set = prediction_dataset(data, cfg)
+        result = evaluate_prediction({model_label(cfg): (raw_model, cfg)}, pred_set, accelerator,
+                                     batch_size=cfg.eval.batch_size)
+        if main:
+            write_prediction(result, eval_dir, f"{model_label(cfg)} prediction, step {step}", cfg.frames.frame_stride)
+            interpretability_figures(raw_model, cfg, pred_set[0], eval_dir)
+            table = result.table.set_index("step")
+            accelerator.log({f"eval/pred_mse_step{s}": float(table.loc[s, model_label(cfg)]) for s in table.index},
+                            step=step)
+        model.train()
+        accelerator.wait_for_everyone()
+
     log_path = out / "train_log.jsonl"
     bar = tqdm(total=tc.steps, initial=step, desc=f"train {cfg.model}", disable=not accelerator.is_local_main_process)
-    start_step, t0 = step, time.perf_counter()
+    t0 = time.perf_counter()
+    frames_seen = 0
     last_ckpt = done[-1] if done else None
     eval_dir, metrics = None, None
     model.train()
@@ -187,15 +205,19 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
+        frames_seen += clips.shape[0] * clips.shape[1] * accelerator.num_processes
         bar.update(1)
 
         if step % tc.log_every == 0 or step == tc.steps:
             with torch.no_grad():
                 mse = ((output.recon.float() - clips.flatten(0, 1)[:, :3].float()) ** 2).mean()
-                scalars = torch.stack([loss.detach().float(), output.nll.mean().float(), output.kl.mean().float(), mse])
+                extra = getattr(output, "scalars", {})  # model-specific scalars, e.g. ODDN's prediction loss
+                names = ["train/loss", "train/nll", "train/kl", "train/mse"] + list(extra)
+                scalars = torch.stack([loss.detach().float(), output.nll.mean().float(), output.kl.mean().float(), mse]
+                                      + [v.detach().float() for v in extra.values()])
             scalars = accelerator.reduce(scalars, reduction="mean")
-            logs = {"train/loss": scalars[0].item(), "train/nll": scalars[1].item(), "train/kl": scalars[2].item(),
-                    "train/mse": scalars[3].item(), "train/grad_norm": float(grad_norm)}
+            logs = dict(zip(names, scalars.tolist()))
+            logs.update({"train/grad_norm": float(grad_norm), "train/clip_len": clips.shape[1]})
             accelerator.log(logs, step=step)
             bar.set_postfix(loss=f"{logs['train/loss']:.4g}", mse=f"{logs['train/mse']:.4f}")
             if main:
@@ -212,10 +234,11 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
             run_eval(step, time.perf_counter() - t0)
     bar.close()
     seconds = time.perf_counter() - t0
-    frames_seen = (step - start_step) * tc.batch_size * clip_len
     if last_ckpt is None or checkpoint_step(last_ckpt) != step:  # e.g. steps=0: save the initial model
         last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints)
     eval_dir, metrics = run_eval(step, seconds)
+    if is_video_model(cfg):
+        run_prediction_eval(eval_dir)
     accelerator.end_training()
     fps = frames_seen / seconds if frames_seen and seconds > 0 else math.nan
     return TrainResult(out, step, last_ckpt, eval_dir, metrics, seconds, fps)

@@ -1,18 +1,20 @@
 """The main job (README's first command): every stage of the system on the embedded default,
 resumable stage by stage. Today: CLEVRER-sim generation, questions, dataset and question
-statistics, contact sheet, the baseline accuracy tables, and the tiny perception model (IODINE)
-trained and evaluated."""
+statistics, contact sheet, the baseline accuracy tables, and the tiny perception model (ODDN)
+trained and evaluated: decomposition metrics, prediction table and rollout figure."""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from perception.checkpoint import checkpoint_step, list_checkpoints
 from perception.config import PerceptionConfig
+from perception.registry import is_video_model, model_label
 from perception.train import train as train_perception
 from qa_data.config import load_config, save_config
 from qa_data.contact_sheet import contact_sheet
@@ -27,7 +29,7 @@ from qa_data.stats import summary_table, video_table
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
-PERCEPTION_PRESET = REPO / "configs" / "perception" / "iodine_tiny.yaml"
+PERCEPTION_PRESET = REPO / "configs" / "perception" / "oddn_tiny.yaml"
 
 
 def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers: int = 2, seed: int = 0,
@@ -80,10 +82,11 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
                           report_dir / "contact_sheet.png")
     print(f"contact sheet: {sheet}")
 
-    # 6. Perception: the tiny IODINE preset, trained (resumes from its checkpoints) and evaluated.
+    # 6. Perception: the tiny ODDN preset, trained (resumes from its checkpoints) and evaluated:
+    # decomposition metrics, and for video models the prediction table and rollout figure.
     pcfg = load_config(PerceptionConfig, PERCEPTION_PRESET,
                        [f"frames.cache_dir={out / 'cache'}", f"train.seed={seed}", *perception_overrides])
-    run_dir = out / "perception" / pcfg.model
+    run_dir = out / "perception" / model_label(pcfg).replace("/", "_")
     done = list_checkpoints(run_dir / "checkpoints")
     final_eval = run_dir / "eval" / f"{pcfg.eval.split}_step_{pcfg.train.steps}" / "metrics.csv"
     if done and checkpoint_step(done[-1]) == pcfg.train.steps and final_eval.is_file():
@@ -94,10 +97,19 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
         metrics = result.metrics
         print(f"perception: {pcfg.model} trained to step {result.step} in {result.seconds:.0f} s "
               f"({result.frames_per_second:.1f} frames/s)")
-    print(f"\nperception on {pcfg.eval.split} ({run_dir}/eval):")
+    eval_dir = run_dir / "eval" / f"{pcfg.eval.split}_step_{pcfg.train.steps}"
+    print(f"\nperception on {pcfg.eval.split} ({eval_dir}):")
     print(metrics.to_markdown(index=False, floatfmt=".4f"))
+    prediction = None
+    if is_video_model(pcfg):
+        prediction = pd.read_csv(eval_dir / "prediction.csv")
+        print(f"\nprediction MSE per step ({eval_dir / 'prediction.md'}):")
+        print(prediction.to_markdown(index=False, floatfmt=".5f"))
+        for name in ("rollout.png", "prediction_mse.png"):
+            shutil.copyfile(eval_dir / name, report_dir / f"perception_{name}")
+        print(f"rollout figure: {report_dir / 'perception_rollout.png'}")
     return {"data": data, "stats": table, "contact_sheet": sheet, "questions": qtables,
-            "perception": {"run": run_dir, "metrics": metrics}}
+            "perception": {"run": run_dir, "metrics": metrics, "prediction": prediction}}
 
 
 def main(argv=None) -> int:

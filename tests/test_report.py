@@ -42,7 +42,8 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     from reasoning.pipeline import run
 
     small = ["train.steps=2", "train.batch_size=2", "iodine.num_iters=2", "eval.num_videos=1",
-             "eval.frames_per_video=2", "eval.frame_gap=32", "frames.frame_stride=16"]
+             "eval.frames_per_video=2", "eval.frame_gap=32", "frames.frame_stride=16", "eval.predict_starts=[0]",
+             "eval.predict_steps=2"]
     out = run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small)
     report = tmp_path / "demo" / "report"
     for name in ("dataset_stats.md", "question_stats.md", "baselines.md", "baselines.csv", "contact_sheet.png"):
@@ -54,8 +55,10 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     perception = out["perception"]
     assert (perception["run"] / "eval" / "validation_step_2" / "decomposition.png").is_file()
     assert "FG-ARI (per frame)" in set(perception["metrics"].metric)
+    assert perception["prediction"].step.tolist() == [1, 2] and "repeat last frame" in perception["prediction"]
+    assert (report / "perception_rollout.png").is_file() and "prediction MSE per step" in printed
     train = (out["data"] / "questions" / "train.json").read_bytes()
     run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small)  # resumes: nothing regenerated
     printed = capsys.readouterr().out
-    assert "questions: already generated" in printed and "iodine already trained (2 steps)" in printed
+    assert "questions: already generated" in printed and "oddn already trained (2 steps)" in printed
     assert (out["data"] / "questions" / "train.json").read_bytes() == train

@@ -1,0 +1,293 @@
+"""Evaluation of future-frame prediction: per-step MSE tables, rollout and interpretability figures.
+
+Protocol (ODDN Sec. 4.2, Fig. 3 and 7): each video of a split is cut at every start of
+`eval.predict_starts` into `predict_context + predict_steps` frames, `frames.frame_stride` apart;
+a model sees the context frames and rolls out the rest. The MSE (pixels in [0, 1], mean over
+pixels and channels) of every predicted frame against the truth is tabulated per step, next to
+"repeat the last context frame". Context inference is seeded per (video, frame), items are split
+over processes and gathered, so any number of processes writes the same table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from accelerate import Accelerator  # noqa: E402
+from accelerate.utils import gather_object  # noqa: E402
+from torch.utils.data import ConcatDataset, Dataset  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from perception.config import PerceptionConfig  # noqa: E402
+from perception.registry import is_video_model, model_label, predict  # noqa: E402
+from qa_data.datasets import ClevrerClips, ClipConfig  # noqa: E402
+
+REPEAT = "repeat last frame"
+
+
+def hold_label(label: str) -> str:
+    """The baseline that holds a model's own reconstruction of the last context frame: the error
+    left without any predicted motion, which isolates what the dynamics contribute."""
+    return f"{label}: hold last reconstruction"
+
+
+def prediction_dataset(root: Path, cfg: PerceptionConfig, split: str | None = None) -> Dataset:
+    """(video, start) items: frames [C + S, 3, H, W], masks [C + S, H, W], video_index, start."""
+    ev = cfg.eval
+    parts = []
+    for start in ev.predict_starts:
+        ds = ClevrerClips(root, split or ev.split, ClipConfig(
+            clip_len=ev.predict_context + ev.predict_steps, stride=cfg.frames.frame_stride, random_start=False,
+            start_frame=start, with_masks=True, skip_bad=cfg.frames.skip_bad, preprocess=cfg.frames.preprocess))
+        if ev.num_videos:
+            ds.indices = ds.indices[:ev.num_videos]
+        parts.append(ds)
+    if not parts or not len(parts[0]):
+        raise FileNotFoundError(f"{root}: no usable videos with masks in split {split or ev.split!r}")
+    return ConcatDataset(parts)
+
+
+def _check_comparable(cfgs: list[PerceptionConfig]) -> None:
+    first = cfgs[0]
+    for c in cfgs[1:]:
+        if c.frames.preprocess != first.frames.preprocess or c.frames.frame_stride != first.frames.frame_stride:
+            raise ValueError("prediction can only be compared between models that see the same frames "
+                             f"(preprocess and frame_stride): {model_label(first)} vs {model_label(c)}")
+
+
+@dataclass
+class PredictionResult:
+    rows: pd.DataFrame  # one row per (video, start, step)
+    table: pd.DataFrame  # per step: mean MSE of each model and of the baseline
+    figure: dict | None  # first item's truth and every model's frames (main process)
+
+
+def evaluate_prediction(models: dict[str, tuple[torch.nn.Module, PerceptionConfig]], dataset: Dataset,
+                        accelerator: Accelerator, batch_size: int = 4) -> PredictionResult:
+    """Rolls out every model on every item of `dataset`; `models` maps a label to (model, config)."""
+    cfgs = [c for _, c in models.values()]
+    _check_comparable(cfgs)
+    for label, (_, c) in models.items():
+        if not is_video_model(c):
+            raise ValueError(f"{label}: {model_label(c)} does not predict frames")
+    ev = cfgs[0].eval
+    ctx, steps, gap = ev.predict_context, ev.predict_steps, cfgs[0].frames.frame_stride
+    rank, world = accelerator.process_index, accelerator.num_processes
+    mine = list(range(rank, len(dataset), world))
+    rows, figure = [], None
+    for model, _ in models.values():
+        model.eval()
+    for lo in tqdm(range(0, len(mine), batch_size), desc="prediction", leave=False,
+                   disable=not accelerator.is_local_main_process):
+        batch = [dataset[i] for i in mine[lo:lo + batch_size]]
+        video = torch.stack([b["frames"] for b in batch]).to(accelerator.device)  # [b, C+S, 3, H, W]
+        frame_ids = torch.tensor([[b["start"] + f * gap for f in range(ctx)] for b in batch])
+        seeds = torch.tensor([b["video_index"] for b in batch])[:, None] * 1000 + frame_ids  # [b, C]
+        truth = video[:, ctx:].float()
+        repeat = ((video[:, ctx - 1:ctx].float() - truth) ** 2).mean((2, 3, 4))  # [b, S]
+        predicted = {}
+        for label, (model, cfg) in models.items():
+            out = predict(model, cfg, video[:, :ctx], steps, seeds)
+            predicted[label] = out
+            mse = ((out.frames.float() - truth) ** 2).mean((2, 3, 4))  # [b, S]
+            hold = ((out.context_recon[:, -1:].float() - truth) ** 2).mean((2, 3, 4))  # [b, S]
+            for j, b in enumerate(batch):
+                for s in range(steps):
+                    for name, value in ((label, mse), (hold_label(label), hold)):
+                        rows.append({"model": name, "video_index": b["video_index"], "start": b["start"],
+                                     "step": s + 1, "mse": float(value[j, s])})
+        for j, b in enumerate(batch):
+            for s in range(steps):
+                rows.append({"model": REPEAT, "video_index": b["video_index"], "start": b["start"], "step": s + 1,
+                             "mse": float(repeat[j, s])})
+        if figure is None and rank == 0:
+            figure = {"truth": video[0].float().cpu(), "video_index": batch[0]["video_index"],
+                      "start": batch[0]["start"], "masks": batch[0]["masks"],
+                      "models": {label: torch.cat([o.context_recon[0], o.frames[0]]).float().cpu()
+                                 for label, o in predicted.items()}}
+    if world > 1:
+        rows = gather_object(rows)
+    frame = pd.DataFrame(rows).sort_values(["model", "video_index", "start", "step"]).reset_index(drop=True)
+    order = list(models) + [REPEAT] + [hold_label(m) for m in models]
+    table = frame.pivot_table(index="step", columns="model", values="mse", aggfunc="mean")[order]
+    table = table.reset_index()
+    table.columns.name = None
+    return PredictionResult(frame, table, figure)
+
+
+def write_prediction(result: PredictionResult, out_dir: Path, title: str, gap: int) -> Path:
+    """prediction.csv (per step), prediction_rows.csv, prediction.md, prediction_mse.png and
+    rollout.png (main process)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result.table.to_csv(out_dir / "prediction.csv", index=False)
+    result.rows.to_csv(out_dir / "prediction_rows.csv", index=False)
+    items = result.rows[["video_index", "start"]].drop_duplicates().shape[0]
+    (out_dir / "prediction.md").write_text(
+        f"# {title}\n\nMean squared error per predicted frame (pixels in [0, 1]) over {items} clips; "
+        f"frames are {gap} video frames apart; step 1 is the first frame after the context. "
+        f"`{REPEAT}` copies the last context frame; `<model>: hold last reconstruction` copies the model's "
+        "reconstruction of it (no motion), so the gap between a model and its hold row is what its predicted "
+        "motion gains.\n\n"
+        + result.table.to_markdown(index=False, floatfmt=".5f") + "\n")
+    mse_curve_figure(result.table, out_dir / "prediction_mse.png", title=title)
+    if result.figure is not None:
+        fig = result.figure
+        rollout_figure(fig["truth"], fig["models"], len(fig["truth"]) - len(result.table), out_dir / "rollout.png",
+                       title=f"{title}: video {fig['video_index']}, from frame {fig['start']}")
+    return out_dir
+
+
+def rollout_figure(truth: torch.Tensor, rows: dict[str, torch.Tensor], context: int, path: Path,
+                   title: str = "") -> Path:
+    """Truth [T, 3, H, W] and each model's frames [T, 3, H, W] (context reconstructions, then predictions)."""
+    t = truth.shape[0]
+    h, w = truth.shape[-2:]
+    names = ["truth"] + list(rows)
+    fig, axes = plt.subplots(len(names), t, figsize=(t * 1.3 * w / h, len(names) * 1.35 + 0.4), squeeze=False)
+    for i, name in enumerate(names):
+        frames = truth if name == "truth" else rows[name]
+        for j in range(t):
+            ax = axes[i, j]
+            ax.imshow(frames[j].clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"t={j + 1}" + (" (in)" if j < context else ""), fontsize=7)
+            if j == 0:
+                ax.set_ylabel(name, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _object_slot(masks: torch.Tensor, true_ids: torch.Tensor) -> int:
+    """The slot whose segment best overlaps (IoU) a ground-truth object; masks [K, H, W], ids [H, W]."""
+    seg = masks.argmax(0)
+    best, best_iou = 0, -1.0
+    for k in range(masks.shape[0]):
+        mine = seg == k
+        for obj in true_ids.unique().tolist():
+            if obj == 0:
+                continue
+            other = true_ids == obj
+            union = (mine | other).sum().item()
+            iou = (mine & other).sum().item() / union if union else 0.0
+            if iou > best_iou:
+                best, best_iou = k, iou
+    return best
+
+
+@torch.no_grad()
+def interpretability_figures(model: torch.nn.Module, cfg: PerceptionConfig, item: dict, out_dir: Path,
+                             values: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)) -> list[Path]:
+    """ODDN Fig. 10: `dynamics_sweep.png` (each dynamics dim of one object set to -2..2, predicted
+    next frame) and `attention.png` (distillation attention over a clip, relation attention).
+    Nothing for iodine_linear, which has no dynamics."""
+    if cfg.model != "oddn" or model.variant == "iodine_linear":
+        return []
+    model.eval()
+    device = next(model.parameters()).device
+    video = item["frames"][None].to(device)  # [1, T, 3, H, W]
+    gap = cfg.frames.frame_stride
+    seeds = torch.tensor([[item["video_index"] * 1000 + item["start"] + f * gap for f in range(video.shape[1])]])
+    z, _ = model.infer(video, seeds)  # [1, T, K, D]
+    dyn, attn = model.distiller(z, need_weights=True)
+    paths = []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    # Sweep: frame 2's dynamics (after the relation update) of one object, each dim set in turn.
+    cur = z[:, 1]  # [1, K, D]
+    dyn_upd, rel_att = model.update(dyn[:, 1], cur)  # [1, K, l]
+    _, means, log_masks = model.decode_frames(cur)
+    slot = _object_slot(log_masks[0, :, 0].exp(), item["masks"][1].to(device))
+    l_dim = dyn_upd.shape[-1]
+    sweeps = []
+    for d in range(l_dim):
+        row = []
+        for v in values:
+            changed = dyn_upd.clone()
+            changed[0, slot, d] = v
+            recon, _, _ = model.decode_frames(model.predictor(changed, cur))
+            row.append(recon[0].float().cpu())
+        sweeps.append(row)
+    h, w = video.shape[-2:]
+    fig, axes = plt.subplots(l_dim, len(values) + 1, figsize=((len(values) + 1) * 1.3 * w / h, l_dim * 1.35 + 0.5),
+                             squeeze=False)
+    seg_img = log_masks[0, slot, 0].exp().cpu()
+    for d in range(l_dim):
+        for j in range(len(values) + 1):
+            ax = axes[d, j]
+            if j == 0:
+                ax.imshow(seg_img.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+                ax.set_title("object (mask)" if d == 0 else "", fontsize=7)
+            else:
+                ax.imshow(sweeps[d][j - 1].clamp(0, 1).permute(1, 2, 0).numpy(), interpolation="nearest")
+                if d == 0:
+                    ax.set_title(f"{values[j - 1]:+g}", fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(f"dyn {d}", fontsize=7)
+    fig.suptitle(f"{model_label(cfg)}: predicted frame 3 with one dynamics dim of slot {slot} swept "
+                 f"(video {item['video_index']})", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "dynamics_sweep.png", dpi=110)
+    plt.close(fig)
+    paths.append(out_dir / "dynamics_sweep.png")
+
+    # Attention maps: the distiller over the whole clip, and the relation module at frame 2.
+    k = z.shape[2]
+    t = z.shape[1]
+    panels = 2 if rel_att is not None else 1
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4), squeeze=False)
+    ax = axes[0, 0]
+    ax.imshow(attn[0].float().cpu().numpy(), cmap="viridis", interpolation="nearest")
+    for b in range(1, t):
+        ax.axhline(b * k - 0.5, color="w", lw=0.4)
+        ax.axvline(b * k - 0.5, color="w", lw=0.4)
+    ax.set_title("distillation attention (rows: query frame x slot)", fontsize=8)
+    ax.set_xlabel("key token (frame-major)", fontsize=7)
+    ax.set_ylabel("query token", fontsize=7)
+    if rel_att is not None:
+        ax = axes[0, 1]
+        im = ax.imshow(rel_att[0].float().cpu().numpy(), cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title("relation attention att(i, j), frame 2", fontsize=8)
+        ax.set_xlabel("slot j (acts on i)", fontsize=7)
+        ax.set_ylabel("slot i", fontsize=7)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(out_dir / "attention.png", dpi=110)
+    plt.close(fig)
+    paths.append(out_dir / "attention.png")
+    return paths
+
+
+def mse_curve_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path:
+    """ODDN Fig. 7: MSE of each predicted frame, one line per model and the baseline."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name in table.columns:
+        if name != "step":
+            style = "--" if name == REPEAT else ":" if name.endswith(hold_label("")) else "-"
+            ax.plot(table["step"], table[name], marker="o", label=name, ls=style)
+    ax.set_xlabel("predicted frame")
+    ax.set_ylabel("MSE")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,5 @@
+"""`python scripts/eval_prediction.py --runs RUN_A RUN_B ... --data DIR --out DIR [eval.k=v ...]`."""
+from perception.cli import prediction_main
+
+if __name__ == "__main__":
+    raise SystemExit(prediction_main())
