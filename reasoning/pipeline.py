@@ -89,7 +89,8 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     run_dir = out / "perception" / model_label(pcfg).replace("/", "_")
     done = list_checkpoints(run_dir / "checkpoints")
     final_eval = run_dir / "eval" / f"{pcfg.eval.split}_step_{pcfg.train.steps}" / "metrics.csv"
-    if done and checkpoint_step(done[-1]) == pcfg.train.steps and final_eval.is_file():
+    finished = final_eval.is_file() and (not is_video_model(pcfg) or (final_eval.parent / "prediction.csv").is_file())
+    if done and checkpoint_step(done[-1]) == pcfg.train.steps and finished:
         print(f"perception: {pcfg.model} already trained ({pcfg.train.steps} steps)")
         metrics = pd.read_csv(final_eval)
     else:
