@@ -13,6 +13,16 @@ import torch  # noqa: E402
 _PALETTE = plt.get_cmap("tab10")
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Lays out, writes (creating the folder) and closes a matplotlib figure."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def segmentation_image(masks: torch.Tensor) -> np.ndarray:
     """masks [K, H, W] -> RGB [H, W, 3] colouring each pixel by its argmax slot."""
     colours = np.asarray([_PALETTE(k % 10)[:3] for k in range(masks.shape[0])])
@@ -49,12 +59,7 @@ def decomposition_figure(images: torch.Tensor, recon: torch.Tensor, masks: torch
                 ax.set_title(cols[j], fontsize=7)
     if title:
         fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def curve_figure(steps: list[int], series: dict[str, list[float]], path: Path, title: str = "") -> Path:
@@ -68,7 +73,4 @@ def curve_figure(steps: list[int], series: dict[str, list[float]], path: Path, t
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)

@@ -24,6 +24,7 @@ from torch.utils.data import ConcatDataset, Dataset  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from perception.config import PerceptionConfig  # noqa: E402
+from perception.figures import save_figure  # noqa: E402
 from perception.registry import is_video_model, model_label, predict  # noqa: E402
 from qa_data.datasets import ClevrerClips, ClipConfig  # noqa: E402
 
@@ -163,12 +164,7 @@ def rollout_figure(truth: torch.Tensor, rows: dict[str, torch.Tensor], context: 
                 ax.set_ylabel(name, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _object_slot(masks: torch.Tensor, true_ids: torch.Tensor) -> int:
@@ -242,10 +238,7 @@ def interpretability_figures(model: torch.nn.Module, cfg: PerceptionConfig, item
                 ax.set_ylabel(f"dyn {d}", fontsize=7)
     fig.suptitle(f"{model_label(cfg)}: predicted frame 3 with one dynamics dim of slot {slot} swept "
                  f"(video {item['video_index']})", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out_dir / "dynamics_sweep.png", dpi=110)
-    plt.close(fig)
-    paths.append(out_dir / "dynamics_sweep.png")
+    paths.append(save_figure(fig, out_dir / "dynamics_sweep.png"))
 
     # Attention maps: the distiller over the whole clip, and the relation module at frame 2.
     k = z.shape[2]
@@ -267,10 +260,7 @@ def interpretability_figures(model: torch.nn.Module, cfg: PerceptionConfig, item
         ax.set_xlabel("slot j (acts on i)", fontsize=7)
         ax.set_ylabel("slot i", fontsize=7)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(out_dir / "attention.png", dpi=110)
-    plt.close(fig)
-    paths.append(out_dir / "attention.png")
+    paths.append(save_figure(fig, out_dir / "attention.png"))
     return paths
 
 
@@ -287,7 +277,4 @@ def mse_curve_figure(table: pd.DataFrame, path: Path, title: str = "") -> Path:
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path)
