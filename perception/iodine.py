@@ -180,17 +180,33 @@ class Decomposition:
     z: torch.Tensor  # [B, T, K, D]
 
 
+def _frame_outputs(model: Iodine, video: torch.Tensor, seeds: torch.Tensor | None, chunk: int) -> list[IodineOutput]:
+    """Runs a static model on every frame of video [B, T, 3, H, W], `chunk` frames at a time."""
+    frames = video.flatten(0, 1)
+    frame_seeds = seeds.flatten() if seeds is not None else None
+    return [model(frames[i:i + chunk], None if frame_seeds is None else frame_seeds[i:i + chunk])
+            for i in range(0, len(frames), chunk)]
+
+
 def decompose_frames(model: Iodine, video: torch.Tensor, seeds: torch.Tensor | None = None,
                      chunk: int = 64) -> Decomposition:
     """Runs a static model on every frame of video [B, T, 3, H, W], `chunk` frames at a time;
     seeds [B, T] (optional) fix each frame's latent noise."""
     b, t = video.shape[:2]
-    frames = video.flatten(0, 1)
-    frame_seeds = seeds.flatten() if seeds is not None else None
-    parts = [model(frames[i:i + chunk], None if frame_seeds is None else frame_seeds[i:i + chunk])
-             for i in range(0, len(frames), chunk)]
+    parts = _frame_outputs(model, video, seeds, chunk)
 
     def cat(name: str) -> torch.Tensor:
         return torch.cat([getattr(p, name) for p in parts]).unflatten(0, (b, t))
 
     return Decomposition(masks=cat("masks"), means=cat("means"), recon=cat("recon"), z=cat("z"))
+
+
+def infer_latents(model: Iodine, video: torch.Tensor, seeds: torch.Tensor | None = None,
+                  chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame inference of video [B, T, 3, H, W]: the last sampled latents and the posterior
+    means of the last refinement, each [B, T, K, D]."""
+    b, t = video.shape[:2]
+    parts = _frame_outputs(model, video, seeds, chunk)
+    z = torch.cat([p.z for p in parts]).unflatten(0, (b, t))
+    mu = torch.cat([split_params(p.lam)[0] for p in parts]).unflatten(0, (b, t))
+    return z, mu

@@ -29,8 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from perception.config import IodineConfig, OddnConfig
-from perception.iodine import Iodine, IodineOutput
-from perception.latent import split_params
+from perception.iodine import Iodine, IodineOutput, infer_latents
 
 VARIANTS = ("oddn", "oddn_no_relation", "iodine_linear")
 
@@ -279,17 +278,9 @@ class Oddn(nn.Module):
     # -- evaluation and export --------------------------------------------------------------------
 
     def infer(self, video: torch.Tensor, seeds: torch.Tensor | None = None, chunk: int = 64
-              ) -> tuple[torch.Tensor, torch.Tensor, IodineOutput | None]:
+              ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-frame inference of video [B, T, 3, H, W]: sampled z and posterior means [B, T, K, D]."""
-        b, t = video.shape[:2]
-        frames = video.flatten(0, 1)
-        flat_seeds = seeds.flatten() if seeds is not None else None
-        zs, mus = [], []
-        for i in range(0, len(frames), chunk):
-            out = self.iodine(frames[i:i + chunk], None if flat_seeds is None else flat_seeds[i:i + chunk])
-            zs.append(out.z)
-            mus.append(split_params(out.lam)[0])
-        return torch.cat(zs).unflatten(0, (b, t)), torch.cat(mus).unflatten(0, (b, t))
+        return infer_latents(self.iodine, video, seeds, chunk)
 
     @torch.no_grad()
     def rollout(self, context: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> Rollout:

@@ -9,8 +9,7 @@ import torch
 import torch.nn as nn
 
 from perception.config import PerceptionConfig
-from perception.iodine import Decomposition, Iodine, decompose_frames
-from perception.latent import split_params
+from perception.iodine import Decomposition, Iodine, decompose_frames, infer_latents
 from perception.oddn import Oddn, Rollout
 
 MODELS = ("iodine", "oddn")
@@ -107,11 +106,7 @@ def slot_features(model: nn.Module, cfg: PerceptionConfig, video: torch.Tensor,
     """
     with torch.no_grad():
         if cfg.model == "iodine":
-            b, t = video.shape[:2]
-            flat = seeds.flatten() if seeds is not None else None
-            mus = [split_params(model(video.flatten(0, 1)[i:i + 64], None if flat is None else flat[i:i + 64]).lam)[0]
-                   for i in range(0, b * t, 64)]
-            return torch.cat(mus).unflatten(0, (b, t))
+            return infer_latents(model, video, seeds)[1]
         if cfg.model == "oddn":
             return model.features(video, seeds)
     raise _unknown(cfg)
