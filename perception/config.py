@@ -61,9 +61,27 @@ class OddnConfig:
 
 
 @dataclass
+class ProvideConfig:
+    """PROVIDE (Zablotskaia et al. 2021) on top of the `iodine` section: 2D-LSTM refinement over a
+    triangular (time x refinement) grid, conditional prior and conditioned decoder, entropy term.
+    `docs/perception.md` lists where we follow the paper, the official code, or neither.
+    """
+
+    # Decodes at frame t (0-based): R_hat = max(R - t, grid_min). Paper eq. 3: 1; official code: 2.
+    grid_min: int = 1
+    conditional: bool = True  # conditional prior xi(h) and decoder g(z, h) (Table 3 "CP+G"); off: N(0, I), g(z)
+    prior_hidden: int = 128  # xi: Linear(hidden, prior_hidden) + ReLU -> mean and log sigma
+    psi: float = 10.0  # KL scale (supplement C)
+    gamma: float = 0.0  # mask-entropy weight (eq. 7): 0.1 on binary data, 0 on RGB (supplement C)
+    # Clip length during training: [[from_step, frames], ...] (supplement D: start at 4 frames, grow).
+    curriculum: list[list[int]] = field(default_factory=lambda: [[0, 4], [20000, 6], [40000, 8]])
+
+
+@dataclass
 class FramesConfig:
     """Which frames a model trains and evaluates on."""
 
+    dataset: str = "clevrer"  # clevrer (real layout or CLEVRER-sim) | bouncing_balls (qa_data.bouncing_balls)
     preprocess: PreprocessConfig = field(default_factory=lambda: PreprocessConfig(mode="provide", size=[64, 64]))
     frame_stride: int = 1  # keep every n-th video frame in the frame store (ODDN: 4)
     cache_dir: str = ""  # frame store location; empty -> <run dir>/frame_cache
@@ -103,9 +121,10 @@ class EvalConfig:
 
 @dataclass
 class PerceptionConfig:
-    model: str = "iodine"  # iodine | oddn (perception.registry.MODELS)
+    model: str = "iodine"  # iodine | oddn | provide (perception.registry.MODELS)
     iodine: IodineConfig = field(default_factory=IodineConfig)
     oddn: OddnConfig = field(default_factory=OddnConfig)
+    provide: ProvideConfig = field(default_factory=ProvideConfig)
     frames: FramesConfig = field(default_factory=FramesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

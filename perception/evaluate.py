@@ -22,19 +22,22 @@ from perception.figures import decomposition_figure
 from perception.metrics import reconstruction_mse, segmentation_scores
 from perception.registry import decompose
 from qa_data.config import save_config
-from qa_data.datasets import ClevrerClips, ClipConfig
+from qa_data.datasets import ClipConfig
+from qa_data.sources import open_clips, video_frames
 
 
-def eval_dataset(root: Path, cfg: PerceptionConfig, split: str | None = None) -> ClevrerClips:
+def eval_dataset(root: Path, cfg: PerceptionConfig, split: str | None = None):
     """Validation-style clips: `frames_per_video` frames, `frame_gap` apart, from frame 0, with masks."""
     ev = cfg.eval
-    ds = ClevrerClips(root, split or ev.split, ClipConfig(
+    split = split or ev.split
+    ds = open_clips(root, split, ClipConfig(
         clip_len=ev.frames_per_video, stride=ev.frame_gap, random_start=False, start_frame=0, with_masks=True,
-        skip_bad=cfg.frames.skip_bad, preprocess=cfg.frames.preprocess))
+        expected_frames=video_frames(root, split, cfg.frames.dataset), skip_bad=cfg.frames.skip_bad,
+        preprocess=cfg.frames.preprocess), cfg.frames.dataset)
     if ev.num_videos:
         ds.indices = ds.indices[:ev.num_videos]
     if not ds.indices:
-        raise FileNotFoundError(f"{root}: no usable videos with masks in split {split or ev.split!r}")
+        raise FileNotFoundError(f"{root}: no usable videos with masks in split {split!r}")
     return ds
 
 
@@ -64,7 +67,7 @@ def summarize(frames: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def evaluate(model: torch.nn.Module, cfg: PerceptionConfig, dataset: ClevrerClips, accelerator: Accelerator,
+def evaluate(model: torch.nn.Module, cfg: PerceptionConfig, dataset, accelerator: Accelerator,
              items: list[dict] | None = None) -> EvalResult:
     """Scores every video of `dataset` (or the pre-loaded `items`, indexed like it)."""
     rank, world = accelerator.process_index, accelerator.num_processes

@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from perception.config import FramesConfig
-from qa_data.datasets import ClevrerClips, ClipConfig
-from qa_data.layout import ClevrerLayout, canonical_split
+from qa_data.datasets import ClipConfig
+from qa_data.sources import open_clips, split_name, video_frames, video_indices
 
 logger = logging.getLogger(__name__)
 
@@ -34,21 +34,24 @@ STORE_VERSION = 1
 
 def store_path(cache_dir: Path, split: str, cfg: FramesConfig) -> Path:
     h, w = cfg.preprocess.size
-    return Path(cache_dir) / f"{canonical_split(split)}_{cfg.preprocess.mode}_{h}x{w}_s{cfg.frame_stride}.h5"
+    prefix = "" if cfg.dataset == "clevrer" else f"{cfg.dataset}_"
+    return Path(cache_dir) / f"{prefix}{split_name(split, cfg.dataset)}_{cfg.preprocess.mode}_{h}x{w}_s{cfg.frame_stride}.h5"
 
 
 def _expected_attrs(root: Path, split: str, cfg: FramesConfig, indices: list[int]) -> dict:
-    return {"version": STORE_VERSION, "data_root": str(Path(root).resolve()), "split": canonical_split(split),
+    return {"version": STORE_VERSION, "data_root": str(Path(root).resolve()), "dataset": cfg.dataset,
+            "split": split_name(split, cfg.dataset),
             "preprocess": repr(asdict(cfg.preprocess)), "frame_stride": cfg.frame_stride,
             "listed_videos": len(indices), "first_video": indices[0] if indices else -1,
             "last_video": indices[-1] if indices else -1}
 
 
 def build_frame_store(root: Path, split: str, cfg: FramesConfig, cache_dir: Path, workers: int = 0,
-                      expected_frames: int = 128, show_progress: bool = True) -> Path:
-    """Writes (or keeps, when up to date) the frame store of one split; returns its path."""
+                      expected_frames: int | None = None, show_progress: bool = True) -> Path:
+    """Writes (or keeps, when up to date) the frame store of one split; returns its path.
+    `expected_frames`: frames per video (default: the dataset's, 128 for CLEVRER)."""
     path = store_path(cache_dir, split, cfg)
-    indices = ClevrerLayout(root).video_indices(split)
+    indices = video_indices(root, split, cfg.dataset)
     if not indices:
         raise FileNotFoundError(f"{root}: no videos found for split {split!r}")
     attrs = _expected_attrs(root, split, cfg, indices)
@@ -57,9 +60,12 @@ def build_frame_store(root: Path, split: str, cfg: FramesConfig, cache_dir: Path
             if all(f.attrs.get(k) == v for k, v in attrs.items()):
                 return path
         logger.info("%s: built from other data or settings, rebuilding", path)
-    clips = ClevrerClips(root, split, ClipConfig(
+    if expected_frames is None:
+        expected_frames = video_frames(root, split, cfg.dataset)
+    clips = open_clips(root, split, ClipConfig(
         clip_len=math.ceil(expected_frames / cfg.frame_stride), stride=cfg.frame_stride, random_start=False,
-        expected_frames=expected_frames, skip_bad=cfg.skip_bad, preprocess=cfg.preprocess), indices=indices)
+        expected_frames=expected_frames, skip_bad=cfg.skip_bad, preprocess=cfg.preprocess), cfg.dataset,
+        indices=indices)
     if len(clips) == 0:
         raise FileNotFoundError(f"{root}/{split}: no usable videos ({clips.skipped.summary()})")
     t = clips.cfg.clip_len

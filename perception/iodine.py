@@ -64,7 +64,8 @@ class IodineOutput:
 
 
 class Iodine(nn.Module):
-    def __init__(self, cfg: IodineConfig, image_size: tuple[int, int]):
+    def __init__(self, cfg: IodineConfig, image_size: tuple[int, int], refine_core: nn.Module | None = None):
+        """`refine_core` replaces the refinement network's LSTM cell (PROVIDE's 2D-LSTM)."""
         super().__init__()
         if cfg.mask_grad not in MASK_GRADS:
             raise ValueError(f"mask_grad must be one of {MASK_GRADS}, got {cfg.mask_grad!r}")
@@ -77,7 +78,7 @@ class Iodine(nn.Module):
         self.lam0 = nn.Parameter(torch.rand(2 * d) - 0.5)
         self.decoder = SpatialBroadcastDecoder(d, self.image_size, cfg.decoder_channels, cfg.decoder_kernel)
         self.refiner = RefinementNetwork(SPATIAL_CHANNELS, 4 * d, 2 * d, cfg.refine_channels, cfg.refine_kernel,
-                                         cfg.refine_stride, cfg.refine_mlp, cfg.refine_hidden)
+                                         cfg.refine_stride, cfg.refine_mlp, cfg.refine_hidden, core=refine_core)
         self.likelihood = MixtureLikelihood(cfg.pixel_variance, cfg.mixture)
         self.register_buffer("coords", coordinate_grid(*self.image_size), persistent=False)  # [2, H, W]
         self.register_buffer("weights", step_weights(cfg.step_weights, cfg.num_iters), persistent=False)
@@ -120,14 +121,22 @@ class Iodine(nn.Module):
                 dec.loss, [dec.means, dec.mask_ref, lam], retain_graph=keep_graph, create_graph=False)
         return d_means.detach(), d_masks.detach(), d_lam.detach()
 
-    def refine(self, x: torch.Tensor, dec: Decode, lam: torch.Tensor, state, keep_graph: bool):
-        """One refinement step: returns (lambda + delta [B, K, 2D], new recurrent state)."""
+    def refine(self, x: torch.Tensor, dec: Decode, lam: torch.Tensor, state, keep_graph: bool,
+               grads: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+               delta_clamp: float | None = None):
+        """One refinement step: returns (lambda + delta [B, K, 2D], new recurrent state).
+
+        `grads` = (d_means, d_masks, d_lam) replaces the gradients of `dec.loss` (PROVIDE's
+        prediction feeds zeros; SEQ-IODINE clamps them); `delta_clamp` bounds the update.
+        """
         b, k = lam.shape[:2]
-        d_means, d_masks, d_lam = self.gradient_inputs(dec, lam, keep_graph)
+        d_means, d_masks, d_lam = grads if grads is not None else self.gradient_inputs(dec, lam, keep_graph)
         spatial, flat = refinement_inputs(
             x, dec.means, dec.terms.masks, dec.mask_logits, d_means, d_masks, dec.terms.posterior,
             dec.terms.log_px, lam, d_lam, self.coords)
         delta, state = self.refiner(spatial, flat, state)  # [B*K, 2D]
+        if delta_clamp is not None:
+            delta = delta.clamp(-delta_clamp, delta_clamp)
         return lam + delta.view(b, k, -1), state
 
     # -- static images --------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from tqdm import tqdm  # noqa: E402
 from perception.config import PerceptionConfig  # noqa: E402
 from perception.figures import save_figure  # noqa: E402
 from perception.registry import is_video_model, model_label, predict  # noqa: E402
-from qa_data.datasets import ClevrerClips, ClipConfig  # noqa: E402
+from qa_data.datasets import ClipConfig  # noqa: E402
+from qa_data.sources import open_clips, video_frames  # noqa: E402
 
 REPEAT = "repeat last frame"
 
@@ -41,15 +42,18 @@ def prediction_dataset(root: Path, cfg: PerceptionConfig, split: str | None = No
     """(video, start) items: frames [C + S, 3, H, W], masks [C + S, H, W], video_index, start."""
     ev = cfg.eval
     parts = []
+    split = split or ev.split
+    frames = video_frames(root, split, cfg.frames.dataset)
     for start in ev.predict_starts:
-        ds = ClevrerClips(root, split or ev.split, ClipConfig(
+        ds = open_clips(root, split, ClipConfig(
             clip_len=ev.predict_context + ev.predict_steps, stride=cfg.frames.frame_stride, random_start=False,
-            start_frame=start, with_masks=True, skip_bad=cfg.frames.skip_bad, preprocess=cfg.frames.preprocess))
+            start_frame=start, with_masks=True, expected_frames=frames, skip_bad=cfg.frames.skip_bad,
+            preprocess=cfg.frames.preprocess), cfg.frames.dataset)
         if ev.num_videos:
             ds.indices = ds.indices[:ev.num_videos]
         parts.append(ds)
     if not parts or not len(parts[0]):
-        raise FileNotFoundError(f"{root}: no usable videos with masks in split {split or ev.split!r}")
+        raise FileNotFoundError(f"{root}: no usable videos with masks in split {split!r}")
     return ConcatDataset(parts)
 
 

@@ -11,8 +11,9 @@ import torch.nn as nn
 from perception.config import PerceptionConfig
 from perception.iodine import Decomposition, Iodine, decompose_frames, infer_latents
 from perception.oddn import Oddn, Rollout
+from perception.provide import Provide
 
-MODELS = ("iodine", "oddn")
+MODELS = ("iodine", "oddn", "provide")
 
 
 def _unknown(cfg: PerceptionConfig) -> NotImplementedError:
@@ -25,6 +26,8 @@ def build_model(cfg: PerceptionConfig) -> nn.Module:
         return Iodine(cfg.iodine, size)
     if cfg.model == "oddn":
         return Oddn(cfg.iodine, cfg.oddn, size)
+    if cfg.model == "provide":
+        return Provide(cfg.iodine, cfg.provide, size)
     raise _unknown(cfg)
 
 
@@ -55,8 +58,8 @@ def train_clip_len(cfg: PerceptionConfig, step: int | None = None) -> int:
     """Frames per training sample at `step` (None: the longest of the run): 1 for image models."""
     if cfg.model == "iodine":
         return 1
-    if cfg.model == "oddn":
-        schedule = cfg.oddn.curriculum
+    if cfg.model in ("oddn", "provide"):
+        schedule = cfg.oddn.curriculum if cfg.model == "oddn" else cfg.provide.curriculum
         if step is None:
             return max(frames for _, frames in schedule)
         return curriculum_length(schedule, step)
@@ -67,7 +70,7 @@ def training_forward(model: nn.Module, cfg: PerceptionConfig, clips: torch.Tenso
     """The training objective's forward pass on clips [B, L, 3, H, W]; returns the model output."""
     if cfg.model == "iodine":
         return model(clips.flatten(0, 1))
-    if cfg.model == "oddn":
+    if cfg.model in ("oddn", "provide"):
         return model(clips)
     raise _unknown(cfg)
 
@@ -84,6 +87,8 @@ def decompose(model: nn.Module, cfg: PerceptionConfig, video: torch.Tensor,
               seeds: torch.Tensor | None = None) -> Decomposition:
     """Per-frame masks, means, reconstructions and latents of video [B, T, 3, H, W] (no grad);
     seeds [B, T] fix the latent noise of each frame (deterministic evaluation)."""
+    if cfg.model == "provide":  # a sequence model: frames are inferred in order
+        return model.decompose(video, seeds)
     with torch.no_grad():
         return decompose_frames(_static_model(model, cfg), video, seeds)
 
@@ -94,6 +99,8 @@ def feature_dims(model: nn.Module, cfg: PerceptionConfig) -> tuple[int, int]:
         return cfg.iodine.latent_dim, 0
     if cfg.model == "oddn":
         return cfg.iodine.latent_dim, model.dyn_dim
+    if cfg.model == "provide":
+        return cfg.iodine.latent_dim, 0
     raise _unknown(cfg)
 
 
@@ -101,13 +108,13 @@ def slot_features(model: nn.Module, cfg: PerceptionConfig, video: torch.Tensor,
                   seeds: torch.Tensor | None = None) -> torch.Tensor:
     """Per-frame slot features of video [B, T, 3, H, W] for reasoning: [B, T, K, D_static + D_dyn].
 
-    Static features are posterior means of the last refinement; see `feature_dims` for the split
-    and `Oddn.features` for the dynamics.
+    Static features are posterior means of the last refinement (`Provide.features`: after each
+    frame's last refinement); see `feature_dims` for the split and `Oddn.features` for the dynamics.
     """
     with torch.no_grad():
         if cfg.model == "iodine":
             return infer_latents(model, video, seeds)[1]
-        if cfg.model == "oddn":
+        if cfg.model in ("oddn", "provide"):
             return model.features(video, seeds)
     raise _unknown(cfg)
 

@@ -1,0 +1,9 @@
+"""Generate a Bouncing Balls dataset (one HDF5 file per split, with instance masks).
+
+    python scripts/generate_bouncing_balls.py --preset tiny --out DIR [key=value ...]
+    python scripts/generate_bouncing_balls.py --preset paper --out DIR colour=true
+"""
+from qa_data.bouncing_balls_cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
