@@ -115,3 +115,39 @@ def prediction_main(argv=None) -> int:
         print(f"written to {args.out}")
     return 0
 
+
+
+def lengths_main(argv=None) -> int:
+    from perception.video_eval import entries_for, evaluate_lengths, length_dataset, table1, write_lengths
+
+    ap = argparse.ArgumentParser(description="Video decomposition at several sequence lengths (PROVIDE Table 1): "
+                                 "ARI / F-ARI / MSE per model and length. An IODINE run adds IODINE and SEQ-IODINE "
+                                 "rows; a PROVIDE run one row.")
+    ap.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories of train_perception.py")
+    ap.add_argument("--data", type=Path, required=True, help="dataset root (Bouncing Balls or CLEVRER(-sim))")
+    ap.add_argument("--out", type=Path, required=True, help="output folder")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--lengths", type=int, nargs="+", default=[10, 20, 30, 40])
+    ap.add_argument("--num-videos", type=int, default=0, help="first N videos of the split (0: all)")
+    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--seq-clamp", type=float, default=10.0, help="SEQ-IODINE gradient/update clamp (<= 0: none)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    accelerator = Accelerator()
+    entries = []
+    for run in args.runs:
+        model, cfg, _ = _load_run(run, None, [], accelerator.device)
+        entries += entries_for(model, cfg)
+    labels = [e.label for e in entries]
+    if len(set(labels)) != len(labels):
+        raise SystemExit(f"two runs give the same rows {labels}; compare one run per model")
+    dataset = length_dataset(args.data, entries[0].cfg, args.split, max(args.lengths), args.num_videos)
+    result = evaluate_lengths(entries, dataset, sorted(args.lengths), accelerator, args.batch_size,
+                              seq_clamp=args.seq_clamp if args.seq_clamp > 0 else None)
+    if accelerator.is_main_process:
+        write_lengths(result, args.out, f"video decomposition on {args.data.name}/{args.split}", args.split)
+        flat = table1(result)
+        flat.columns = [f"{m} {length}" for m, length in flat.columns]
+        print(flat.to_markdown(floatfmt=".4f"))
+        print(f"written to {args.out}")
+    return 0

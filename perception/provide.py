@@ -262,7 +262,8 @@ class Provide(nn.Module):
             recon=per_frame(lambda f: (f.last.terms.masks * f.last.means.float()).sum(1)),
             z=torch.stack([split_params(f.lam)[0] for f in frames], 1),
             scalars={"train/entropy": per_frame(lambda f: f.entropy).mean().detach(),
-                     "train/decodes_per_frame": torch.tensor(sum(f.decodes for f in frames) / n)})
+                     "train/decodes_per_frame": torch.tensor(sum(f.decodes for f in frames) / n,
+                                                           device=loss.device)})
         if not torch.is_grad_enabled():
             out.loss = out.loss.detach()
         return out

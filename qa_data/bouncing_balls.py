@@ -101,34 +101,45 @@ def _initial_positions(rng: np.random.Generator, radii: np.ndarray, size: int) -
     raise ValueError(f"cannot place {len(radii)} balls of radii {radii.round(1).tolist()} in a {size}x{size} frame")
 
 
-def simulate(rng: np.random.Generator, cfg: BallsConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Trajectories of n balls: centres [T, n, 2] (pixels) and radii [n]. Collisions are elastic:
-    ball-ball impulses along the line of centres conserve momentum and kinetic energy; walls reflect."""
-    radii = rng.uniform(*cfg.radius, n)
+def physics_step(pos: np.ndarray, vel: np.ndarray, radii: np.ndarray, size: float, dt: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Advances balls (centres [n, 2], velocities [n, 2], radii [n]; mass ~ radius^2) by dt.
+
+    Overlapping pairs that approach exchange an impulse along the line of centres, which
+    conserves momentum and kinetic energy; a ball past a wall and moving out has that velocity
+    component reflected (kinetic energy conserved)."""
     mass = radii ** 2
+    pos = pos + vel * dt
+    vel = vel.copy()
+    n = len(radii)
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = pos[j] - pos[i]
+            dist = np.linalg.norm(d)
+            if dist >= radii[i] + radii[j] or dist == 0:
+                continue
+            normal = d / dist
+            approach = np.dot(vel[i] - vel[j], normal)
+            if approach > 0:  # moving towards each other
+                impulse = 2 * approach / (mass[i] + mass[j])
+                vel[i] -= impulse * mass[j] * normal
+                vel[j] += impulse * mass[i] * normal
+    low, high = pos < radii[:, None], pos > size - radii[:, None]
+    vel = np.where((low & (vel < 0)) | (high & (vel > 0)), -vel, vel)
+    return pos, vel
+
+
+def simulate(rng: np.random.Generator, cfg: BallsConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trajectories of n balls: centres [T, n, 2] (pixels) and radii [n]."""
+    radii = rng.uniform(*cfg.radius, n)
     pos = _initial_positions(rng, radii, cfg.size)
     angle = rng.uniform(0, 2 * np.pi, n)
     vel = rng.uniform(*cfg.speed, n)[:, None] * np.stack([np.sin(angle), np.cos(angle)], 1)
-    dt = 1.0 / cfg.substeps
     out = np.empty((cfg.frames, n, 2))
     for t in range(cfg.frames):
         out[t] = pos
         for _ in range(cfg.substeps):
-            pos = pos + vel * dt
-            for i in range(n):
-                for j in range(i + 1, n):
-                    d = pos[j] - pos[i]
-                    dist = np.linalg.norm(d)
-                    if dist >= radii[i] + radii[j] or dist == 0:
-                        continue
-                    normal = d / dist
-                    approach = np.dot(vel[i] - vel[j], normal)
-                    if approach > 0:  # moving towards each other
-                        impulse = 2 * approach / (mass[i] + mass[j])
-                        vel[i] -= impulse * mass[j] * normal
-                        vel[j] += impulse * mass[i] * normal
-            low, high = pos < radii[:, None], pos > cfg.size - radii[:, None]
-            vel = np.where((low & (vel < 0)) | (high & (vel > 0)), -vel, vel)
+            pos, vel = physics_step(pos, vel, radii, cfg.size, 1.0 / cfg.substeps)
     return out, radii
 
 

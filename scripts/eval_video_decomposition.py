@@ -1,0 +1,5 @@
+"""PROVIDE Table 1: `python scripts/eval_video_decomposition.py --runs IODINE_RUN PROVIDE_RUN --data DIR --split test --lengths 10 20 30 40 --out DIR`."""
+from perception.cli import lengths_main
+
+if __name__ == "__main__":
+    raise SystemExit(lengths_main())
