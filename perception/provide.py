@@ -275,9 +275,9 @@ class Provide(nn.Module):
         with torch.no_grad():
             frames, _ = self.run(video, seeds)
         return Decomposition(
-            masks=torch.stack([f.last.terms.masks[:, :, 0] for f in frames], 1),
-            means=torch.stack([f.last.means for f in frames], 1),
-            recon=torch.stack([(f.last.terms.masks * f.last.means.float()).sum(1) for f in frames], 1),
+            masks=torch.stack([f.last.terms.masks[:, :, 0].detach() for f in frames], 1),
+            means=torch.stack([f.last.means.detach() for f in frames], 1),
+            recon=torch.stack([(f.last.terms.masks * f.last.means.float()).sum(1).detach() for f in frames], 1),
             z=torch.stack([split_params(f.lam)[0].detach() for f in frames], 1))
 
     def features(self, video: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
@@ -290,7 +290,7 @@ class Provide(nn.Module):
         """From context [B, C, 3, H, W] (seeds [B, C]), `steps` predicted frames (no grad)."""
         with torch.no_grad():
             observed, predicted = self.run(context, seeds, predict_steps=steps)
-        recon = torch.stack([(f.last.terms.masks * f.last.means.float()).sum(1) for f in observed], 1)
-        frames = torch.stack([f.first_recon for f in predicted], 1) if predicted else recon[:, :0]
+        recon = torch.stack([(f.last.terms.masks * f.last.means.float()).sum(1).detach() for f in observed], 1)
+        frames = torch.stack([f.first_recon.detach() for f in predicted], 1) if predicted else recon[:, :0]
         z = torch.stack([split_params(f.lam)[0].detach() for f in observed + predicted], 1)
         return Rollout(context_recon=recon, frames=frames, z=z)

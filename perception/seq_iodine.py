@@ -15,10 +15,9 @@ from perception.iodine import Decomposition, Iodine
 from perception.latent import sample_latent, seeded_noise, split_params
 
 
-def _sample(lam: torch.Tensor, seeds: torch.Tensor | None, step: int) -> torch.Tensor:
-    mu, logvar = split_params(lam)
-    eps = None if seeds is None else seeded_noise(seeds, step, mu.shape[1:], mu.device, mu.dtype)
-    return sample_latent(mu, logvar, eps)
+def _noise(lam: torch.Tensor, seeds: torch.Tensor | None, step: int) -> torch.Tensor:
+    mu = split_params(lam)[0]
+    return torch.randn_like(mu) if seeds is None else seeded_noise(seeds, step, mu.shape[1:], mu.device, mu.dtype)
 
 
 def seq_iodine(model: Iodine, video: torch.Tensor, seeds: torch.Tensor | None = None,
@@ -33,10 +32,13 @@ def seq_iodine(model: Iodine, video: torch.Tensor, seeds: torch.Tensor | None = 
     def bounded(grads):
         return grads if clamp is None else tuple(g.clamp(-clamp, clamp) for g in grads)
 
-    def score(x, z, lam):
+    def score(x, lam, eps):
+        """Samples z = mu + sigma * eps from a fresh leaf lambda and scores it (the gradient with
+        respect to lambda runs through the sample, as in IODINE's own inference)."""
         with torch.enable_grad():
             lam = lam.detach().requires_grad_(True)
-            return model.score(x, z, lam), lam
+            mu, logvar = split_params(lam)
+            return model.score(x, sample_latent(mu, logvar, eps), lam), lam
 
     outputs = []
     with torch.no_grad():
@@ -44,24 +46,24 @@ def seq_iodine(model: Iodine, video: torch.Tensor, seeds: torch.Tensor | None = 
         state = model.refiner.initial_state(b * k, video.device)
         frame_seeds = None if seeds is None else seeds[:, 0]
         for r in range(r_steps):  # frame 0: the trained inference
-            z = _sample(lam, frame_seeds, r)
-            dec, lam = score(video[:, 0], z, lam)
+            eps = _noise(lam, frame_seeds, r)
+            dec, lam = score(video[:, 0], lam, eps)
             if r < r_steps - 1:
                 grads = bounded(model.gradient_inputs(dec, lam, keep_graph=False))
                 lam, state = model.refine(video[:, 0], dec, lam, state, keep_graph=False, grads=grads,
                                           delta_clamp=clamp)
-        outputs.append((dec, z, lam))
+        outputs.append((dec, lam))
         for t in range(1, n):
             x = video[:, t]
             frame_seeds = None if seeds is None else seeds[:, t]
-            prev, lam = score(x, z, lam)  # the previous decode, scored against the new frame
+            prev, lam = score(x, lam, eps)  # the previous decode, scored against the new frame
             grads = bounded(model.gradient_inputs(prev, lam, keep_graph=False))
             lam, state = model.refine(x, prev, lam, state, keep_graph=False, grads=grads, delta_clamp=clamp)
-            z = _sample(lam, frame_seeds, r_steps + t)
-            dec, lam = score(x, z, lam)
-            outputs.append((dec, z, lam))
+            eps = _noise(lam, frame_seeds, r_steps + t)
+            dec, lam = score(x, lam, eps)
+            outputs.append((dec, lam))
     return Decomposition(
-        masks=torch.stack([d.terms.masks[:, :, 0].detach() for d, _, _ in outputs], 1),
-        means=torch.stack([d.means.detach() for d, _, _ in outputs], 1),
-        recon=torch.stack([(d.terms.masks * d.means.float()).sum(1).detach() for d, _, _ in outputs], 1),
-        z=torch.stack([split_params(lam.detach())[0] for _, _, lam in outputs], 1))
+        masks=torch.stack([d.terms.masks[:, :, 0].detach() for d, _ in outputs], 1),
+        means=torch.stack([d.means.detach() for d, _ in outputs], 1),
+        recon=torch.stack([(d.terms.masks * d.means.float()).sum(1).detach() for d, _ in outputs], 1),
+        z=torch.stack([split_params(lam.detach())[0] for _, lam in outputs], 1))

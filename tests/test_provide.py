@@ -274,7 +274,7 @@ def test_length_table_scores_every_model_at_every_length(tmp_path):
 # -- Bouncing Balls -------------------------------------------------------------------------------
 
 def test_ball_collisions_conserve_momentum_and_energy_and_walls_reflect():
-    pos = np.array([[20.0, 20.0], [20.0, 29.5]])
+    pos = np.array([[20.0, 20.0], [20.0, 28.5]])  # 8.5 apart, radii sum 9
     vel = np.array([[0.0, 1.0], [0.0, -0.5]])
     radii = np.array([5.0, 4.0])
     mass = radii ** 2
