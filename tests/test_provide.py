@@ -285,7 +285,7 @@ def test_ball_collisions_conserve_momentum_and_energy_and_walls_reflect():
     # a lone ball at the wall, moving out, turns back with the same speed
     p, v = physics_step(np.array([[2.0, 30.0]]), np.array([[-1.0, 0.5]]), np.array([4.0]), 64, 0.1)
     assert np.allclose(v, [[1.0, 0.5]])
-    # a whole simulation keeps the kinetic energy (speeds from frame differences away from collisions)
+    # a whole simulation keeps every centre inside the frame
     centres, r = simulate(np.random.default_rng(0), BallsConfig(frames=30, balls=[4, 4]), 4)
     assert centres.shape == (30, 4, 2) and ((centres >= 0) & (centres <= 64)).all()
 
