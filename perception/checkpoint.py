@@ -8,16 +8,18 @@ good one.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 
 from perception.config import PerceptionConfig
-from qa_data.config import config_to_dict
+from qa_data.config import config_from_dict, config_to_dict
 
 _STEP_RE = re.compile(r"^step_(\d{7})$")
 
@@ -51,8 +53,7 @@ def save_checkpoint(accelerator: Accelerator, model: torch.nn.Module, cfg: Perce
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        torch.save({"model": accelerator.unwrap_model(model).state_dict(), "config": config_to_dict(cfg),
-                    "model_name": cfg.model, "step": step}, tmp / "model.pt")
+        write_model_file(accelerator.unwrap_model(model), cfg, tmp / "model.pt", step)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -60,6 +61,13 @@ def save_checkpoint(accelerator: Accelerator, model: torch.nn.Module, cfg: Perce
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return final
+
+
+def write_model_file(model: torch.nn.Module, cfg: PerceptionConfig, path: Path, step: int) -> Path:
+    """Writes `model.pt` (weights, resolved config, step): all that evaluation and extraction need."""
+    torch.save({"model": model.state_dict(), "config": config_to_dict(cfg), "model_name": cfg.model, "step": step},
+               path)
+    return Path(path)
 
 
 def load_model_file(path: Path) -> dict:
@@ -73,3 +81,46 @@ def load_model_file(path: Path) -> dict:
     if missing:
         raise ValueError(f"{file}: not a perception checkpoint (missing {sorted(missing)})")
     return payload
+
+
+@dataclass
+class LoadedRun:
+    """A trained model ready for evaluation or extraction, with where it came from."""
+
+    model: torch.nn.Module
+    cfg: PerceptionConfig
+    step: int
+    path: Path  # the checkpoint's model.pt
+
+
+def load_run(run: Path, checkpoint: Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+             device="cpu") -> LoadedRun:
+    """The model of a run's checkpoint (default: its newest complete one), on `device`, in eval mode.
+    Only `eval.*` settings can be overridden: the rest is the trained model's definition."""
+    ckpt = checkpoint
+    if ckpt is None:
+        found = list_checkpoints(Path(run) / "checkpoints")
+        if not found:
+            raise SystemExit(f"{run}/checkpoints: no complete checkpoint found")
+        ckpt = found[-1]
+    file = Path(ckpt) / "model.pt" if Path(ckpt).is_dir() else Path(ckpt)
+    payload = load_model_file(file)
+    bad = [o for o in overrides if not o.startswith("eval.")]
+    if bad:
+        raise SystemExit(f"only eval.* settings can be overridden at evaluation, got {bad}")
+    from perception.registry import build_model  # the registry imports every model; keep this module light
+
+    cfg = config_from_dict(PerceptionConfig, payload["config"], list(overrides), source=str(file))
+    model = build_model(cfg).to(device)
+    model.load_state_dict(payload["model"])
+    model.eval()
+    return LoadedRun(model=model, cfg=cfg, step=int(payload["step"]), path=file)
+
+
+def file_sha256(path: Path, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes (checkpoint identity in slot caches)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()

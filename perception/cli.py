@@ -5,15 +5,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from accelerate import Accelerator
+from perception.accelerator import make_accelerator
 
-from perception.checkpoint import list_checkpoints, load_model_file
+from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.evaluate import eval_dataset, evaluate, write_eval
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
-from perception.registry import build_model, is_video_model, model_label
+from perception.registry import is_video_model, model_label
 from perception.train import train
-from qa_data.config import config_from_dict, load_config
+from qa_data.config import load_config
 
 
 def train_main(argv=None) -> int:
@@ -27,7 +27,7 @@ def train_main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(PerceptionConfig, args.config, args.overrides)
     result = train(cfg, args.data, args.out)
-    if Accelerator().is_main_process:
+    if make_accelerator().is_main_process:
         print(f"trained {cfg.model} to step {result.step} in {result.seconds:.0f} s "
               f"({result.frames_per_second:.2f} frames/s); checkpoint {result.checkpoint}")
         if result.metrics is not None:
@@ -38,20 +38,8 @@ def train_main(argv=None) -> int:
 
 def _load_run(run: Path, checkpoint: Path | None, overrides: list[str], device) -> tuple:
     """(model on `device`, config, step) of a run's checkpoint (default: its newest)."""
-    ckpt = checkpoint
-    if ckpt is None:
-        found = list_checkpoints(run / "checkpoints")
-        if not found:
-            raise SystemExit(f"{run}/checkpoints: no complete checkpoint found")
-        ckpt = found[-1]
-    payload = load_model_file(ckpt)
-    bad = [o for o in overrides if not o.startswith("eval.")]
-    if bad:
-        raise SystemExit(f"only eval.* settings can be overridden at evaluation, got {bad}")
-    cfg = config_from_dict(PerceptionConfig, payload["config"], overrides, source=f"{ckpt}/model.pt")
-    model = build_model(cfg).to(device)
-    model.load_state_dict(payload["model"])
-    return model, cfg, payload["step"]
+    loaded = load_run(run, checkpoint, overrides, device)
+    return loaded.model, loaded.cfg, loaded.step
 
 
 def eval_main(argv=None) -> int:
@@ -64,7 +52,7 @@ def eval_main(argv=None) -> int:
     ap.add_argument("overrides", nargs="*", help="eval.* overrides, e.g. eval.num_videos=20")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     model, cfg, step = _load_run(args.run, args.checkpoint, args.overrides + [f"eval.split={args.split}"],
                                  accelerator.device)
     result = evaluate(model, cfg, eval_dataset(args.data, cfg), accelerator)
@@ -96,7 +84,7 @@ def prediction_main(argv=None) -> int:
     ap.add_argument("overrides", nargs="*", help="eval.* overrides for every run, e.g. eval.predict_steps=6")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     models = {}
     for run in args.runs:
         model, cfg, step = _load_run(run, None, args.overrides + [f"eval.split={args.split}"], accelerator.device)
@@ -133,7 +121,7 @@ def lengths_main(argv=None) -> int:
     ap.add_argument("--seq-clamp", type=float, default=10.0, help="SEQ-IODINE gradient/update clamp (<= 0: none)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    accelerator = Accelerator()
+    accelerator = make_accelerator()
     entries = []
     for run in args.runs:
         model, cfg, _ = _load_run(run, None, [], accelerator.device)
@@ -151,3 +139,81 @@ def lengths_main(argv=None) -> int:
         print(flat.to_markdown(floatfmt=".4f"))
         print(f"written to {args.out}")
     return 0
+
+
+def extract_main(argv=None) -> int:
+    import json
+    import time
+
+    from perception.extract import ExtractConfig, extract
+    from qa_data.errors import DataError
+    from qa_data.slot_cache import summary
+
+    ap = argparse.ArgumentParser(description="Extract per-frame slot features of a split into SLOTS_DIR/<split>.h5 "
+                                 "(run with `accelerate launch` for several processes). Rerunning fills in what an "
+                                 "interrupted run left pending.")
+    ap.add_argument("--run", type=Path, required=True, help="run directory of train_perception.py")
+    ap.add_argument("--data", type=Path, required=True, help="dataset root (CLEVRER, CLEVRER-sim or Bouncing Balls)")
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--out", type=Path, required=True, help="slot cache folder (SLOTS_DIR)")
+    ap.add_argument("--checkpoint", type=Path, help="a checkpoint folder (default: the newest in RUN/checkpoints)")
+    defaults = ExtractConfig()
+    ap.add_argument("--frame-stride", type=int, default=defaults.frame_stride,
+                    help="every S-th frame (default 0: the model's training stride)")
+    ap.add_argument("--batch-size", type=int, default=defaults.batch_size, help="videos per forward pass")
+    ap.add_argument("--dtype", default=defaults.dtype, choices=["float16", "float32"])
+    ap.add_argument("--precision", default=defaults.precision, choices=["auto", "no", "bf16", "fp16"],
+                    help="autocast (auto: bf16 on GPU, none on CPU)")
+    ap.add_argument("--num-videos", type=int, default=defaults.num_videos, help="first N videos (default 0: all)")
+    ap.add_argument("--num-workers", type=int, default=defaults.num_workers, help="video-decoding workers per process")
+    ap.add_argument("--retry-skipped", action="store_true", help="recompute videos an earlier run skipped")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ecfg = ExtractConfig(split=args.split, frame_stride=args.frame_stride, batch_size=args.batch_size,
+                         dtype=args.dtype, precision=args.precision, num_videos=args.num_videos,
+                         num_workers=args.num_workers, retry_skipped=args.retry_skipped)
+    accelerator = make_accelerator()
+    loaded = load_run(args.run, args.checkpoint, [], accelerator.device)
+    try:
+        result = extract(loaded, args.data, args.out, ecfg, accelerator, progress=not args.no_progress)
+    except DataError as e:
+        raise SystemExit(f"error: {e}") from None
+    if accelerator.is_main_process:
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "file": str(result.path), "run": str(args.run),
+                  "processes": accelerator.num_processes, "computed": result.computed,
+                  "already_done": result.already_done, "skipped": result.skipped,
+                  "seconds": round(result.seconds, 3), "videos_per_second": round(result.videos_per_second, 4)}
+        with open(args.out / "extract_log.jsonl", "a") as f:  # one line per run, never rewritten
+            f.write(json.dumps(record) + "\n")
+        print(f"{result.path}: {result.computed} videos extracted in {result.seconds:.1f} s "
+              f"({result.videos_per_second:.2f} videos/s on {accelerator.num_processes} process(es)), "
+              f"{result.already_done} already done, {len(result.skipped)} skipped")
+        for v, reason in result.skipped:
+            print(f"  skipped video {v}: {reason}")
+        _, status, _ = summary(result.path)
+        print(status.to_markdown(index=False))
+    return 0
+
+
+def inspect_main(argv=None) -> int:
+    from qa_data.errors import DataError
+    from qa_data.slot_cache import summary
+
+    ap = argparse.ArgumentParser(description="Print a slot cache's attributes, row status and feature statistics.")
+    ap.add_argument("path", type=Path, help="SLOTS_DIR/<split>.h5")
+    ap.add_argument("--sample", type=int, default=64, help="done videos read for the statistics")
+    args = ap.parse_args(argv)
+    try:
+        attrs, status, stats = summary(args.path, args.sample)
+    except DataError as e:
+        raise SystemExit(f"error: {e}") from None
+    print(f"# {args.path}\n")
+    print(attrs.to_markdown(index=False))
+    print()
+    print(status.to_markdown(index=False))
+    if len(stats):
+        print()
+        print(stats.to_markdown(index=False, floatfmt=".4f"))
+    return 0
+

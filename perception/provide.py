@@ -194,8 +194,8 @@ class Provide(nn.Module):
             with torch.enable_grad():
                 if not training_graph:
                     lam = lam.detach().requires_grad_(True)
-                if r == 0:
-                    z = z_first
+                if r == 0:  # outside training a leaf, so the decode is differentiable with frozen weights
+                    z = z_first if training_graph else z_first.detach().requires_grad_(True)
                 else:
                     mu, logvar = split_params(lam)
                     eps = None if seeds is None else seeded_noise(seeds, r, mu.shape[1:], mu.device, mu.dtype)

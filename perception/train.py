@@ -30,11 +30,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 import yaml
-from accelerate import Accelerator
+
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from perception.accelerator import make_accelerator
 from perception.checkpoint import checkpoint_step, list_checkpoints, save_checkpoint
 from perception.config import PerceptionConfig
 from perception.evaluate import eval_dataset, evaluate, write_eval
@@ -111,7 +112,7 @@ def _append_curve(out: Path, step: int, summary: pd.DataFrame, seconds: float) -
 def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     out, data = Path(out), Path(data)
     tc = cfg.train
-    accelerator = Accelerator(mixed_precision=tc.mixed_precision, log_with="tensorboard", project_dir=str(out))
+    accelerator = make_accelerator(mixed_precision=tc.mixed_precision, log_with="tensorboard", project_dir=str(out))
     main = accelerator.is_main_process
     if main:
         out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,20 @@
+"""The `accelerate.Accelerator` every entry point uses."""
+from __future__ import annotations
+
+import os
+
+import torch
+from accelerate import Accelerator
+
+
+def make_accelerator(**kwargs) -> Accelerator:
+    """An Accelerator that is distributed whenever the launcher started several processes.
+
+    On a machine without CUDA, `accelerate launch --multi_gpu --num_processes N` starts N processes
+    but accelerate then sets up no process group: N independent single-process copies would run.
+    There we ask for CPU processes, which joins them in a gloo group (accelerate's MULTI_CPU).
+    """
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if several and not torch.cuda.is_available():
+        kwargs.setdefault("cpu", True)
+    return Accelerator(**kwargs)

@@ -1,0 +1,267 @@
+"""Slot extraction: a trained perception model run over every video of a split, its per-frame
+slot features written to the HDF5 cache of `qa_data.slot_cache`.
+
+Work is cut into fixed batches of consecutive videos (the same cut for any number of processes
+and for every rerun), so each video's features come from the same computation however the run
+is distributed or interrupted. Processes take pending batches round-robin and compute; every
+round the results are gathered to the main process, the only writer, which places rows by video
+index and marks them done. Rerunning fills in what is still pending; a cache made by another
+checkpoint or with other settings is refused.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list, gather_object
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from perception.accelerator import make_accelerator
+from perception.checkpoint import LoadedRun, file_sha256
+from perception.registry import feature_dims, model_label, slot_features
+from qa_data.config import config_to_dict
+from qa_data.datasets import ClipConfig
+from qa_data.errors import DataError
+from qa_data.provenance import code_version
+from qa_data.slot_cache import (DONE, FORMAT, FORMAT_VERSION, PENDING, SKIPPED, CacheWriter, create_cache,
+                                identity_mismatch, read_attrs, split_file)
+from qa_data.sources import open_clips, split_name, video_frames, video_indices
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+DTYPES = ("float16", "float32")
+
+
+@dataclass
+class ExtractConfig:
+    """Settings of one extraction (`scripts/extract_slots.py` flags)."""
+
+    split: str = "train"
+    frame_stride: int = 0  # every S-th source frame; 0: the model's training stride (frames.frame_stride)
+    batch_size: int = 4  # videos per forward pass; part of the cache identity (it fixes the batches)
+    dtype: str = "float16"  # stored feature type: float16 | float32
+    precision: str = "auto"  # autocast: auto (bf16 on GPU, none on CPU) | no | bf16 | fp16
+    num_videos: int = 0  # the first N videos of the split (0: all)
+    num_workers: int = 0  # DataLoader workers decoding videos, per process
+    retry_skipped: bool = False  # recompute videos skipped by an earlier run (e.g. after repairing them)
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.batch_size < 1 or self.frame_stride < 0 or self.num_videos < 0:
+            raise ValueError("batch_size must be >= 1; frame_stride and num_videos >= 0")
+
+
+@dataclass
+class ExtractResult:
+    path: Path
+    computed: int  # videos whose features this run wrote
+    already_done: int  # videos done before this run
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (video index, reason), this run
+    seconds: float = 0.0  # the extraction loop (model loading and file creation excluded)
+
+    @property
+    def videos_per_second(self) -> float:
+        return (self.computed + len(self.skipped)) / self.seconds if self.seconds > 0 else float("nan")
+
+
+class CacheMismatch(DataError):
+    """An existing cache was made by a different checkpoint or with other settings."""
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "no"
+    return precision
+
+
+def video_seeds(video_index: torch.Tensor, frame_index: torch.Tensor, source_frames: int) -> torch.Tensor:
+    """Latent-noise seeds [B, T]: one per (video, source frame), independent of batching."""
+    span = max(1000, source_frames)
+    return video_index[:, None] * span + frame_index[None, :]
+
+
+def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractConfig, stride: int, precision: str,
+                indices: list[int], source_frames: int, frames_per_video: int) -> dict:
+    cfg, model = loaded.cfg, loaded.model
+    d_static, d_dyn = feature_dims(model, cfg)
+    extraction = {"frame_stride": stride, "batch_size": ecfg.batch_size, "dtype": ecfg.dtype, "precision": precision}
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "model": cfg.model, "model_label": model_label(cfg),
+        "checkpoint": str(loaded.path.resolve()), "checkpoint_sha256": file_sha256(loaded.path),
+        "checkpoint_step": loaded.step, "perception_config": json.dumps(config_to_dict(cfg), sort_keys=True),
+        "extraction": json.dumps(extraction, sort_keys=True), "dataset": cfg.frames.dataset,
+        "data_root": str(Path(data_root).resolve()), "split": split, "d_static": d_static, "d_dyn": d_dyn,
+        "num_slots": cfg.iodine.num_slots, "frame_stride": stride, "frames_per_video": frames_per_video,
+        "source_frames": source_frames, "resolution": list(cfg.frames.preprocess.size),
+        "video_index_first": indices[0], "video_index_last": indices[-1], "num_videos": len(indices),
+        "code_version": code_version(),
+    }
+
+
+class VideoBatches(Dataset):
+    """Item i: the videos of batch i, `{"video_index": [ints], "frames": [b, T, 3, H, W] or None,
+    "skipped": [(video index, reason)]}`; a video that cannot be read is a skip, never a partial row."""
+
+    def __init__(self, root: Path, split: str, dataset: str, clip: ClipConfig, batches: list[list[int]]):
+        self.root, self.split, self.dataset, self.clip, self.batches = root, split, dataset, clip, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> dict:
+        good, frames, skipped = [], [], []
+        for idx in self.batches[i]:
+            try:
+                item = open_clips(self.root, self.split, self.clip, self.dataset, indices=[idx])[0]
+            except DataError as e:
+                skipped.append((idx, str(e)))
+                continue
+            good.append(idx)
+            frames.append(item["frames"])  # [T, 3, H, W]
+        return {"video_index": good, "frames": torch.stack(frames) if frames else None, "skipped": skipped}
+
+
+def _as_is(item):
+    return item
+
+
+def _check_or_create(path: Path, attrs: dict, indices: list[int], frame_index: list[int], dim: int,
+                     dtype: str) -> None:
+    if path.exists():
+        old = read_attrs(path)
+        diff = identity_mismatch(old, attrs)
+        if diff:
+            lines = [f"  {k}: cache {_brief(old.get(k))} | this run {_brief(attrs.get(k))}" for k in diff]
+            raise CacheMismatch(path, "made by a different checkpoint or with other settings; refusing to add to "
+                                      "it. Use another --out, or delete the file to start over.\n" + "\n".join(lines))
+        return
+    create_cache(path, attrs, indices, frame_index, attrs["num_slots"], dim, dtype)
+
+
+def _brief(value, width: int = 80) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractConfig,
+            accelerator: Accelerator | None = None, progress: bool = True) -> ExtractResult:
+    """Fills `slots_dir/<split>.h5` with the features of every pending video; every process calls it."""
+    accelerator = accelerator or make_accelerator()
+    cfg, model = loaded.cfg, loaded.model
+    device = accelerator.device
+    model.to(device).eval().requires_grad_(False)  # inference still differentiates w.r.t. the latents
+    dataset = cfg.frames.dataset
+    split = split_name(ecfg.split, dataset)
+    data_root = Path(data_root)
+    indices = video_indices(data_root, split, dataset)
+    if ecfg.num_videos:
+        indices = indices[:ecfg.num_videos]
+    if not indices:
+        raise DataError(data_root, f"split {split!r} has no videos")
+    source_frames = video_frames(data_root, split, dataset)
+    stride = ecfg.frame_stride or cfg.frames.frame_stride
+    frame_index = list(range(0, source_frames, stride))
+    if stride != cfg.frames.frame_stride and feature_dims(model, cfg)[1]:
+        logger.warning("frame stride %d differs from the model's training stride %d: its dynamics were learned "
+                       "between frames %d apart", stride, cfg.frames.frame_stride, cfg.frames.frame_stride)
+    precision = resolve_precision(ecfg.precision, device)
+    attrs = cache_attrs(loaded, data_root, split, ecfg, stride, precision, indices, source_frames, len(frame_index))
+    dim = attrs["d_static"] + attrs["d_dyn"]
+    path = split_file(slots_dir, split)
+
+    # The main process creates or checks the cache and reads its status; the others get the verdict.
+    message = [None, None]
+    if accelerator.is_main_process:
+        try:
+            _check_or_create(path, attrs, indices, frame_index, dim, ecfg.dtype)
+            writer = CacheWriter(path)
+            message = [writer.status(), None]
+        except DataError as e:
+            message = [None, e]
+    if accelerator.num_processes > 1:
+        broadcast_object_list(message)
+    status, error = message
+    if error is not None:
+        raise error
+
+    wanted = {PENDING, SKIPPED} if ecfg.retry_skipped else {PENDING}
+    batches = [indices[i:i + ecfg.batch_size] for i in range(0, len(indices), ecfg.batch_size)]
+    row_of = {v: i for i, v in enumerate(indices)}
+    pending = [b for b in batches if any(int(status[row_of[v]]) in wanted for v in b)]
+    already = int((status == DONE).sum())
+    todo = sum(len(b) for b in pending)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    mine = pending[rank::world]
+    rounds = math.ceil(len(pending) / world)
+    if accelerator.is_main_process:
+        logger.info("%s: %d of %d videos already done, %d to extract in %d batches on %d process(es)",
+                    path, already, len(indices), todo, len(pending), world)
+
+    clip = ClipConfig(clip_len=len(frame_index), stride=stride, random_start=False, start_frame=0,
+                      expected_frames=source_frames, preprocess=cfg.frames.preprocess)
+    loader = iter(DataLoader(VideoBatches(data_root, split, dataset, clip, mine), batch_size=None,
+                             num_workers=ecfg.num_workers, collate_fn=_as_is))
+    frame_t = torch.tensor(frame_index, dtype=torch.long)
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    result = ExtractResult(path=path, computed=0, already_done=already)
+    bar = tqdm(total=todo, unit="video", desc=f"extract {split}", disable=not (progress and accelerator.is_main_process))
+    start = time.perf_counter()
+    for r in range(rounds):
+        out = None
+        if r < len(mine):
+            item = next(loader)
+            feats = None
+            if item["frames"] is not None:
+                video = item["frames"].to(device)  # [b, T, 3, H, W]
+                seeds = video_seeds(torch.tensor(item["video_index"]), frame_t, source_frames).to(device)  # [b, T]
+                ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
+                with ctx:
+                    f = slot_features(model, cfg, video, seeds)  # [b, T, K, D]
+                if f.shape != (len(item["video_index"]), len(frame_index), attrs["num_slots"], dim):
+                    raise RuntimeError(f"{model_label(cfg)} gave features {list(f.shape)}, expected "
+                                       f"[{len(item['video_index'])}, {len(frame_index)}, {attrs['num_slots']}, {dim}]")
+                feats = f.float().cpu().numpy().astype(ecfg.dtype)
+            out = (item["video_index"], feats, item["skipped"])
+        gathered = gather_object([out]) if world > 1 else [out]
+        if accelerator.is_main_process:
+            for part in gathered:
+                if part is None:
+                    continue
+                videos, feats, skipped = part
+                for j, v in enumerate(videos):
+                    if np.isfinite(feats[j]).all():
+                        writer.write(v, feats[j])
+                        result.computed += 1
+                    else:
+                        skipped.append((v, "the model gave non-finite features"))
+                for v, reason in skipped:
+                    logger.warning("skipped video %d: %s", v, reason)
+                    writer.skip(v, reason)
+                result.skipped += skipped
+                writer.flush()
+                bar.update(len(set(videos) | {v for v, _ in skipped}))
+            logger.info("round %d/%d written", r + 1, rounds)
+    result.seconds = time.perf_counter() - start
+    bar.close()
+    if accelerator.is_main_process:
+        final = writer.status()
+        writer.close()
+        left = int((final == PENDING).sum())
+        if left:
+            raise RuntimeError(f"{path}: {left} videos still pending after extraction")
+    counts = broadcast_object_list([result.computed, result.skipped]) if world > 1 else [result.computed, result.skipped]
+    result.computed, result.skipped = counts
+    return result

@@ -1,0 +1,312 @@
+"""The slot-feature cache: one self-describing HDF5 file per split, written by
+`perception.extract` (`scripts/extract_slots.py`) and read here for reasoning.
+
+Layout of `SLOTS_DIR/<split>.h5` (format version 1)::
+
+    slots        [N, T, K, D]  float16 | float32, one chunk per video, NaN until written;
+                               D = d_static + d_dyn, the features are [static; dynamics]
+    video_index  [N]  int64    the video of each row, ascending: rows are placed by video index
+    status       [N]  int8     0 pending, 1 done, 2 skipped (`skip_reason` says why)
+    skip_reason  [N]  bytes    UTF-8, empty unless skipped
+    frame_index  [T]  int64    the source frame of each cached frame (0, S, 2S, ...)
+
+The attributes (`ATTRS`) record what made the file: model and variant, checkpoint path and
+content hash, the resolved perception config, the extraction settings, feature dims, frame
+stride, resolution, video index range and code version. Every dataset is allocated when the
+file is created and none is compressed, so later writes change raw data only: a writer killed
+mid-write leaves a valid file whose unfinished rows are still `pending`.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from qa_data.errors import DataError
+
+FORMAT = "odr-slot-cache"
+FORMAT_VERSION = 1
+PENDING, DONE, SKIPPED = 0, 1, 2
+STATUS_NAMES = {PENDING: "pending", DONE: "done", SKIPPED: "skipped"}
+REASON_BYTES = 256  # skip reasons are truncated to this many bytes
+
+# Attribute -> meaning. Every cache carries all of them (`check_attrs`).
+ATTRS = {
+    "format": f"always {FORMAT!r}",
+    "format_version": "layout version of this file",
+    "model": "perception model name (iodine | oddn | provide)",
+    "model_label": "model and variant, e.g. oddn/oddn_no_relation",
+    "checkpoint": "path of the checkpoint's model.pt when the cache was created",
+    "checkpoint_sha256": "SHA-256 of that model.pt (the cache's identity)",
+    "checkpoint_step": "training step of the checkpoint",
+    "perception_config": "the resolved perception config (JSON)",
+    "extraction": "extraction settings that shape the values: frame stride, batch size, dtype, precision (JSON)",
+    "dataset": "video source (clevrer | bouncing_balls)",
+    "data_root": "dataset root the videos were read from",
+    "split": "split name",
+    "d_static": "static (appearance) dims per slot: slots[..., :d_static]",
+    "d_dyn": "dynamics dims per slot: slots[..., d_static:] (0 for models without dynamics)",
+    "num_slots": "K",
+    "frame_stride": "every frame_stride-th source frame is cached",
+    "frames_per_video": "T, cached frames per video",
+    "source_frames": "frames per source video",
+    "resolution": "[height, width] of the frames the model saw",
+    "video_index_first": "first video index of the cache",
+    "video_index_last": "last video index of the cache",
+    "num_videos": "N, rows of the cache",
+    "code_version": "package version and git commit of the code that created the cache",
+}
+
+# What must agree for a run to fill in (append to) an existing cache.
+IDENTITY = ("format_version", "model", "model_label", "checkpoint_sha256", "perception_config", "extraction",
+            "dataset", "split", "d_static", "d_dyn", "num_slots", "frame_stride", "frames_per_video",
+            "resolution", "video_index_first", "video_index_last", "num_videos")
+
+
+def split_file(slots_dir: Path, split: str) -> Path:
+    return Path(slots_dir) / f"{split}.h5"
+
+
+def _plain(value):
+    """An HDF5 attribute value as a JSON-comparable Python value."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_attrs(path: Path) -> dict:
+    """The cache's attributes as plain Python values; raises DataError for a file that is not a cache."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "slot cache not found (see scripts/extract_slots.py)")
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = {k: _plain(v) for k, v in f.attrs.items()}
+    except OSError as e:
+        raise DataError(path, f"cannot open as HDF5 ({e})") from e
+    if attrs.get("format") != FORMAT:
+        raise DataError(path, f"not a slot cache (format attribute {attrs.get('format')!r}, expected {FORMAT!r})")
+    check_attrs(path, attrs)
+    return attrs
+
+
+def check_attrs(path: Path, attrs: dict) -> None:
+    missing = sorted(set(ATTRS) - set(attrs))
+    if missing:
+        raise DataError(path, f"slot cache lacks attributes {missing}")
+    if attrs["format_version"] != FORMAT_VERSION:
+        raise DataError(path, f"slot cache format version {attrs['format_version']}, this code reads {FORMAT_VERSION}")
+
+
+def identity_mismatch(old: dict, new: dict) -> list[str]:
+    """The identity attributes on which two caches differ."""
+    return [k for k in IDENTITY if _plain(old.get(k)) != _plain(new.get(k))]
+
+
+def create_cache(path: Path, attrs: dict, video_index: list[int], frame_index: list[int], num_slots: int,
+                 dim: int, dtype: str) -> None:
+    """Creates an empty cache (every row pending), atomically: written under a temporary name and
+    renamed into place, so a crash never leaves a half-made file."""
+    path = Path(path)
+    check_attrs(path, attrs)
+    n, t = len(video_index), len(frame_index)
+    if list(video_index) != sorted(set(video_index)):
+        raise ValueError("video indices of a cache must be unique and ascending")
+    tmp = path.with_name(f".{path.name}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.unlink(missing_ok=True)
+    with h5py.File(tmp, "w", track_order=True) as f:
+        for key in ATTRS:
+            f.attrs[key] = attrs[key]
+
+        def dataset(name, shape, dt, chunks=None, fill=None):
+            # Early allocation: every chunk exists from the start, so writes never touch metadata
+            # (crash-safe, and the file's bytes do not depend on the order rows arrive in).
+            plist = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            plist.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+            f.create_dataset(name, shape, dtype=dt, chunks=chunks, fillvalue=fill, dcpl=plist, track_times=False)
+
+        dataset("slots", (n, t, num_slots, dim), dtype, chunks=(1, t, num_slots, dim), fill=np.nan)
+        dataset("video_index", (n,), "int64")
+        dataset("status", (n,), "int8")
+        dataset("skip_reason", (n,), f"S{REASON_BYTES}")
+        dataset("frame_index", (t,), "int64")
+        f["video_index"][:] = np.asarray(video_index, dtype=np.int64)
+        f["frame_index"][:] = np.asarray(frame_index, dtype=np.int64)
+        f["slots"].attrs["axes"] = "video, frame, slot, feature"
+        f["status"].attrs["values"] = json.dumps(STATUS_NAMES)
+    os.replace(tmp, path)
+
+
+class CacheWriter:
+    """Writes finished rows into an existing cache: data first, then the row's status, then a flush,
+    so a row is `done` only once its features are on disk."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.file = h5py.File(self.path, "r+")
+        self.rows = {int(v): i for i, v in enumerate(self.file["video_index"][:])}
+
+    def status(self) -> np.ndarray:
+        return self.file["status"][:]
+
+    def write(self, video_index: int, features: np.ndarray) -> None:
+        row = self.rows[video_index]
+        expected = self.file["slots"].shape[1:]
+        if features.shape != expected:
+            raise ValueError(f"{self.path}: video {video_index} features {features.shape}, the cache holds {expected}")
+        self.file["slots"][row] = features.astype(self.file["slots"].dtype, copy=False)
+        self.file["skip_reason"][row] = b""
+        self.file["status"][row] = DONE
+
+    def skip(self, video_index: int, reason: str) -> None:
+        row = self.rows[video_index]
+        self.file["skip_reason"][row] = reason.encode()[:REASON_BYTES]
+        self.file["status"][row] = SKIPPED
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass
+class SlotSampling:
+    """Which cached frames a reasoning item sees (ALOE: 25 frames, strided over the video).
+
+    Frames are `start + stride * i` for i < num_frames, with stride = T // num_frames (ALOE and
+    SlotFormer: 128 // 25 = 5). Training draws `start` uniformly from every start that fits (ALOE's
+    random choice, SlotFormer's start in [0, 8)); evaluation uses the fixed `start`.
+    """
+
+    num_frames: int = 25
+    random_start: bool = False  # True in training
+    start: int = 0  # evaluation start (cached-frame units), clipped to the last start that fits
+    drop_dynamics: bool = False  # serve only the static dims (the "-dyn" ablation)
+
+
+class SlotFrames(Dataset):
+    """Slot features of a cache, one item per video: `{"slots": float32 [F, K, D'], "video_index",
+    "frame_index": int64 [F] (source frames)}` with D' = d_static (drop_dynamics) or D.
+
+    The HDF5 file is opened on first access in each process (each DataLoader worker), never in
+    `__init__`, so the dataset pickles and every worker gets its own handle. Only `done` rows are
+    served; `videos` lists them, and `skipped` maps the others to their status and reason.
+    """
+
+    def __init__(self, path: Path, sampling: SlotSampling | None = None, videos: list[int] | None = None):
+        self.path = Path(path)
+        self.sampling = sampling or SlotSampling()
+        self.attrs = read_attrs(self.path)
+        with h5py.File(self.path, "r") as f:  # metadata only; closed before any worker forks
+            index = f["video_index"][:]
+            status = f["status"][:]
+            reasons = f["skip_reason"][:]
+            self.frame_index = f["frame_index"][:]
+        self.rows = {int(v): i for i, v in enumerate(index)}
+        self.skipped = {int(v): (STATUS_NAMES[int(s)], r.decode()) for v, s, r in zip(index, status, reasons)
+                        if s != DONE}
+        wanted = [int(v) for v in index] if videos is None else list(videos)
+        absent = [v for v in wanted if v not in self.rows]
+        if absent:
+            raise DataError(self.path, f"videos {absent[:5]} are not in this cache "
+                                       f"({self.attrs['video_index_first']}-{self.attrs['video_index_last']})")
+        self.videos = [v for v in wanted if v not in self.skipped]
+        self.t = int(self.attrs["frames_per_video"])
+        n = self.sampling.num_frames
+        if not 1 <= n <= self.t:
+            raise ValueError(f"{self.path}: cannot sample {n} frames from {self.t} cached frames per video")
+        self.stride = self.t // n
+        self.last_start = self.t - (n - 1) * self.stride - 1
+        self.d_static, self.d_dyn = int(self.attrs["d_static"]), int(self.attrs["d_dyn"])
+        self.dim = self.d_static if self.sampling.drop_dynamics else self.d_static + self.d_dyn
+        self._file = None
+        self._pid = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_file"] = state["_pid"] = None
+        return state
+
+    def _handle(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._file
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def frames_for(self, start: int) -> np.ndarray:
+        """Cached-frame positions sampled from `start`: [num_frames]."""
+        return start + self.stride * np.arange(self.sampling.num_frames)
+
+    def read(self, video_index: int, frames: np.ndarray | None = None) -> np.ndarray:
+        """Features of one video, [T or len(frames), K, D'] as stored (float16 or float32)."""
+        if video_index not in self.rows:
+            raise DataError(self.path, f"video {video_index} is not in this cache")
+        if video_index in self.skipped:
+            status, reason = self.skipped[video_index]
+            raise DataError(self.path, f"video {video_index} is {status}" + (f": {reason}" if reason else ""))
+        row = self.rows[video_index]
+        data = self._handle()["slots"]
+        dims = slice(0, self.dim)
+        if frames is None:
+            return data[row, :, :, dims]
+        return data[row, frames[0]:frames[-1] + 1:self.stride, :, dims]  # one strided read
+
+    def __getitem__(self, i: int) -> dict:
+        video = self.videos[i]
+        s = self.sampling
+        start = int(torch.randint(0, self.last_start + 1, ()).item()) if s.random_start else min(s.start, self.last_start)
+        frames = self.frames_for(start)
+        slots = torch.from_numpy(np.asarray(self.read(video, frames), dtype=np.float32))  # [F, K, D']
+        return {"slots": slots, "video_index": video, "frame_index": torch.from_numpy(self.frame_index[frames])}
+
+
+def summary(path: Path, sample_rows: int = 64) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(attributes, row status and sizes, feature statistics over up to `sample_rows` done rows)."""
+    path = Path(path)
+    attrs = read_attrs(path)
+    with h5py.File(path, "r") as f:
+        status = f["status"][:]
+        index = f["video_index"][:]
+        reasons = f["skip_reason"][:]
+        shape, dtype = f["slots"].shape, f["slots"].dtype
+        done_rows = np.flatnonzero(status == DONE)[:sample_rows]
+        sample = f["slots"][np.sort(done_rows)].astype(np.float32) if len(done_rows) else None
+    attr_table = pd.DataFrame([(k, _short(attrs[k])) for k in ATTRS], columns=["attribute", "value"])
+    size = path.stat().st_size
+    rows = [("shape [N, T, K, D]", str(list(shape))), ("dtype", str(dtype)),
+            ("videos done", int((status == DONE).sum())), ("videos skipped", int((status == SKIPPED).sum())),
+            ("videos pending", int((status == PENDING).sum())), ("file size (MB)", f"{size / 2**20:.2f}"),
+            ("bytes per video", f"{size / max(len(index), 1):.0f}")]
+    rows += [(f"skipped video {int(v)}", r.decode()) for v, s, r in zip(index, status, reasons) if s == SKIPPED]
+    status_table = pd.DataFrame(rows, columns=["item", "value"])
+    stats = []
+    if sample is not None:
+        d_static = int(attrs["d_static"])
+        for name, part in (("static", sample[..., :d_static]), ("dynamics", sample[..., d_static:])):
+            if part.shape[-1]:
+                stats.append({"features": name, "dims": part.shape[-1], "videos sampled": len(sample),
+                              "mean": float(part.mean()), "std": float(part.std()),
+                              "min": float(part.min()), "max": float(part.max()),
+                              "non-finite": int((~np.isfinite(part)).sum())})
+    return attr_table, status_table, pd.DataFrame(stats)
+
+
+def _short(value, width: int = 100) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
