@@ -186,8 +186,9 @@ def extract_main(argv=None) -> int:
                   "seconds": round(result.seconds, 3), "videos_per_second": round(result.videos_per_second, 4)}
         with open(args.out / "extract_log.jsonl", "a") as f:  # one line per run, never rewritten
             f.write(json.dumps(record) + "\n")
-        print(f"{result.path}: {result.computed} videos extracted in {result.seconds:.1f} s "
-              f"({result.videos_per_second:.2f} videos/s on {accelerator.num_processes} process(es)), "
+        rate = (f" in {result.seconds:.1f} s ({result.videos_per_second:.2f} videos/s)" if result.computed
+                or result.skipped else "")
+        print(f"{result.path}: {result.computed} videos extracted{rate} on {accelerator.num_processes} process(es), "
               f"{result.already_done} already done, {len(result.skipped)} skipped")
         for v, reason in result.skipped:
             print(f"  skipped video {v}: {reason}")

@@ -246,6 +246,12 @@ class SlotFrames(Dataset):
             self._pid = os.getpid()
         return self._file
 
+    def close(self) -> None:
+        """Releases this process's file handle (reopened on the next read)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def __len__(self) -> int:
         return len(self.videos)
 

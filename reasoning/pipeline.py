@@ -1,7 +1,8 @@
 """The main job (README's first command): every stage of the system on the embedded default,
 resumable stage by stage. Today: CLEVRER-sim generation, questions, dataset and question
-statistics, contact sheet, the baseline accuracy tables, and the tiny perception model (ODDN)
-trained and evaluated: decomposition metrics, prediction table and rollout figure."""
+statistics, contact sheet, the baseline accuracy tables, the tiny perception model (ODDN)
+trained and evaluated (decomposition metrics, prediction table and rollout figure), and its
+per-frame slot features extracted for the train and validation splits."""
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from perception.checkpoint import checkpoint_step, list_checkpoints
+from perception.checkpoint import checkpoint_step, list_checkpoints, load_run
 from perception.config import PerceptionConfig
+from perception.extract import ExtractConfig, extract
 from perception.registry import is_video_model, model_label
 from perception.train import train as train_perception
 from qa_data.config import load_config, save_config
@@ -24,6 +26,7 @@ from qa_data.qgen.cli import build_question_config
 from qa_data.qgen.generate import generate_questions, questions_up_to_date
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset, split_ranges
+from qa_data.slot_cache import summary as slot_summary
 from qa_data.stats import summary_table, video_table
 
 logger = logging.getLogger(__name__)
@@ -33,7 +36,7 @@ PERCEPTION_PRESET = REPO / "configs" / "perception" / "oddn_tiny.yaml"
 
 
 def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers: int = 2, seed: int = 0,
-        perception_overrides: list[str] | tuple[str, ...] = ()) -> dict:
+        perception_overrides: list[str] | tuple[str, ...] = (), extract_stride: int = 0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data, report_dir = out / "data", out / "report"
     report_dir.mkdir(exist_ok=True)
@@ -109,8 +112,25 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
         for name in ("rollout.png", "prediction_mse.png"):
             shutil.copyfile(eval_dir / name, report_dir / f"perception_{name}")
         print(f"rollout figure: {report_dir / 'perception_rollout.png'}")
+
+    # 7. Slot extraction: per-frame features of every train and validation video (resumes: rows
+    # already done are kept).
+    slots_dir = out / "slots" / run_dir.name
+    loaded = load_run(run_dir)
+    extracted = {}
+    for split in ("train", "validation"):
+        res = extract(loaded, data, slots_dir, ExtractConfig(split=split, frame_stride=extract_stride))
+        extracted[split] = res
+        rate = f" ({res.videos_per_second:.2f} videos/s)" if res.computed else ""
+        print(f"slots {split}: {res.computed} videos extracted{rate}, {res.already_done} already done, "
+              f"{len(res.skipped)} skipped -> {res.path}")
+        attrs_table, status_table, stats_table = slot_summary(res.path)
+        (report_dir / f"slots_{split}.md").write_text(
+            f"# Slot cache {res.path}\n\n" + status_table.to_markdown(index=False) + "\n\n"
+            + stats_table.to_markdown(index=False, floatfmt=".4f") + "\n\n" + attrs_table.to_markdown(index=False) + "\n")
     return {"data": data, "stats": table, "contact_sheet": sheet, "questions": qtables,
-            "perception": {"run": run_dir, "metrics": metrics, "prediction": prediction}}
+            "perception": {"run": run_dir, "metrics": metrics, "prediction": prediction},
+            "slots": {"dir": slots_dir, "extracted": extracted}}
 
 
 def main(argv=None) -> int:
@@ -122,7 +142,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--perception", nargs="*", default=[], metavar="KEY=VALUE",
                     help=f"overrides of the perception preset {PERCEPTION_PRESET.name}, e.g. train.steps=200")
+    ap.add_argument("--extract-stride", type=int, default=0,
+                    help="frame stride of slot extraction (default 0: the perception model's training stride)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run(args.out, args.preset, args.num_videos, args.workers, args.seed, args.perception)
+    run(args.out, args.preset, args.num_videos, args.workers, args.seed, args.perception, args.extract_stride)
     return 0

@@ -7,6 +7,7 @@ from PIL import Image
 from qa_data.contact_sheet import contact_sheet
 from qa_data.layout import ClevrerLayout
 from qa_data.sim.generate import split_ranges
+from qa_data.slot_cache import SlotFrames, SlotSampling
 from qa_data.stats import summary_table, video_table
 
 
@@ -57,8 +58,17 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     assert "FG-ARI (per frame)" in set(perception["metrics"].metric)
     assert perception["prediction"].step.tolist() == [1, 2] and "repeat last frame" in perception["prediction"]
     assert (report / "perception_rollout.png").is_file() and "prediction MSE per step" in printed
+    slots = out["slots"]
+    for split in ("train", "validation"):
+        cache = SlotFrames(slots["dir"] / f"{split}.h5", SlotSampling(num_frames=4))
+        assert cache.videos == ClevrerLayout(out["data"]).video_indices(split) and not cache.skipped
+        assert cache[0]["slots"].shape == (4, 7, 16 + 4)  # oddn_tiny: K=7, 16 static + 4 dynamics dims
+        assert (report / f"slots_{split}.md").is_file()
+        cache.close()  # HDF5 refuses to reopen a file for writing while this process reads it
     train = (out["data"] / "questions" / "train.json").read_bytes()
+    cache_bytes = (slots["dir"] / "train.h5").read_bytes()
     run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small)  # resumes: nothing regenerated
     printed = capsys.readouterr().out
     assert "questions: already generated" in printed and "oddn already trained (2 steps)" in printed
+    assert "slots train: 0 videos extracted" in printed and (slots["dir"] / "train.h5").read_bytes() == cache_bytes
     assert (out["data"] / "questions" / "train.json").read_bytes() == train
