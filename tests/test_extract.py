@@ -51,12 +51,15 @@ def script_env() -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
-def extract_cmd(run: Path, data: Path, out: Path, *extra: str, processes: int = 1) -> list[str]:
+def extract_cmd(run: Path, data: Path, out: Path, *extra: str, processes: int | None = None) -> list[str]:
+    """The extraction command: plain python, or `accelerate launch` with `processes` processes (one
+    thread each, accelerate's default)."""
     args = ["--run", str(run), "--data", str(data), "--out", str(out), "--split", "train", "--no-progress", *extra]
     script = str(REPO / "scripts" / "extract_slots.py")
-    if processes == 1:
+    if processes is None:
         return [sys.executable, script, *args]
-    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+    multi = ["--multi_gpu"] if processes > 1 else []
+    return [sys.executable, "-m", "accelerate.commands.launch", *multi, "--num_processes", str(processes),
             "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", script, *args]
 
 
@@ -72,7 +75,7 @@ def run_ok(cmd: list[str]) -> subprocess.CompletedProcess:
 def test_one_and_two_processes_write_identical_files(oddn_run, sim_data, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     opts = ["--batch-size", "1", "--frame-stride", "16"]
-    run_ok(extract_cmd(oddn_run, sim_data, one, *opts))
+    run_ok(extract_cmd(oddn_run, sim_data, one, *opts, processes=1))
     done = run_ok(extract_cmd(oddn_run, sim_data, two, *opts, processes=2))
     assert "on 2 process(es)" in done.stdout  # a real process group, not two lone copies
     assert (one / "train.h5").read_bytes() == (two / "train.h5").read_bytes()
