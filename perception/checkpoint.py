@@ -40,9 +40,10 @@ def checkpoint_step(path: Path) -> int:
     return int(m.group(1))
 
 
-def save_checkpoint(accelerator: Accelerator, model: torch.nn.Module, cfg: PerceptionConfig, root: Path,
-                    step: int, keep: int) -> Path:
-    """Every process must call this (accelerate saves per-process RNG states)."""
+def save_checkpoint(accelerator: Accelerator, model: torch.nn.Module, cfg, root: Path, step: int, keep: int,
+                    extra: dict | None = None) -> Path:
+    """Every process must call this (accelerate saves per-process RNG states). `cfg` is any run config
+    with a `model` name (perception or QA); `extra` goes into model.pt too (e.g. a tokenizer)."""
     root = Path(root)
     final = root / f"step_{step:07d}"
     tmp = root / f".tmp_step_{step:07d}"
@@ -53,7 +54,7 @@ def save_checkpoint(accelerator: Accelerator, model: torch.nn.Module, cfg: Perce
     accelerator.save_state(str(tmp))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        write_model_file(accelerator.unwrap_model(model), cfg, tmp / "model.pt", step)
+        write_model_file(accelerator.unwrap_model(model), cfg, tmp / "model.pt", step, extra)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -63,10 +64,10 @@ def save_checkpoint(accelerator: Accelerator, model: torch.nn.Module, cfg: Perce
     return final
 
 
-def write_model_file(model: torch.nn.Module, cfg: PerceptionConfig, path: Path, step: int) -> Path:
-    """Writes `model.pt` (weights, resolved config, step): all that evaluation and extraction need."""
-    torch.save({"model": model.state_dict(), "config": config_to_dict(cfg), "model_name": cfg.model, "step": step},
-               path)
+def write_model_file(model: torch.nn.Module, cfg, path: Path, step: int, extra: dict | None = None) -> Path:
+    """Writes `model.pt` (weights, resolved config, step, `extra`): all that evaluation and extraction need."""
+    torch.save({"model": model.state_dict(), "config": config_to_dict(cfg), "model_name": cfg.model, "step": step,
+                **(extra or {})}, path)
     return Path(path)
 
 

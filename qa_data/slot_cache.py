@@ -274,7 +274,10 @@ class SlotFrames(Dataset):
         return data[row, frames[0]:frames[-1] + 1:self.stride, :, dims]  # one strided read
 
     def __getitem__(self, i: int) -> dict:
-        video = self.videos[i]
+        return self.sample(self.videos[i])
+
+    def sample(self, video: int) -> dict:
+        """The item of one video (by video index), sampled as configured."""
         s = self.sampling
         start = int(torch.randint(0, self.last_start + 1, ()).item()) if s.random_start else min(s.start, self.last_start)
         frames = self.frames_for(start)

@@ -1,0 +1,95 @@
+"""ALOE: a transformer over object slots and question tokens (Ding et al. 2021; SlotFormer's Aloe*).
+
+Sequence of one pass: `[CLS, F*K visual tokens, L text tokens]` (blind: `[CLS, L text tokens]`).
+- visual token: slot features ++ modality flag [0, 1] -> Linear -> d_model;
+- text token: word embedding (text_embed) ++ segment flag (question [1, 0] / choice [0, 1]; a
+  descriptive question is all [0, 1], as in ALOE) ++ modality flag [1, 0] -> Linear -> d_model;
+- learnable positions, a pre-LN transformer encoder, padded text masked out (SlotFormer).
+Heads on CLS: 128 -> 22 answer classes (descriptive), 128 -> 1 (one multiple-choice option: question
+and choice are one sequence, one pass per choice). Optional: object shuffling and the masked-slot
+self-supervised loss (one slot per frame replaced by a mask token, its features regressed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from reasoning.config import AloeConfig
+
+
+@dataclass
+class AloeOutput:
+    answer_logits: torch.Tensor  # [N, num_answers]
+    choice_logits: torch.Tensor  # [N]
+    mask_loss: torch.Tensor  # scalar; 0 unless the masked-slot loss is on (training)
+
+
+def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Linear(hidden, d_out))
+
+
+class Aloe(nn.Module):
+    def __init__(self, cfg: AloeConfig, slot_dim: int, num_slots: int, num_frames: int, vocab_size: int,
+                 num_answers: int, text_len: int):
+        super().__init__()
+        self.cfg = cfg
+        self.slot_dim, self.num_slots, self.num_frames, self.text_len = slot_dim, num_slots, num_frames, text_len
+        d = cfg.d_model
+        self.word = nn.Embedding(vocab_size, cfg.text_embed, padding_idx=0)
+        self.text_in = nn.Linear(cfg.text_embed + 4, d)
+        n_visual = 0 if cfg.blind else num_frames * num_slots
+        if not cfg.blind:
+            self.vision_in = nn.Linear(slot_dim + 2, d)
+            self.mask_token = nn.Parameter(torch.zeros(d))
+            self.mask_out = nn.Linear(d, slot_dim)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos = nn.Parameter(torch.randn(1, 1 + n_visual + text_len, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, cfg.heads, cfg.ffn, cfg.dropout, activation="relu", batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        self.answer_head = _mlp(d, cfg.head_hidden, num_answers)
+        self.choice_head = _mlp(d, cfg.head_hidden, 1)
+
+    def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor) -> AloeOutput:
+        """slots [N, F, K, D] (ignored when blind); text [N, L] token ids (0 = padding);
+        segment [N, L] 0 for question tokens of a multiple-choice pass, 1 otherwise."""
+        n, length = text.shape
+        if length != self.text_len:
+            raise ValueError(f"text has {length} tokens, the model was built for {self.text_len}")
+        words = self.word(text)  # [N, L, E]
+        seg = F.one_hot(segment.long(), 2).to(words.dtype)  # [N, L, 2]
+        modality = words.new_tensor([1.0, 0.0]).expand(n, length, 2)
+        tokens = [self.cls.expand(n, -1, -1)]
+        pad = [text.new_zeros(n, 1, dtype=torch.bool)]
+        mask_loss = words.new_zeros(())
+        if not self.cfg.blind:
+            if slots is None:
+                raise ValueError("a visual model needs slots; blind mode is aloe.blind=true")
+            if slots.shape[1:] != (self.num_frames, self.num_slots, self.slot_dim):
+                raise ValueError(f"slots {list(slots.shape)}, the model was built for "
+                                 f"[N, {self.num_frames}, {self.num_slots}, {self.slot_dim}]")
+            if self.training and self.cfg.shuffle_objects:
+                perm = torch.argsort(torch.rand(n, self.num_slots, device=slots.device), dim=1)  # [N, K]
+                slots = torch.gather(slots, 2, perm[:, None, :, None].expand_as(slots))
+            flat = slots.flatten(1, 2)  # [N, F*K, D]
+            vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
+            masked = None
+            if self.training and self.cfg.mask_slot_weight > 0:
+                pick = torch.randint(0, self.num_slots, (n, self.num_frames), device=slots.device)  # [N, F]
+                masked = F.one_hot(pick, self.num_slots).bool().flatten(1)  # [N, F*K]
+                vis = torch.where(masked[..., None], self.mask_token.to(vis.dtype), vis)
+            tokens.append(vis)
+            pad.append(text.new_zeros(n, flat.shape[1], dtype=torch.bool))
+        tokens.append(self.text_in(torch.cat([words, seg, modality], -1)))  # [N, L, d]
+        pad.append(text == 0)
+        x = torch.cat(tokens, 1) + self.pos  # [N, 1 + F*K + L, d]
+        h = self.encoder(x, src_key_padding_mask=torch.cat(pad, 1))
+        cls = h[:, 0]  # [N, d]
+        if not self.cfg.blind and masked is not None:
+            pred = self.mask_out(h[:, 1:1 + flat.shape[1]][masked])  # [N*F, D]
+            mask_loss = F.mse_loss(pred.float(), flat[masked].float())
+        return AloeOutput(answer_logits=self.answer_head(cls), choice_logits=self.choice_head(cls).squeeze(-1),
+                          mask_loss=mask_loss)

@@ -1,0 +1,99 @@
+"""Command lines of the QA stage (scripts/train_qa.py, scripts/eval_qa.py, scripts/ablate.py)."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from perception.accelerator import make_accelerator
+from qa_data.config import load_config
+from qa_data.layout import ClevrerLayout
+from qa_data.qa_report import load_split_with_answers
+from qa_data.questions import load_questions
+from reasoning.config import QAConfig
+
+
+def train_main(argv=None) -> int:
+    from reasoning.train import train_qa
+
+    ap = argparse.ArgumentParser(description="Train the ALOE QA model on a slot cache. Rerunning the same command "
+                                 "resumes from the newest checkpoint in --out.")
+    ap.add_argument("--config", type=Path, required=True, help="preset YAML, e.g. configs/qa/aloe_tiny.yaml")
+    ap.add_argument("--slots", type=Path, help="slot cache folder with train.h5 and validation.h5 "
+                    "(scripts/extract_slots.py); not needed with aloe.blind=true")
+    ap.add_argument("--data", type=Path, required=True, help="CLEVRER(-sim) root (questions)")
+    ap.add_argument("--out", type=Path, required=True, help="QA run directory")
+    ap.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. train.steps=500 data.drop_dynamics=true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = load_config(QAConfig, args.config, args.overrides)
+    result = train_qa(cfg, args.data, args.slots, args.out)
+    if make_accelerator().is_main_process:
+        print(f"trained QA to step {result.step} in {result.seconds:.0f} s ({result.questions_per_second:.1f} "
+              f"questions/s); checkpoint {result.checkpoint}")
+        if result.accuracy is not None:
+            print(result.accuracy.to_markdown(index=False, floatfmt=".1f"))
+    return 0
+
+
+def eval_main(argv=None) -> int:
+    from reasoning.evaluate import predict, write_eval
+    from reasoning.qa_dataset import QuestionSet
+    from reasoning.train import load_qa_run
+    from qa_data.slot_cache import SlotFrames, SlotSampling, split_file
+
+    ap = argparse.ArgumentParser(description="Evaluate a QA run on a split: accuracy per type and subtype "
+                                 "(Markdown, CSV) and a submission JSON in CLEVRER's test format.")
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--split", default="validation")
+    ap.add_argument("--slots", type=Path, help="slot cache folder (default: the one the run was trained on)")
+    ap.add_argument("--data", type=Path, help="dataset root (default: the one the run was trained on)")
+    ap.add_argument("--out", type=Path, help="output folder (default: RUN/eval/<split>_step_N)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    accelerator = make_accelerator()
+    model, cfg, tokenizer, info, step = load_qa_run(args.run, accelerator.device)
+    data = args.data or Path(info["data"])
+    layout = ClevrerLayout(data)
+    key = layout.answer_key_path(args.split)
+    scenes = load_split_with_answers(layout, args.split) if key.is_file() or args.split != "test" \
+        else load_questions(layout.questions_path(args.split))
+    slots = None
+    if not cfg.aloe.blind:
+        slots = SlotFrames(split_file(args.slots or Path(info["slots"]), args.split),
+                           SlotSampling(cfg.data.num_frames, start=cfg.data.eval_start,
+                                        drop_dynamics=cfg.data.drop_dynamics))
+    dataset = QuestionSet(scenes, tokenizer, slots, source=str(layout.questions_path(args.split)))
+    preds = predict(model, dataset, accelerator, cfg.train.eval_batch_size)
+    if accelerator.is_main_process:
+        out = args.out or args.run / "eval" / f"{args.split}_step_{step}"
+        table = write_eval(out, scenes, preds, f"{info['features']} QA on {args.split}, step {step}")
+        if table is not None:
+            print(table.to_markdown(index=False, floatfmt=".1f"))
+        print(f"written to {out} ({len(preds)} questions predicted, {len(dataset.skipped)} scenes skipped)")
+    return 0
+
+
+def ablate_main(argv=None) -> int:
+    from reasoning.ablate import FeatureSource, run_ablation
+
+    ap = argparse.ArgumentParser(description="Train and evaluate the QA model over feature sources and seeds; one "
+                                 "table in the layout of the ODDN paper's Table 2 (mean +- std) and a bar chart.")
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--source", action="append", default=[], metavar="LABEL=SLOTS_DIR[:static]",
+                    help="a feature source; `:static` drops the dynamics dims (e.g. 'ODDN -dyn=runs/slots/oddn:static')")
+    ap.add_argument("--no-blind", action="store_true", help="leave out the blind (text-only) row")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("overrides", nargs="*", help="key=value overrides for every run")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sources = [FeatureSource.parse(s) for s in args.source]
+    if not args.no_blind:
+        sources.append(FeatureSource("blind", None, False))
+    table = run_ablation(args.config, args.data, args.out, sources, args.seeds, args.overrides)
+    if make_accelerator().is_main_process:
+        print(table.to_markdown(index=False))
+        print(f"written to {args.out}")
+    return 0

@@ -1,0 +1,67 @@
+"""Typed configs of the QA stage: the ALOE model, the tokenizer, the slot frames it sees, training.
+
+One `QAConfig` describes a run and is loaded from `configs/qa/*.yaml`; the resolved config is
+saved in the run directory and in every checkpoint (with the tokenizer's state).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reasoning.tokenizer import TokenizerConfig
+
+
+@dataclass
+class AloeConfig:
+    """ALOE (Ding et al. 2021) as in SlotFormer's Aloe* (`../shared/reference/clevrer_and_aloe.md` §9-10)."""
+
+    d_model: int = 144  # SlotFormer: 18 x 8
+    layers: int = 12
+    heads: int = 8
+    ffn: int = 512
+    dropout: float = 0.1
+    text_embed: int = 14  # word embedding; + 2 segment flags + 2 modality flags = 18, then Linear -> d_model
+    head_hidden: int = 128  # CLS -> 128 -> 22 (descriptive) and CLS -> 128 -> 1 (per choice)
+    shuffle_objects: bool = False  # training: permute slot order (the same permutation in every frame)
+    mask_slot_weight: float = 0.0  # masked-slot self-supervision (one slot per frame masked, regressed); e.g. 0.01
+    blind: bool = False  # no visual tokens at all: the text-only baseline
+
+
+@dataclass
+class QADataConfig:
+    num_frames: int = 25  # ALOE: 25 frames, stride T // 25, random start in training
+    eval_start: int = 0  # fixed start (cached-frame units) at evaluation
+    drop_dynamics: bool = False  # static dims only (the ablation's "-dyn")
+    num_workers: int = 0
+
+
+@dataclass
+class QATrainConfig:
+    steps: int = 240000
+    batch_size: int = 256  # questions per optimizer step, over all processes
+    lr: float = 1e-3
+    warmup: float = 0.1  # fraction of steps with linear warm-up
+    min_lr_ratio: float = 0.01  # cosine decay to lr * min_lr_ratio (SlotFormer: lr / 100)
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # 0: none (SlotFormer)
+    mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 0  # 0: only at the end
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+    eval_batch_size: int = 256
+
+    def __post_init__(self):
+        if self.mixed_precision in (False, "False", "false"):  # YAML reads a bare `no` as false
+            self.mixed_precision = "no"
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"train.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+
+
+@dataclass
+class QAConfig:
+    model: str = "aloe"
+    aloe: AloeConfig = field(default_factory=AloeConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: QADataConfig = field(default_factory=QADataConfig)
+    train: QATrainConfig = field(default_factory=QATrainConfig)

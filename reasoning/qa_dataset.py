@@ -1,0 +1,119 @@
+"""Question items over a slot cache, and their collation into ALOE passes.
+
+One item per question. A batch becomes one pass per descriptive question and one pass per choice of
+a multiple-choice question (question and choice concatenated, the video's slots repeated), with
+the map from passes back to questions.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+
+from qa_data.errors import DataError, SkipReport
+from qa_data.questions import QUESTION_TYPES, SceneQuestions
+from qa_data.slot_cache import SlotFrames
+from reasoning.tokenizer import QuestionTokenizer
+
+logger = logging.getLogger(__name__)
+TYPE_ID = {t: i for i, t in enumerate(QUESTION_TYPES)}
+
+
+class QuestionSet(Dataset):
+    """Items `{"slots" [F, K, D] (absent when blind), "scene_index", "question_id", "type", "question"
+    [Lq], "choices" [n, Lc], "choice_ids" [n], "answer" (descriptive id, -1 unknown), "labels" [n]
+    (1 correct, 0 wrong, -1 unknown)}`. Questions whose video has no slots are counted skips."""
+
+    def __init__(self, scenes: list[SceneQuestions], tokenizer: QuestionTokenizer, slots: SlotFrames | None,
+                 source: str = "<questions>"):
+        self.slots = slots
+        self.skipped = SkipReport()
+        self.items = []
+        available = set(slots.videos) if slots is not None else None
+        for s in scenes:
+            if available is not None and s.scene_index not in available:
+                reason = (slots.skipped.get(s.scene_index, ("absent", "not in the cache"))[1] or "not extracted")
+                self.skipped.add(DataError(source, f"scene {s.scene_index}: {len(s.questions)} questions skipped, "
+                                                   f"its video has no slots ({reason})"))
+                continue
+            for q in s.questions:
+                self.items.append(self._encode(s.scene_index, q, tokenizer))
+        if self.skipped:
+            logger.warning("%s: %s", source, self.skipped.summary())
+
+    @staticmethod
+    def _encode(scene: int, q, tok: QuestionTokenizer) -> dict:
+        item = {"scene_index": scene, "question_id": q.question_id, "type": TYPE_ID[q.question_type],
+                "question": torch.tensor(tok.question(q.question))}
+        if q.is_multiple_choice:
+            item["choices"] = torch.tensor([tok.choice(c.choice) for c in q.choices]).view(-1, tok.cfg.choice_len)
+            item["choice_ids"] = [c.choice_id for c in q.choices]
+            item["labels"] = torch.tensor([-1 if c.answer is None else int(c.answer == "correct") for c in q.choices])
+            item["answer"] = -1
+        else:
+            item["choices"] = torch.zeros(0, tok.cfg.choice_len, dtype=torch.long)
+            item["choice_ids"] = []
+            item["labels"] = torch.zeros(0, dtype=torch.long)
+            item["answer"] = -1 if q.answer is None else tok.answer(q.answer)
+        return item
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        item = dict(self.items[i])
+        if self.slots is not None:
+            item["slots"] = self.slots.sample(item["scene_index"])["slots"]  # [F, K, D]
+        return item
+
+
+@dataclass
+class Passes:
+    """A batch as model passes: N = descriptive questions + choices of multiple-choice questions."""
+
+    slots: torch.Tensor | None  # [N, F, K, D]
+    text: torch.Tensor  # [N, Lq + Lc]
+    segment: torch.Tensor  # [N, Lq + Lc]: 0 question of a multiple-choice pass, 1 otherwise
+    is_choice: torch.Tensor  # [N] bool
+    answer: torch.Tensor  # [N] descriptive answer id (-1: none or unknown)
+    label: torch.Tensor  # [N] choice label 1/0 (-1: none or unknown)
+    question: torch.Tensor  # [N] index of the pass's question in the batch
+    keys: list  # per pass: (scene_index, question_id, choice_id or None)
+
+    def to(self, device) -> "Passes":
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Passes(move(self.slots), move(self.text), move(self.segment), move(self.is_choice), move(self.answer),
+                      move(self.label), move(self.question), self.keys)
+
+
+def collate(items: list[dict]) -> Passes:
+    slots, text, segment, is_choice, answer, label, question, keys = [], [], [], [], [], [], [], []
+    for qi, it in enumerate(items):
+        q = it["question"]  # [Lq]
+        lc = it["choices"].shape[1]
+        if len(it["choice_ids"]) == 0:  # descriptive: question + an empty choice, all segment 1 (ALOE)
+            text.append(torch.cat([q, q.new_zeros(lc)]))
+            segment.append(torch.ones(len(q) + lc, dtype=torch.long))
+            is_choice.append(False)
+            answer.append(it["answer"])
+            label.append(-1)
+            question.append(qi)
+            keys.append((it["scene_index"], it["question_id"], None))
+            if "slots" in it:
+                slots.append(it["slots"])
+            continue
+        for c, cid, lab in zip(it["choices"], it["choice_ids"], it["labels"].tolist()):
+            text.append(torch.cat([q, c]))
+            segment.append(torch.cat([torch.zeros(len(q), dtype=torch.long), torch.ones(lc, dtype=torch.long)]))
+            is_choice.append(True)
+            answer.append(-1)
+            label.append(lab)
+            question.append(qi)
+            keys.append((it["scene_index"], it["question_id"], cid))
+            if "slots" in it:
+                slots.append(it["slots"])
+    return Passes(slots=torch.stack(slots) if slots else None, text=torch.stack(text), segment=torch.stack(segment),
+                  is_choice=torch.tensor(is_choice), answer=torch.tensor(answer), label=torch.tensor(label),
+                  question=torch.tensor(question), keys=keys)

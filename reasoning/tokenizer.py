@@ -1,0 +1,148 @@
+"""Question tokenizers for the QA model, saved with it.
+
+`clevrer`: CLEVRER's 82-token question vocabulary (ids as DeepMind ALOE's and SlotFormer's
+vocab files, `qa_data.vocab`) and its 21 answers (+ PAD = 22 classes). Questions are padded to 20
+tokens and choices to 12. Unknown words are explicit: `unknown="error"` raises a `VocabError`
+naming the text and the words; `unknown="unk"` maps them to an extra id (82, vocabulary size 83)
+and counts them. Overlong text always raises.
+
+`sentencepiece`: a SentencePiece model trained on a question set's texts, for free-form questions
+outside CLEVRER's vocabulary; it is stored inside the tokenizer's state (and so in every QA
+checkpoint). Answers keep CLEVRER's 21 classes either way.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable
+
+from qa_data.vocab import (ANSWER_VOCAB, ANSWER_VOCAB_SIZE, ANSWERS, PAD, QUESTION_VOCAB, QUESTION_VOCAB_SIZE,
+                           VocabError, tokenize)
+
+QUESTION_LEN = 20
+CHOICE_LEN = 12
+KINDS = ("clevrer", "sentencepiece")
+UNKNOWN = ("error", "unk")
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "clevrer"  # clevrer | sentencepiece
+    question_len: int = QUESTION_LEN
+    choice_len: int = CHOICE_LEN
+    unknown: str = "error"  # clevrer: error | unk (an extra id for words outside the 82)
+    sp_vocab_size: int = 512  # sentencepiece: pieces (256 of them bytes, so any text encodes), trained on the training questions
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"tokenizer kind must be one of {KINDS}, got {self.kind!r}")
+        if self.unknown not in UNKNOWN:
+            raise ValueError(f"tokenizer unknown must be one of {UNKNOWN}, got {self.unknown!r}")
+
+
+class QuestionTokenizer:
+    """Text -> fixed-length id lists; answers -> CLEVRER's answer ids (1..21, 0 is padding)."""
+
+    def __init__(self, cfg: TokenizerConfig, sp_model: bytes | None = None):
+        self.cfg = cfg
+        self.unknown_counts: Counter = Counter()
+        self._sp = None
+        self._sp_model = sp_model
+        if cfg.kind == "sentencepiece":
+            if sp_model is None:
+                raise ValueError("a sentencepiece tokenizer needs a trained model (QuestionTokenizer.train)")
+            import sentencepiece as spm
+
+            self._sp = spm.SentencePieceProcessor(model_proto=sp_model)
+
+    # -- construction and persistence -------------------------------------------------------------
+
+    @classmethod
+    def train(cls, cfg: TokenizerConfig, texts: Iterable[str]) -> "QuestionTokenizer":
+        """A tokenizer for `cfg`; a sentencepiece one learns its pieces from `texts`."""
+        if cfg.kind == "clevrer":
+            return cls(cfg)
+        import sentencepiece as spm
+
+        model = io.BytesIO()
+        spm.SentencePieceTrainer.train(sentence_iterator=iter([t.lower() for t in texts]), model_writer=model,
+                                       vocab_size=cfg.sp_vocab_size, model_type="bpe", pad_id=0, unk_id=1,
+                                       bos_id=-1, eos_id=-1, character_coverage=1.0, byte_fallback=True,
+                                       hard_vocab_limit=False,
+                                       minloglevel=2)
+        return cls(cfg, model.getvalue())
+
+    def state(self) -> dict:
+        """Everything needed to rebuild this tokenizer (saved in QA checkpoints)."""
+        from dataclasses import asdict
+
+        out = {"config": asdict(self.cfg)}
+        if self._sp_model is not None:
+            out["sp_model"] = base64.b64encode(self._sp_model).decode()
+        return out
+
+    @classmethod
+    def from_state(cls, state: dict) -> "QuestionTokenizer":
+        sp = base64.b64decode(state["sp_model"]) if "sp_model" in state else None
+        return cls(TokenizerConfig(**state["config"]), sp)
+
+    # -- vocabularies ------------------------------------------------------------------------------
+
+    @property
+    def vocab_size(self) -> int:
+        if self._sp is not None:
+            return self._sp.get_piece_size()
+        return QUESTION_VOCAB_SIZE + (1 if self.cfg.unknown == "unk" else 0)
+
+    @property
+    def unk_id(self) -> int | None:
+        if self._sp is not None:
+            return self._sp.unk_id()
+        return QUESTION_VOCAB_SIZE if self.cfg.unknown == "unk" else None
+
+    num_answers = ANSWER_VOCAB_SIZE  # 21 answers + PAD: the descriptive head's 22 classes
+
+    # -- encoding ----------------------------------------------------------------------------------
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids of `text`, unpadded."""
+        if self._sp is not None:
+            return self._sp.encode(text.lower().replace("?", ""))
+        toks = tokenize(text)
+        unknown = [t for t in toks if t not in QUESTION_VOCAB]
+        if unknown and self.cfg.unknown == "error":
+            raise VocabError(f"{text!r}: {unknown} outside the CLEVRER question vocabulary "
+                             "(tokenizer.unknown=unk maps such words to an UNK id)")
+        self.unknown_counts.update(unknown)
+        return [QUESTION_VOCAB.get(t, QUESTION_VOCAB_SIZE) for t in toks]
+
+    def encode(self, text: str, length: int) -> list[int]:
+        ids = self.ids(text)
+        if len(ids) > length:
+            raise VocabError(f"{text!r}: {len(ids)} tokens, more than {length}")
+        return ids + [PAD] * (length - len(ids))
+
+    def question(self, text: str) -> list[int]:
+        return self.encode(text, self.cfg.question_len)
+
+    def choice(self, text: str) -> list[int]:
+        return self.encode(text, self.cfg.choice_len)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        ids = [int(i) for i in ids if int(i) != PAD]
+        if self._sp is not None:
+            return self._sp.decode(ids)
+        inverse = {v: k for k, v in QUESTION_VOCAB.items()}
+        return " ".join(inverse.get(i, "<unk>") for i in ids)
+
+    @staticmethod
+    def answer(text: str) -> int:
+        if text not in ANSWER_VOCAB:
+            raise VocabError(f"{text!r} is not one of CLEVRER's {len(ANSWERS)} answers")
+        return ANSWER_VOCAB[text]
+
+    @staticmethod
+    def answer_text(index: int) -> str:
+        return ANSWERS[index - 1] if 1 <= index <= len(ANSWERS) else "<pad>"

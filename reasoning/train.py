@@ -1,0 +1,264 @@
+"""QA training: ALOE on cached slots and questions, with accelerate (any number of processes,
+mixed precision), resumable from the run directory's checkpoints, logged to TensorBoard.
+
+Loss: cross-entropy over the 22 answer classes for descriptive passes + binary cross-entropy per
+choice for multiple-choice passes (+ the weighted masked-slot loss when on). Adam, linear warm-up
+then cosine decay to lr * min_lr_ratio (transformers' scheduler), stepped every optimizer step.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+from perception.accelerator import make_accelerator
+from perception.checkpoint import checkpoint_step, list_checkpoints, load_model_file, save_checkpoint
+from qa_data.config import ConfigError, config_from_dict, config_to_dict, save_config
+from qa_data.layout import ClevrerLayout
+from qa_data.qa_report import load_split_with_answers
+from qa_data.slot_cache import SlotFrames, SlotSampling, read_attrs, split_file
+from reasoning.aloe import Aloe
+from reasoning.config import QAConfig
+from reasoning.evaluate import predict, summary_row, write_eval
+from reasoning.qa_dataset import Passes, QuestionSet, collate
+from reasoning.tokenizer import QuestionTokenizer
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLoss(RuntimeError):
+    """A non-finite QA loss; nothing was saved after the last good checkpoint."""
+
+
+@dataclass
+class QATrainResult:
+    out: Path
+    step: int
+    checkpoint: Path
+    accuracy: pd.DataFrame | None  # validation accuracy table at the end
+    summary: dict  # its Table-2 row
+    seconds: float
+    questions_per_second: float
+
+
+class QuestionBatches(Sampler):
+    """Index batches for steps [start, steps): each epoch a permutation seeded by (seed, epoch);
+    every process takes its share of each global batch, so a resumed run sees the same batches."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, steps: int, rank: int, world: int):
+        if batch_size < world:
+            raise ConfigError(f"train.batch_size={batch_size} is smaller than the {world} processes")
+        self.n, self.batch, self.seed, self.start, self.steps, self.rank, self.world = (
+            n, min(batch_size, n), seed, start, steps, rank, world)
+        self.per_epoch = self.n // self.batch
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+    def __iter__(self):
+        for step in range(self.start, self.steps):
+            epoch, k = divmod(step, self.per_epoch)
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))
+            yield order[k * self.batch:(k + 1) * self.batch][self.rank::self.world].tolist()
+
+
+def qa_loss(out, passes: Passes, mask_weight: float) -> tuple[torch.Tensor, dict]:
+    """Mean CE over descriptive passes + mean BCE over choices with known labels (+ masked-slot MSE)."""
+    desc = passes.answer >= 0
+    mc = passes.is_choice & (passes.label >= 0)
+    zero = out.choice_logits.new_zeros(()).float()
+    ce = F.cross_entropy(out.answer_logits[desc].float(), passes.answer[desc]) if desc.any() else zero
+    bce = (F.binary_cross_entropy_with_logits(out.choice_logits[mc].float(), passes.label[mc].float())
+           if mc.any() else zero)
+    loss = ce + bce + mask_weight * out.mask_loss.float()
+    return loss, {"train/ce": ce.detach(), "train/bce": bce.detach(), "train/mask": out.mask_loss.detach().float()}
+
+
+def build_model(cfg: QAConfig, attrs: dict, tokenizer: QuestionTokenizer) -> Aloe:
+    dim = int(attrs["d_static"]) + (0 if cfg.data.drop_dynamics else int(attrs["d_dyn"]))
+    return Aloe(cfg.aloe, dim, int(attrs["num_slots"]), cfg.data.num_frames, tokenizer.vocab_size,
+                tokenizer.num_answers, cfg.tokenizer.question_len + cfg.tokenizer.choice_len)
+
+
+def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokenizer: QuestionTokenizer,
+                 training: bool) -> QuestionSet:
+    scenes = load_split_with_answers(ClevrerLayout(data), split)
+    slots = None
+    if not cfg.aloe.blind:
+        sampling = SlotSampling(cfg.data.num_frames, random_start=training, start=cfg.data.eval_start,
+                                drop_dynamics=cfg.data.drop_dynamics)
+        slots = SlotFrames(split_file(slots_dir, split), sampling)
+    return QuestionSet(scenes, tokenizer, slots, source=str(ClevrerLayout(data).questions_path(split)))
+
+
+def load_qa_run(run: Path, device="cpu") -> tuple[Aloe, QAConfig, QuestionTokenizer, dict, int]:
+    """(model, config, tokenizer, run info, step) of a QA run's newest checkpoint."""
+    found = list_checkpoints(Path(run) / "checkpoints")
+    if not found:
+        raise SystemExit(f"{run}/checkpoints: no complete checkpoint found")
+    payload = load_model_file(found[-1])
+    cfg = config_from_dict(QAConfig, payload["config"], [], source=str(found[-1] / "model.pt"))
+    tokenizer = QuestionTokenizer.from_state(payload["tokenizer"])
+    model = build_model(cfg, payload["slot_attrs"], tokenizer).to(device)
+    model.load_state_dict(payload["model"])
+    model.eval()
+    return model, cfg, tokenizer, payload["run_info"], payload["step"]
+
+
+def _slot_attrs(cfg: QAConfig, slots_dir: Path | None) -> dict:
+    """The cache facts the model's shape depends on (train and validation must agree)."""
+    if cfg.aloe.blind:
+        return {"d_static": 0, "d_dyn": 0, "num_slots": 1, "model_label": "blind", "checkpoint_sha256": ""}
+    attrs = {}
+    for split in ("train", "validation"):
+        a = read_attrs(split_file(slots_dir, split))
+        keys = ("d_static", "d_dyn", "num_slots", "model_label", "checkpoint_sha256")
+        if attrs and any(attrs[k] != a[k] for k in keys):
+            raise ConfigError(f"{slots_dir}: train and validation caches come from different models or settings")
+        attrs = {k: a[k] for k in keys}
+    return attrs
+
+
+def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progress: bool = True) -> QATrainResult:
+    out, data = Path(out), Path(data)
+    tc = cfg.train
+    accelerator = make_accelerator(mixed_precision=tc.mixed_precision, log_with="tensorboard", project_dir=str(out))
+    main = accelerator.is_main_process
+    if cfg.aloe.blind:
+        slots_dir = None
+    elif slots_dir is None:
+        raise ConfigError("a visual QA model needs --slots (or aloe.blind=true)")
+    attrs = _slot_attrs(cfg, slots_dir)
+    run_info = {"data": str(data.resolve()), "slots": str(Path(slots_dir).resolve()) if slots_dir else None,
+                "features": attrs["model_label"] + ("" if cfg.aloe.blind or not cfg.data.drop_dynamics else " -dyn")}
+    ckpt_root = out / "checkpoints"
+    done = list_checkpoints(ckpt_root)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        if done:
+            old = load_model_file(done[-1])
+            if old["config"] != config_to_dict(cfg) or old["slot_attrs"] != attrs:
+                raise ConfigError(f"{out}: holds a run with another config or slot cache; use a new --out")
+        save_config(cfg, out / "config.yaml")
+        (out / "run_info.json").write_text(json.dumps(run_info, indent=1))
+    accelerator.wait_for_everyone()
+
+    if done:
+        tokenizer = QuestionTokenizer.from_state(load_model_file(done[-1])["tokenizer"])
+    else:
+        train_scenes = load_split_with_answers(ClevrerLayout(data), "train")
+        tokenizer = QuestionTokenizer.train(cfg.tokenizer, [q.question for s in train_scenes for q in s.questions]
+                                            + [c.choice for s in train_scenes for q in s.questions for c in q.choices])
+    train_set = question_set(cfg, data, slots_dir, "train", tokenizer, training=True)
+    val_set = question_set(cfg, data, slots_dir, "validation", tokenizer, training=False)
+    val_scenes = load_split_with_answers(ClevrerLayout(data), "validation")
+    if not len(train_set):
+        raise ConfigError(f"{data}: no training questions with slots")
+
+    set_seed(tc.seed)
+    model = build_model(cfg, attrs, tokenizer)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = get_cosine_with_min_lr_schedule_with_warmup(optimizer, int(tc.warmup * tc.steps), tc.steps,
+                                                            min_lr_rate=tc.min_lr_ratio)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    accelerator.register_for_checkpointing(scheduler)
+    raw = accelerator.unwrap_model(model)
+    step = 0
+    if done:
+        accelerator.load_state(str(done[-1]))
+        step = checkpoint_step(done[-1])
+        if main:
+            logger.info("resuming from %s (step %d)", done[-1], step)
+    if step > tc.steps:
+        raise ConfigError(f"{done[-1]}: checkpoint is at step {step}, beyond train.steps={tc.steps}")
+    sampler = QuestionBatches(len(train_set), tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,
+                              accelerator.num_processes)
+    loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers,
+                        generator=torch.Generator().manual_seed(tc.seed))
+    accelerator.init_trackers("tensorboard", config={k: v for k, v in _flat(config_to_dict(cfg)).items()})
+    extra = {"tokenizer": tokenizer.state(), "slot_attrs": attrs, "run_info": run_info}
+
+    def evaluate_at(at_step: int):
+        preds = predict(raw, val_set, accelerator, tc.eval_batch_size)
+        table = None
+        if main:
+            table = write_eval(out / "eval" / f"validation_step_{at_step}", val_scenes, preds,
+                               f"{run_info['features']} QA on validation, step {at_step}")
+        table = [table]
+        if accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+            broadcast_object_list(table)
+        if table[0] is not None:
+            accelerator.log({f"eval/{k}": v for k, v in summary_row(table[0]).items()}, step=at_step)
+        model.train()
+        return table[0]
+
+    bar = tqdm(total=tc.steps, initial=step, desc=f"train QA ({run_info['features']})",
+               disable=not (progress and accelerator.is_local_main_process))
+    log_path = out / "train_log.jsonl"
+    last_ckpt = done[-1] if done else None
+    questions, t0 = 0, time.perf_counter()
+    model.train()
+    for passes in loader:
+        passes = passes.to(accelerator.device)
+        with accelerator.autocast():
+            output = model(passes.slots, passes.text, passes.segment)
+            loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight)
+        bad = accelerator.reduce(torch.tensor(float(not torch.isfinite(loss.detach())), device=accelerator.device),
+                                 reduction="sum")
+        if bad.item() > 0:
+            raise NonFiniteLoss(f"non-finite QA loss at step {step + 1}; last good checkpoint: {last_ckpt}")
+        accelerator.backward(loss)
+        if tc.grad_clip > 0:
+            accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        questions += int(passes.question.max().item()) + 1 if len(passes.question) else 0
+        bar.update(1)
+        if step % tc.log_every == 0 or step == tc.steps:
+            scalars = accelerator.reduce(torch.stack([loss.detach().float()] + [v.float() for v in parts.values()]),
+                                         reduction="mean")
+            logs = dict(zip(["train/loss", *parts], scalars.tolist()))
+            logs["train/lr"] = scheduler.get_last_lr()[0]
+            accelerator.log(logs, step=step)
+            bar.set_postfix(loss=f"{logs['train/loss']:.3f}")
+            if main:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({"step": step, **logs}) + "\n")
+        if step % tc.checkpoint_every == 0 or step == tc.steps:
+            last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, extra)
+        if tc.eval_every and step % tc.eval_every == 0 and step != tc.steps:
+            evaluate_at(step)
+    bar.close()
+    seconds = time.perf_counter() - t0
+    if last_ckpt is None or checkpoint_step(last_ckpt) != step:
+        last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, extra)
+    table = evaluate_at(step)
+    accelerator.end_training()
+    total_questions = questions * accelerator.num_processes
+    return QATrainResult(out, step, last_ckpt, table, summary_row(table) if table is not None else {}, seconds,
+                         total_questions / seconds if questions and seconds > 0 else math.nan)
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    return out

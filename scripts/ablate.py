@@ -1,0 +1,5 @@
+"""`python scripts/ablate.py --config configs/qa/aloe_tiny.yaml --data DIR --out DIR --source ODDN=SLOTS_DIR --source 'ODDN -dyn=SLOTS_DIR:static'`."""
+from reasoning.cli import ablate_main
+
+if __name__ == "__main__":
+    raise SystemExit(ablate_main())

@@ -1,0 +1,5 @@
+"""`accelerate launch scripts/train_qa.py --config configs/qa/aloe_tiny.yaml --slots SLOTS_DIR --data DIR --out QA_RUN`."""
+from reasoning.cli import train_main
+
+if __name__ == "__main__":
+    raise SystemExit(train_main())

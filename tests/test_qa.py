@@ -1,0 +1,250 @@
+"""The QA stage: tokenizer, ALOE, scoring of its predictions, training/resume, 2-process evaluation, ablation."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from perception.checkpoint import load_run, write_model_file
+from perception.config import PerceptionConfig
+from perception.extract import ExtractConfig, extract
+from perception.registry import build_model as build_perception
+from qa_data.config import load_config
+from qa_data.questions import Choice, Question, SceneQuestions, load_questions
+from qa_data.vocab import VocabError, tokenize
+from reasoning.aloe import Aloe
+from reasoning.config import AloeConfig, QAConfig
+from reasoning.evaluate import summary_row, write_eval
+from reasoning.qa_dataset import collate
+from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig
+from reasoning.train import load_qa_run, qa_loss, train_qa
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["aloe.d_model=32", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=32", "aloe.head_hidden=16", "data.num_frames=4",
+         "train.batch_size=8", "train.log_every=1", "train.eval_batch_size=16"]
+
+
+def sample_texts(samples_dir: Path) -> list[str]:
+    scenes = load_questions(samples_dir / "train-orig-small.json") + load_questions(samples_dir / "valid-orig-small.json")
+    return [q.question for s in scenes for q in s.questions] + [c.choice for s in scenes for q in s.questions
+                                                                for c in q.choices]
+
+
+# -- tokenizer ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.real_samples
+def test_tokenizer_round_trips_real_clevrer_questions(samples_dir):
+    tok = QuestionTokenizer(TokenizerConfig())
+    vocab = json.loads((samples_dir / "vocab.json").read_text())["question_vocab"]
+    texts = sample_texts(samples_dir)
+    assert len(texts) > 2000
+    for text in texts:
+        ids = tok.question(text) if len(tokenize(text)) > 12 else tok.choice(text)
+        assert tok.decode(ids) == " ".join(tokenize(text))
+        assert [i for i in ids if i] == [vocab[t] for t in tokenize(text)]  # DeepMind's ids
+    assert len(tok.question(texts[0])) == 20 and len(tok.choice("the cube enters the scene")) == 12
+    assert tok.vocab_size == 82 and tok.num_answers == 22 and tok.answer("yes") == 21 and tok.answer_text(21) == "yes"
+    with pytest.raises(VocabError, match=r"\['zebra'\]"):
+        tok.question("Is there any zebra?")
+    unk = QuestionTokenizer(TokenizerConfig(unknown="unk"))
+    assert unk.vocab_size == 83
+    assert unk.question("Is there any zebra?")[:5] == [vocab["is"], vocab["there"], vocab["any"], 82, 0]
+    assert unk.unknown_counts == {"zebra": 1}
+    with pytest.raises(VocabError, match="more than 12"):
+        tok.choice("the cube enters the scene and the sphere exits the scene after the collision")
+
+    sp = QuestionTokenizer.train(TokenizerConfig(kind="sentencepiece", sp_vocab_size=600, question_len=32, choice_len=24), texts)
+    again = QuestionTokenizer.from_state(json.loads(json.dumps(sp.state())))  # saved with the model as JSON
+    for text in texts[:200] + ["Is there a zebra colliding with the cube?"]:
+        assert sp.decode(sp.question(text)) == text.lower().replace("?", "").strip()
+        assert again.question(text) == sp.question(text)
+
+
+# -- model --------------------------------------------------------------------------------------------
+
+
+def toy_batch(n_desc: int = 6, n_mc: int = 4, frames: int = 4, slots: int = 3, dim: int = 5, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for i in range(n_desc + n_mc):
+        q = torch.randint(1, 82, (20,), generator=g)
+        item = {"scene_index": i, "question_id": 0, "type": 0, "question": q,
+                "slots": torch.randn(frames, slots, dim, generator=g)}
+        if i < n_desc:
+            item.update(choices=torch.zeros(0, 12, dtype=torch.long), choice_ids=[], labels=torch.zeros(0, dtype=torch.long),
+                        answer=int(torch.randint(1, 22, (), generator=g)))
+        else:
+            item.update(choices=torch.randint(1, 82, (3, 12), generator=g), choice_ids=[0, 1, 2],
+                        labels=torch.tensor([1, 0, 1]), answer=-1)
+        items.append(item)
+    return collate(items)
+
+
+def test_collate_makes_one_pass_per_choice():
+    passes = toy_batch(n_desc=2, n_mc=1)
+    assert passes.text.shape == (5, 32) and passes.slots.shape == (5, 4, 3, 5)
+    assert passes.is_choice.tolist() == [False, False, True, True, True]
+    assert passes.question.tolist() == [0, 1, 2, 2, 2] and passes.label.tolist() == [-1, -1, 1, 0, 1]
+    assert passes.segment[0].tolist() == [1] * 32  # descriptive: all text in segment 1 (ALOE)
+    assert passes.segment[2].tolist() == [0] * 20 + [1] * 12
+    assert torch.equal(passes.slots[2], passes.slots[4])  # the video repeated for each choice
+
+
+def test_model_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    passes = toy_batch()
+    cfg = AloeConfig(d_model=32, layers=2, heads=2, ffn=64, dropout=0.0, head_hidden=32, mask_slot_weight=0.01)
+    model = Aloe(cfg, slot_dim=5, num_slots=3, num_frames=4, vocab_size=82, num_answers=22, text_len=32)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(150):
+        loss, parts = qa_loss(model(passes.slots, passes.text, passes.segment), passes, cfg.mask_slot_weight)
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    out = model(passes.slots, passes.text, passes.segment)
+    desc, mc = ~passes.is_choice, passes.is_choice
+    assert (out.answer_logits[desc].argmax(-1) == passes.answer[desc]).all()
+    assert ((out.choice_logits[mc] >= 0).long() == passes.label[mc]).all()
+    assert loss.item() < 0.05 * first and parts["train/mask"] > 0
+
+
+def test_blind_model_sees_no_visual_input():
+    passes = toy_batch()
+    torch.manual_seed(0)
+    blind = Aloe(AloeConfig(d_model=32, layers=1, heads=2, ffn=32, blind=True), 5, 3, 4, 82, 22, 32).eval()
+    assert not any("vision" in name or "mask" in name for name, _ in blind.named_parameters())
+    assert blind.pos.shape[1] == 1 + 32  # CLS + text only
+    a = blind(passes.slots, passes.text, passes.segment)
+    b = blind(torch.randn_like(passes.slots) * 100, passes.text, passes.segment)
+    c = blind(None, passes.text, passes.segment)
+    assert torch.equal(a.answer_logits, b.answer_logits) and torch.equal(a.choice_logits, c.choice_logits)
+    seeing = Aloe(AloeConfig(d_model=32, layers=1, heads=2, ffn=32), 5, 3, 4, 82, 22, 32).eval()
+    assert not torch.allclose(seeing(passes.slots, passes.text, passes.segment).answer_logits,
+                              seeing(torch.randn_like(passes.slots), passes.text, passes.segment).answer_logits)
+
+
+# -- scoring ------------------------------------------------------------------------------------------
+
+
+def test_scoring_per_option_and_per_question_by_hand(tmp_path):
+    mc = lambda qid, qtype, answers: Question(qid, "q", qtype, choices=[  # noqa: E731
+        Choice(i, f"c{i}", answer=a) for i, a in enumerate(answers)])
+    scenes = [SceneQuestions(7, "video_00007.mp4", [
+        Question(0, "how many", "descriptive", "count", answer="2"),
+        Question(1, "what color", "descriptive", "query_color", answer="red"),
+        mc(2, "explanatory", ["correct", "wrong", "wrong", "correct"]),
+        mc(3, "explanatory", ["wrong", "correct"]),
+        mc(4, "predictive", ["correct", "wrong"]),
+        mc(5, "counterfactual", ["wrong", "wrong", "correct"])])]
+    preds = {(7, 0): "2", (7, 1): "blue",
+             (7, 2): {0: "correct", 1: "wrong", 2: "correct", 3: "correct"},  # 3 of 4 options: question wrong
+             (7, 3): {0: "wrong", 1: "correct"},  # all right
+             (7, 4): {0: "correct", 1: "wrong"},
+             (7, 5): {0: "correct", 1: "correct", 2: "correct"}}  # 1 of 3
+    table = write_eval(tmp_path, scenes, preds, "hand")
+    row = summary_row(table)
+    assert row == {"Descriptive": 50.0, "Explanatory per opt.": 100 * 5 / 6, "Explanatory per ques.": 50.0,
+                   "Predictive per opt.": 100.0, "Predictive per ques.": 100.0,
+                   "Counterfactual per opt.": 100 / 3, "Counterfactual per ques.": 0.0}
+    submission = json.loads((tmp_path / "predictions.json").read_text())
+    assert submission[0]["scene_index"] == 7 and len(submission[0]["questions"]) == 6
+    assert submission[0]["questions"][2]["choices"][1] == {"choice_id": 1, "answer": "wrong"}
+    assert (tmp_path / "accuracy.md").is_file() and len(pd.read_csv(tmp_path / "per_question.csv")) == 6
+
+
+# -- training, evaluation, ablation on a real (tiny) slot cache ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def qa_slots(qa_root, tmp_path_factory) -> Path:
+    """ODDN slot caches (untrained tiny model, 4 frames per video) of the QA dataset's train and validation."""
+    root = tmp_path_factory.mktemp("qa_slots")
+    cfg = load_config(PerceptionConfig, REPO / "configs/perception/oddn_tiny.yaml", ["iodine.num_iters=2"])
+    torch.manual_seed(0)
+    (root / "run/checkpoints/step_0000000").mkdir(parents=True)
+    write_model_file(build_perception(cfg), cfg, root / "run/checkpoints/step_0000000/model.pt", 0)
+    loaded = load_run(root / "run")
+    for split in ("train", "validation"):
+        extract(loaded, qa_root, root / "slots", ExtractConfig(split=split, frame_stride=32, batch_size=4),
+                progress=False)
+    return root / "slots"
+
+
+def qa_cfg(*overrides: str, preset: str = "aloe_tiny") -> QAConfig:
+    return load_config(QAConfig, REPO / "configs/qa" / f"{preset}.yaml", [*SMALL, *overrides])
+
+
+def test_training_resumes_exactly_and_writes_the_tables(qa_root, qa_slots, tmp_path):
+    cfg = qa_cfg("train.steps=6", "train.checkpoint_every=2", "train.keep_checkpoints=5")
+    whole = train_qa(cfg, qa_root, qa_slots, tmp_path / "whole", progress=False)
+    assert whole.step == 6 and whole.accuracy is not None and set(whole.summary) >= {"Descriptive"}
+    eval_dir = tmp_path / "whole" / "eval" / "validation_step_6"
+    for name in ("accuracy.md", "accuracy.csv", "summary.csv", "per_question.csv", "predictions.json"):
+        assert (eval_dir / name).is_file(), name
+    assert (tmp_path / "whole" / "tensorboard").is_dir() or any((tmp_path / "whole").rglob("events.out.tfevents*"))
+    # Interrupted after step 4: its last two checkpoints removed, then the same command again.
+    import shutil
+
+    shutil.copytree(tmp_path / "whole", tmp_path / "cut")
+    shutil.rmtree(tmp_path / "cut" / "checkpoints" / "step_0000006")
+    resumed = train_qa(cfg, qa_root, qa_slots, tmp_path / "cut", progress=False)
+    assert resumed.step == 6
+    a = torch.load(whole.checkpoint / "model.pt", weights_only=False)["model"]
+    b = torch.load(resumed.checkpoint / "model.pt", weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(Exception, match="another config"):
+        train_qa(qa_cfg("train.steps=6", "aloe.layers=2"), qa_root, qa_slots, tmp_path / "whole", progress=False)
+
+
+def test_two_process_evaluation_equals_one_process(qa_root, qa_slots, tmp_path):
+    run = tmp_path / "run"
+    train_qa(qa_cfg("train.steps=3"), qa_root, qa_slots, run, progress=False)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    outs = {}
+    for n in (1, 2):
+        launch = [sys.executable, "-m", "accelerate.commands.launch", *(["--multi_gpu"] if n > 1 else []),
+                  "--num_processes", str(n), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        out = tmp_path / f"eval_{n}"
+        done = subprocess.run([*launch, str(REPO / "scripts/eval_qa.py"), "--run", str(run), "--out", str(out)],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outs[n] = out
+    assert (outs[1] / "predictions.json").read_text() == (outs[2] / "predictions.json").read_text()
+    pd.testing.assert_frame_equal(pd.read_csv(outs[1] / "accuracy.csv"), pd.read_csv(outs[2] / "accuracy.csv"))
+    per_q = pd.read_csv(outs[2] / "per_question.csv")
+    questions = load_questions(qa_root / "questions" / "validation.json")
+    assert len(per_q) == sum(len(s.questions) for s in questions) and not per_q.missing.any()  # each once
+
+
+def test_every_qa_preset_runs_one_step(qa_root, qa_slots, tmp_path):
+    for preset in ("aloe_tiny", "aloe_clevrer"):
+        cfg = qa_cfg("train.steps=1", "train.mixed_precision=no", "data.num_workers=0", preset=preset)
+        result = train_qa(cfg, qa_root, qa_slots, tmp_path / preset, progress=False)
+        assert result.step == 1 and result.accuracy is not None
+    model, cfg, tok, info, step = load_qa_run(tmp_path / "aloe_clevrer")
+    assert step == 1 and cfg.aloe.layers == 1 and tok.vocab_size == 82 and info["features"] == "oddn"
+
+
+def test_ablation_writes_table2_and_chart(qa_root, qa_slots, tmp_path):
+    from reasoning.ablate import FeatureSource, run_ablation
+
+    sources = [FeatureSource.parse(f"ODDN={qa_slots}"), FeatureSource.parse(f"ODDN -dyn={qa_slots}:static"),
+               FeatureSource("blind", None, False)]
+    table = run_ablation(REPO / "configs/qa/aloe_tiny.yaml", qa_root, tmp_path, sources, [0, 1],
+                         [*SMALL, "train.steps=2"], progress=False)
+    assert table.feature.tolist() == ["ODDN", "ODDN -dyn", "blind"] and table.dim.tolist() == [20, 16, "-"]
+    assert all("±" in v for v in table["Descriptive"])
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert len(runs) == 6 and (tmp_path / "table2.png").is_file() and (tmp_path / "table2.md").is_file()
+    _, cfg, *_ = load_qa_run(tmp_path / "ODDN_-dyn" / "seed_1")
+    assert cfg.data.drop_dynamics and cfg.train.seed == 1
