@@ -1,8 +1,9 @@
 """The main job (README's first command): every stage of the system on the embedded default,
 resumable stage by stage. Today: CLEVRER-sim generation, questions, dataset and question
 statistics, contact sheet, the baseline accuracy tables, the tiny perception model (ODDN)
-trained and evaluated (decomposition metrics, prediction table and rollout figure), and its
-per-frame slot features extracted for the train and validation splits."""
+trained and evaluated (decomposition metrics, prediction table and rollout figure), its
+per-frame slot features extracted for the train and validation splits, and the tiny ALOE QA model
+trained on them with and without the dynamics dims, next to the blind (text-only) baseline."""
 from __future__ import annotations
 
 import argparse
@@ -28,15 +29,18 @@ from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset, split_ranges
 from qa_data.slot_cache import summary as slot_summary
 from qa_data.stats import summary_table, video_table
+from reasoning.ablate import FeatureSource, run_ablation
 
 logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 PERCEPTION_PRESET = REPO / "configs" / "perception" / "oddn_tiny.yaml"
+QA_PRESET = REPO / "configs" / "qa" / "aloe_tiny.yaml"
 
 
 def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers: int = 2, seed: int = 0,
-        perception_overrides: list[str] | tuple[str, ...] = (), extract_stride: int = 0) -> dict:
+        perception_overrides: list[str] | tuple[str, ...] = (), extract_stride: int = 0,
+        qa_overrides: list[str] | tuple[str, ...] = ()) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data, report_dir = out / "data", out / "report"
     report_dir.mkdir(exist_ok=True)
@@ -128,9 +132,21 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
         (report_dir / f"slots_{split}.md").write_text(
             f"# Slot cache {res.path}\n\n" + status_table.to_markdown(index=False) + "\n\n"
             + stats_table.to_markdown(index=False, floatfmt=".4f") + "\n\n" + attrs_table.to_markdown(index=False) + "\n")
+
+    # 8. QA: the tiny ALOE on the slots (static + dynamics), on the static dims only, and blind
+    # (resumes: finished runs are evaluated again, not retrained).
+    label = model_label(pcfg).upper()
+    sources = [FeatureSource(label, slots_dir, False), FeatureSource(f"{label} -dyn", slots_dir, True),
+               FeatureSource("blind", None, False)]
+    qa_dir = out / "qa"
+    qa_table = run_ablation(QA_PRESET, data, qa_dir, sources, [seed], list(qa_overrides))
+    for name in ("table2.md", "table2.csv", "table2.png"):
+        shutil.copyfile(qa_dir / name, report_dir / f"qa_{name}")
+    print(f"\nQA accuracy (%) on validation, {QA_PRESET.name} ({report_dir / 'qa_table2.md'}):")
+    print(qa_table.drop(columns=["seeds"]).to_markdown(index=False))
     return {"data": data, "stats": table, "contact_sheet": sheet, "questions": qtables,
             "perception": {"run": run_dir, "metrics": metrics, "prediction": prediction},
-            "slots": {"dir": slots_dir, "extracted": extracted}}
+            "slots": {"dir": slots_dir, "extracted": extracted}, "qa": {"dir": qa_dir, "table": qa_table}}
 
 
 def main(argv=None) -> int:
@@ -144,7 +160,10 @@ def main(argv=None) -> int:
                     help=f"overrides of the perception preset {PERCEPTION_PRESET.name}, e.g. train.steps=200")
     ap.add_argument("--extract-stride", type=int, default=0,
                     help="frame stride of slot extraction (default 0: the perception model's training stride)")
+    ap.add_argument("--qa", nargs="*", default=[], metavar="KEY=VALUE",
+                    help=f"overrides of the QA preset {QA_PRESET.name}, e.g. train.steps=300")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    run(args.out, args.preset, args.num_videos, args.workers, args.seed, args.perception, args.extract_stride)
+    run(args.out, args.preset, args.num_videos, args.workers, args.seed, args.perception, args.extract_stride,
+        args.qa)
     return 0

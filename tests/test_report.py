@@ -45,7 +45,9 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     small = ["train.steps=2", "train.batch_size=2", "iodine.num_iters=2", "eval.num_videos=1",
              "eval.frames_per_video=2", "eval.frame_gap=32", "frames.frame_stride=16", "eval.predict_starts=[0]",
              "eval.predict_steps=2"]
-    out = run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small)
+    qa = ["train.steps=2", "aloe.d_model=16", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=16", "data.num_frames=4",
+          "train.batch_size=8"]
+    out = run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small, qa_overrides=qa)
     report = tmp_path / "demo" / "report"
     for name in ("dataset_stats.md", "question_stats.md", "baselines.md", "baselines.csv", "contact_sheet.png"):
         assert (report / name).is_file(), name
@@ -67,8 +69,14 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
         cache.close()  # HDF5 refuses to reopen a file for writing while this process reads it
     train = (out["data"] / "questions" / "train.json").read_bytes()
     cache_bytes = (slots["dir"] / "train.h5").read_bytes()
-    run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small)  # resumes: nothing regenerated
+    assert out["qa"]["table"].feature.tolist() == ["ODDN", "ODDN -dyn", "blind"]
+    assert (report / "qa_table2.md").is_file() and (report / "qa_table2.png").is_file()
+    assert "QA accuracy (%) on validation" in printed
+    qa_model = out["qa"]["dir"] / "ODDN" / "seed_0" / "checkpoints" / "step_0000002" / "model.pt"
+    qa_bytes = qa_model.read_bytes()
+    run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small, qa_overrides=qa)  # resumes
     printed = capsys.readouterr().out
     assert "questions: already generated" in printed and "oddn already trained (2 steps)" in printed
     assert "slots train: 0 videos extracted" in printed and (slots["dir"] / "train.h5").read_bytes() == cache_bytes
     assert (out["data"] / "questions" / "train.json").read_bytes() == train
+    assert qa_model.read_bytes() == qa_bytes  # QA runs are not retrained
