@@ -43,7 +43,7 @@ from perception.figures import curve_figure, decomposition_figure
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import build_model, is_video_model, model_label, train_clip_len, training_forward
-from qa_data.config import ConfigError, config_to_dict, save_config
+from qa_data.config import ConfigError, config_to_dict, flat_hparams, save_config
 
 logger = logging.getLogger(__name__)
 
@@ -63,17 +63,6 @@ class TrainResult:
     metrics: pd.DataFrame | None
     seconds: float
     frames_per_second: float
-
-
-def _flat_hparams(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat_hparams(v, key + "."))
-        else:
-            out[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
-    return out
 
 
 def _check_resume_config(out: Path, cfg: PerceptionConfig) -> None:
@@ -149,7 +138,7 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     # Own generator: building the iterator must not draw from the global RNG that the model samples with.
     loader = DataLoader(frames_ds, batch_sampler=sampler, num_workers=cfg.frames.num_workers,
                         generator=torch.Generator().manual_seed(tc.seed))
-    accelerator.init_trackers("tensorboard", config=_flat_hparams(config_to_dict(cfg)))
+    accelerator.init_trackers("tensorboard", config=flat_hparams(config_to_dict(cfg)))
 
     eval_set, eval_items = None, None
 

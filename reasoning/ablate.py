@@ -62,6 +62,7 @@ def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSourc
             cfg = load_config(QAConfig, config, [*overrides, *src.overrides(), f"train.seed={seed}"])
             result = train_qa(cfg, data, src.slots, out / src.dirname() / f"seed_{seed}", progress=progress)
             rows.append({"feature": src.label, "seed": seed, "dim": src.dim(), "seconds": round(result.seconds, 1),
+                         "questions/s": round(result.questions_per_second, 1),
                          **result.summary})
     runs = pd.DataFrame(rows)
     names = [name for _, _, name in SUMMARY_COLUMNS]

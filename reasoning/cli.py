@@ -9,7 +9,6 @@ from perception.accelerator import make_accelerator
 from qa_data.config import load_config
 from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import load_split_with_answers
-from qa_data.questions import load_questions
 from reasoning.config import QAConfig
 
 
@@ -55,9 +54,7 @@ def eval_main(argv=None) -> int:
     model, cfg, tokenizer, info, step = load_qa_run(args.run, accelerator.device)
     data = args.data or Path(info["data"])
     layout = ClevrerLayout(data)
-    key = layout.answer_key_path(args.split)
-    scenes = load_split_with_answers(layout, args.split) if key.is_file() or args.split != "test" \
-        else load_questions(layout.questions_path(args.split))
+    scenes = load_split_with_answers(layout, args.split)  # real CLEVRER test: questions without answers
     slots = None
     if not cfg.aloe.blind:
         slots = SlotFrames(split_file(args.slots or Path(info["slots"]), args.split),

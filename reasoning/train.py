@@ -24,7 +24,7 @@ from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from perception.accelerator import make_accelerator
 from perception.checkpoint import checkpoint_step, list_checkpoints, load_model_file, save_checkpoint
-from qa_data.config import ConfigError, config_from_dict, config_to_dict, save_config
+from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
 from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import load_split_with_answers
 from qa_data.slot_cache import SlotFrames, SlotSampling, read_attrs, split_file
@@ -186,7 +186,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
                               accelerator.num_processes)
     loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers,
                         generator=torch.Generator().manual_seed(tc.seed))
-    accelerator.init_trackers("tensorboard", config={k: v for k, v in _flat(config_to_dict(cfg)).items()})
+    accelerator.init_trackers("tensorboard", config=flat_hparams(config_to_dict(cfg)))
     extra = {"tokenizer": tokenizer.state(), "slot_attrs": attrs, "run_info": run_info}
 
     def evaluate_at(at_step: int):
@@ -252,13 +252,3 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
     return QATrainResult(out, step, last_ckpt, table, summary_row(table) if table is not None else {}, seconds,
                          total_questions / seconds if questions and seconds > 0 else math.nan)
 
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v if isinstance(v, (int, float, str, bool)) else str(v)
-    return out

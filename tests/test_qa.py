@@ -227,12 +227,15 @@ def test_two_process_evaluation_equals_one_process(qa_root, qa_slots, tmp_path):
 
 
 def test_every_qa_preset_runs_one_step(qa_root, qa_slots, tmp_path):
-    for preset in ("aloe_tiny", "aloe_clevrer"):
-        cfg = qa_cfg("train.steps=1", "train.mixed_precision=no", "data.num_workers=0", preset=preset)
+    for preset in ("aloe_tiny", "aloe_clevrer"):  # the presets' models as they are; data and batch fit the test
+        cfg = load_config(QAConfig, REPO / "configs/qa" / f"{preset}.yaml",
+                          ["data.num_frames=4", "train.batch_size=8", "train.steps=1", "train.mixed_precision=no",
+                           "data.num_workers=0", "train.eval_batch_size=64"])
         result = train_qa(cfg, qa_root, qa_slots, tmp_path / preset, progress=False)
         assert result.step == 1 and result.accuracy is not None
     model, cfg, tok, info, step = load_qa_run(tmp_path / "aloe_clevrer")
-    assert step == 1 and cfg.aloe.layers == 1 and tok.vocab_size == 82 and info["features"] == "oddn"
+    assert step == 1 and cfg.aloe.layers == 12 and cfg.aloe.d_model == 144 and tok.vocab_size == 82
+    assert info["features"] == "oddn"
 
 
 def test_ablation_writes_table2_and_chart(qa_root, qa_slots, tmp_path):
@@ -248,3 +251,16 @@ def test_ablation_writes_table2_and_chart(qa_root, qa_slots, tmp_path):
     assert len(runs) == 6 and (tmp_path / "table2.png").is_file() and (tmp_path / "table2.md").is_file()
     _, cfg, *_ = load_qa_run(tmp_path / "ODDN_-dyn" / "seed_1")
     assert cfg.data.drop_dynamics and cfg.train.seed == 1
+
+
+def test_questions_of_videos_without_slots_are_counted_skips(qa_root, qa_slots):
+    from qa_data.slot_cache import SlotFrames, SlotSampling
+    from reasoning.qa_dataset import QuestionSet
+
+    scenes = load_questions(qa_root / "questions" / "train.json")
+    slots = SlotFrames(qa_slots / "train.h5", SlotSampling(num_frames=4), videos=[s.scene_index for s in scenes[:2]])
+    qs = QuestionSet(scenes, QuestionTokenizer(TokenizerConfig()), slots, source="train.json")
+    assert len(qs) == sum(len(s.questions) for s in scenes[:2])
+    assert len(qs.skipped) == len(scenes) - 2 and "its video has no slots" in qs.skipped.skipped[0][1]
+    item = qs[0]
+    assert item["slots"].shape == (4, 7, 20) and item["question"].shape == (20,)
