@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from accelerate import Accelerator
 from accelerate.utils import gather_object
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from qa_data.questions import MC_TYPES, SceneQuestions
 from qa_data.scoring import Predictions, accuracy_table, predictions_to_json, score_questions
@@ -29,14 +29,18 @@ SUMMARY_COLUMNS = [("descriptive", "per_question", "Descriptive"),
 
 @torch.no_grad()
 def predict(model: Aloe, dataset: QuestionSet, accelerator: Accelerator, batch_size: int) -> Predictions:
-    """Answers of every question of `dataset` (each process takes every world-th question; the
-    union is gathered on every process). Descriptive: the arg-max of the 21 answers; a choice is
-    `correct` when its logit is >= 0 (ALOE)."""
+    """Answers of every question of `dataset`, gathered on every process. Descriptive: the arg-max of
+    the 21 answers; a choice is `correct` when its logit is >= 0 (ALOE).
+
+    The questions are cut into fixed batches of consecutive questions, dealt round-robin to the
+    processes: a question is always computed in the same batch, so the answers do not depend on
+    the number of processes (batch composition changes the floating-point sums)."""
     was_training = model.training
     model.eval()
-    mine = list(range(accelerator.process_index, len(dataset), accelerator.num_processes))
+    batches = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(0, len(dataset), batch_size)]
+    mine = batches[accelerator.process_index::accelerator.num_processes]
     local: Predictions = {}
-    for passes in DataLoader(Subset(dataset, mine), batch_size=batch_size, collate_fn=collate):
+    for passes in DataLoader(dataset, batch_sampler=mine, collate_fn=collate):
         passes = passes.to(accelerator.device)
         with accelerator.autocast():
             out = model(passes.slots, passes.text, passes.segment)
