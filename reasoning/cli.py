@@ -82,7 +82,8 @@ def ablate_main(argv=None) -> int:
     ap.add_argument("--source", action="append", default=[], metavar="LABEL=SLOTS_DIR[:static]",
                     help="a feature source; `:static` drops the dynamics dims (e.g. 'ODDN -dyn=runs/slots/oddn:static')")
     ap.add_argument("--no-blind", action="store_true", help="leave out the blind (text-only) row")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2],
+                    help="comma-separated training seeds (default 0,1,2)")
     ap.add_argument("overrides", nargs="*", help="key=value overrides for every run")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

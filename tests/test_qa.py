@@ -264,3 +264,13 @@ def test_questions_of_videos_without_slots_are_counted_skips(qa_root, qa_slots):
     assert len(qs.skipped) == len(scenes) - 2 and "its video has no slots" in qs.skipped.skipped[0][1]
     item = qs[0]
     assert item["slots"].shape == (4, 7, 20) and item["question"].shape == (20,)
+
+
+def test_ablate_command_line(qa_root, qa_slots, tmp_path, capsys):
+    from reasoning.cli import ablate_main
+
+    ablate_main(["--config", str(REPO / "configs/qa/aloe_tiny.yaml"), "--data", str(qa_root), "--out", str(tmp_path),
+                 "--source", f"ODDN -dyn={qa_slots}:static", "--seeds", "3,4", *SMALL, "train.steps=1"])
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert runs.feature.tolist() == ["ODDN -dyn", "ODDN -dyn", "blind", "blind"] and runs.seed.tolist() == [3, 4, 3, 4]
+    assert "ODDN -dyn" in capsys.readouterr().out
