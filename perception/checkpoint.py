@@ -9,6 +9,7 @@ good one.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ import torch
 from accelerate import Accelerator
 
 from perception.config import PerceptionConfig
-from qa_data.config import config_from_dict, config_to_dict
+from qa_data.config import ConfigError, config_from_dict, config_to_dict
 
 _STEP_RE = re.compile(r"^step_(\d{7})$")
 
@@ -62,6 +63,20 @@ def save_checkpoint(accelerator: Accelerator, model: torch.nn.Module, cfg, root:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
     return final
+
+
+def resume(accelerator: Accelerator, checkpoints: list[Path], steps: int) -> int:
+    """Restores the newest of a run's `checkpoints` (model, optimizer, every process's RNG and any
+    registered object, e.g. a scheduler) into the prepared objects; returns its step (0 with none)."""
+    if not checkpoints:
+        return 0
+    accelerator.load_state(str(checkpoints[-1]))
+    step = checkpoint_step(checkpoints[-1])
+    if accelerator.is_main_process:
+        logging.getLogger(__name__).info("resuming from %s (step %d)", checkpoints[-1], step)
+    if step > steps:
+        raise ConfigError(f"{checkpoints[-1]}: checkpoint is at step {step}, beyond train.steps={steps}")
+    return step
 
 
 def write_model_file(model: torch.nn.Module, cfg, path: Path, step: int, extra: dict | None = None) -> Path:

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from perception.accelerator import make_accelerator
-from perception.checkpoint import checkpoint_step, list_checkpoints, save_checkpoint
+from perception.checkpoint import checkpoint_step, list_checkpoints, resume, save_checkpoint
 from perception.config import PerceptionConfig
 from perception.evaluate import eval_dataset, evaluate, write_eval
 from perception.figures import curve_figure, decomposition_figure
@@ -122,15 +122,8 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     raw_model = accelerator.unwrap_model(model)
 
     ckpt_root = out / "checkpoints"
-    step = 0
     done = list_checkpoints(ckpt_root)
-    if done:
-        accelerator.load_state(str(done[-1]))
-        step = checkpoint_step(done[-1])
-        if main:
-            logger.info("resuming from %s (step %d)", done[-1], step)
-    if step > tc.steps:
-        raise ConfigError(f"{done[-1]}: checkpoint is at step {step}, beyond train.steps={tc.steps}")
+    step = resume(accelerator, done, tc.steps)
 
     sampler = StepBatchSampler(frames_ds.num_videos, frames_ds.num_frames, lambda s: train_clip_len(cfg, s),
                                tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,

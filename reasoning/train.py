@@ -23,7 +23,7 @@ from tqdm import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from perception.accelerator import make_accelerator
-from perception.checkpoint import checkpoint_step, list_checkpoints, load_model_file, save_checkpoint
+from perception.checkpoint import checkpoint_step, list_checkpoints, load_model_file, resume, save_checkpoint
 from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
 from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import load_split_with_answers
@@ -174,14 +174,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
     model, optimizer = accelerator.prepare(model, optimizer)
     accelerator.register_for_checkpointing(scheduler)
     raw = accelerator.unwrap_model(model)
-    step = 0
-    if done:
-        accelerator.load_state(str(done[-1]))
-        step = checkpoint_step(done[-1])
-        if main:
-            logger.info("resuming from %s (step %d)", done[-1], step)
-    if step > tc.steps:
-        raise ConfigError(f"{done[-1]}: checkpoint is at step {step}, beyond train.steps={tc.steps}")
+    step = resume(accelerator, done, tc.steps)
     sampler = QuestionBatches(len(train_set), tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,
                               accelerator.num_processes)
     loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers,
