@@ -84,13 +84,16 @@ def ablate_main(argv=None) -> int:
     ap.add_argument("--no-blind", action="store_true", help="leave out the blind (text-only) row")
     ap.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2],
                     help="comma-separated training seeds (default 0,1,2)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="runs trained at once in worker processes, CPU threads split between them (CPU only; "
+                         "with `accelerate launch` keep 1)")
     ap.add_argument("overrides", nargs="*", help="key=value overrides for every run")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     sources = [FeatureSource.parse(s) for s in args.source]
     if not args.no_blind:
         sources.append(FeatureSource("blind", None, False))
-    table = run_ablation(args.config, args.data, args.out, sources, args.seeds, args.overrides)
+    table = run_ablation(args.config, args.data, args.out, sources, args.seeds, args.overrides, jobs=args.jobs)
     if make_accelerator().is_main_process:
         print(table.to_markdown(index=False))
         print(f"written to {args.out}")

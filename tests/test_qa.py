@@ -253,6 +253,30 @@ def test_ablation_writes_table2_and_chart(qa_root, qa_slots, tmp_path):
     assert cfg.data.drop_dynamics and cfg.train.seed == 1
 
 
+def test_parallel_ablation_trains_the_same_runs(qa_root, qa_slots, tmp_path):
+    """jobs=2 (worker processes) gives the runs, rows and order that jobs=1 gives."""
+    from reasoning.ablate import FeatureSource, run_ablation
+
+    sources = [FeatureSource.parse(f"ODDN={qa_slots}"), FeatureSource("blind", None, False)]
+    args = (REPO / "configs/qa/aloe_tiny.yaml", qa_root)
+    over = [*SMALL, "train.steps=3", "aloe.dropout=0.0"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # the workers' threads: same arithmetic
+    try:
+        one = run_ablation(*args, tmp_path / "one", sources, [0], over, progress=False, jobs=1)
+    finally:
+        torch.set_num_threads(threads)
+    two = run_ablation(*args, tmp_path / "two", sources, [0], over, progress=False, jobs=2)
+    assert one.feature.tolist() == two.feature.tolist() == ["ODDN", "blind"]
+    for src in ("ODDN", "blind"):
+        a, *_ = load_qa_run(tmp_path / "one" / src / "seed_0")
+        b, *_ = load_qa_run(tmp_path / "two" / src / "seed_0")
+        for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+            torch.testing.assert_close(x, y, atol=0, rtol=0, msg=name)
+    runs = [pd.read_csv(tmp_path / d / "runs.csv") for d in ("one", "two")]
+    assert runs[0][["feature", "seed", "dim"]].equals(runs[1][["feature", "seed", "dim"]])
+
+
 def test_questions_of_videos_without_slots_are_counted_skips(qa_root, qa_slots):
     from qa_data.slot_cache import SlotFrames, SlotSampling
     from reasoning.qa_dataset import QuestionSet
