@@ -17,6 +17,7 @@ import pandas as pd
 
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset
+from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 
 def bench(preset: str, videos: int, workers: int) -> dict:
@@ -42,6 +43,8 @@ def main() -> None:
     rows = [bench("tiny", args.tiny_videos, args.workers), bench("full", args.full_videos, args.workers)]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(pd.DataFrame(rows).to_markdown(index=False))
+    emit("generator", [{"setup": f"{r['preset']} ({r['resolution']}), {r['workers']} workers", "figure": "videos/s",
+                        "value": r["videos_per_s"], "unit": "videos/s"} for r in rows])
 
 
 if __name__ == "__main__":

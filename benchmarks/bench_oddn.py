@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -130,6 +131,9 @@ def main() -> None:
         where = torch.cuda.get_device_name()
     print(f"{where}, {args.device}, {args.threads} threads, median of {args.steps} steps")
     print(table.to_markdown(index=False))
+    emit("ODDN training", [{"setup": f"{r['setup']}: {r['model']}", "figure": "s/step", "value": r["s_per_step"],
+                            "unit": "s", "reference": f"x{r['x IODINE']} the IODINE step of this setup"}
+                           for r in table.to_dict("records")])
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 REFERENCE = ["iodine.num_slots=7", "iodine.num_iters=5", "iodine.latent_dim=64", "train.batch_size=4",
              "provide.curriculum=[[0,4]]"]
@@ -226,6 +227,11 @@ def main() -> None:
         table.loc[table.model.str.contains("tiny"), "speedup_vs_official"] = None
         print(f"training, median of {args.steps} steps")
         print(table.to_markdown(index=False))
+        emit("PROVIDE training", [{"setup": f"{r['model']}, {r['clips']} x {r['frames']} frames, {r['size']}",
+                                   "figure": "s/step", "value": r["s_per_step"], "unit": "s",
+                                   "reference": "" if r["model"].startswith("official") or "tiny" in r["model"]
+                                   else f"official-equivalent {official} s: x{r['speedup_vs_official']} faster"}
+                                  for r in table.to_dict("records")])
 
     rows = pd.DataFrame(complexity(args.lengths, args.threads))
     fits = []
@@ -239,6 +245,9 @@ def main() -> None:
     print(fits.to_markdown(index=False))
     print(f"PROVIDE slope / IODINE slope = {ratio['PROVIDE'] / ratio['IODINE']:.3f} (expected about 2 / (2R - 1) = "
           f"{2 / 9:.3f} for R = 5)")
+    emit("PROVIDE inference", [{"setup": "per-frame cost, PROVIDE / IODINE", "figure": "slope ratio",
+                                "value": round(ratio["PROVIDE"] / ratio["IODINE"], 3), "unit": "",
+                                "reference": f"about 2 / (2R - 1) = {2 / 9:.3f} for R = 5"}])
     if args.figure:
         import matplotlib
         matplotlib.use("Agg")

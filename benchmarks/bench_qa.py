@@ -19,6 +19,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
+from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -95,6 +96,9 @@ def main() -> None:
     rows = [time_preset(p, args.steps, args.device, args.batch) for p in presets.split(",")]
     print(f"# QA training throughput ({platform.machine()}, {args.device}, {torch.get_num_threads()} threads)\n")
     print(pd.DataFrame(rows).to_markdown(index=False))
+    emit("QA training", [{"setup": f"{r['preset']}, batch {r['questions/step']}, {args.device}", "figure": "questions/s",
+                          "value": r["questions/s"], "unit": "questions/s",
+                          "reference": "model only, synthetic batches"} for r in rows])
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from qa_data.qgen.cli import build_question_config
 from qa_data.qgen.generate import generate_questions
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset
+from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 
 def bench(root: Path, workers: int) -> dict:
@@ -43,6 +44,8 @@ def main() -> None:
             row = bench(Path(tmp), args.workers)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(pd.DataFrame([row]).to_markdown(index=False))
+    emit("questions", [{"setup": f"{row['videos']} tiny videos, {row['workers']} workers", "figure": "questions/s",
+                        "value": row["questions_per_s"], "unit": "questions/s"}])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,61 @@
-"""Runs every benchmark and prints its table: the CLEVRER-sim generator, question generation, IODINE, ODDN and PROVIDE training, slot extraction, QA training."""
-import runpy
+"""Runs every benchmark and prints one table of their headline figures (each benchmark's full
+table is printed as it runs): the CLEVRER-sim generator, question generation, IODINE, ODDN and
+PROVIDE training against their reference figures, slot extraction, QA training, and the main job
+end to end.
+
+    python benchmarks/run_all.py [--skip bench_e2e ...] [--out docs/benchmark_summary.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["bench_generator", "bench_questions", "bench_iodine", "bench_oddn", "bench_provide", "bench_extract",
+           "bench_qa", "bench_e2e"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip", nargs="*", default=[], choices=SCRIPTS, help="benchmarks to leave out")
+    ap.add_argument("--out", type=Path, help="also write the summary table here (Markdown; a .csv beside it)")
+    args = ap.parse_args()
+    failed = []
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Path(tmp) / "summary.jsonl"
+        env = {**os.environ, "BENCH_SUMMARY": str(summary), "PYTHONPATH": str(HERE.parent)}
+        for name in SCRIPTS:
+            if name in args.skip:
+                continue
+            print(f"\n## {name}", flush=True)
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, str(HERE / f"{name}.py")], env=env, cwd=HERE.parent)
+            print(f"({name}: {time.perf_counter() - start:.0f} s)", flush=True)
+            if done.returncode:
+                failed.append(name)
+        rows = [json.loads(line) for line in summary.read_text().splitlines()] if summary.is_file() else []
+    table = pd.DataFrame(rows, columns=["benchmark", "setup", "figure", "value", "unit", "reference"])
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs"
+    text = f"# Benchmark summary ({machine})\n\n" + table.to_markdown(index=False) + "\n"
+    print("\n" + text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+        table.to_csv(args.out.with_suffix(".csv"), index=False)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    for script in ["bench_generator.py", "bench_questions.py", "bench_iodine.py", "bench_oddn.py", "bench_provide.py", "bench_extract.py", "bench_qa.py"]:
-        print(f"## {script}")
-        runpy.run_path(str(Path(__file__).with_name(script)), run_name="__main__")
+    sys.exit(main())

@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,28 @@ QA_PRESET = REPO / "configs" / "qa" / "aloe_tiny.yaml"
 QUESTION_OVERRIDES = ("questions_per_video=60",)
 
 
+class StageTimer:
+    """Wall time of each stage of one run of the main job (a resumed stage takes ~0 s)."""
+
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.rows = []
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.rows.append({"stage": stage, "seconds": now - self.last})
+        self.last = now
+
+    def write(self, stem: Path) -> pd.DataFrame:
+        """`stem.csv` and `stem.md`: seconds and minutes per stage, and the total."""
+        table = pd.DataFrame(self.rows + [{"stage": "total", "seconds": time.perf_counter() - self.start}])
+        table["minutes"] = table.seconds / 60
+        table.to_csv(stem.with_suffix(".csv"), index=False)
+        stem.with_suffix(".md").write_text("# Wall time per stage of the main job\n\n"
+                                           + table.to_markdown(index=False, floatfmt=".1f") + "\n")
+        return table
+
+
 def qa_jobs() -> int:
     """QA runs trained at once: one per CPU core on a CPU-only machine (small models use threads
     poorly), one at a time with a GPU."""
@@ -57,6 +80,7 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     out.mkdir(parents=True, exist_ok=True)
     data, report_dir = out / "data", out / "report"
     report_dir.mkdir(exist_ok=True)
+    timer = StageTimer()
 
     # 1. Data: CLEVRER-sim (resumes: complete videos are kept).
     cfg = build_config(preset, num_videos, seed, [])
@@ -68,6 +92,8 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     rate = gen.generated / gen.seconds if gen.generated else float("nan")
     print(f"data: {gen.generated} videos generated, {gen.already_done} already there ({rate:.2f} videos/s)")
 
+    timer.lap("data generation")
+
     # 2. Questions (kept when already generated from this data with this config).
     qcfg = build_question_config("clevrer_sim", seed, list(question_overrides))
     if questions_up_to_date(data, qcfg):
@@ -76,6 +102,8 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
         qrep = generate_questions(data, qcfg, workers=workers)
         print(f"questions: {sum(qrep.questions.values())} over {sum(qrep.videos.values())} videos "
               f"in {qrep.seconds:.1f} s")
+
+    timer.lap("questions")
 
     # 3. Dataset statistics.
     videos = video_table(ClevrerLayout(data))
@@ -101,6 +129,8 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     sheet = contact_sheet(data, "validation", [first + k for k in range(min(4, cfg.splits.validation))],
                           report_dir / "contact_sheet.png")
     print(f"contact sheet: {sheet}")
+
+    timer.lap("statistics, baselines, contact sheet")
 
     # 6. Perception: the tiny ODDN preset, trained (resumes from its checkpoints) and evaluated:
     # decomposition metrics, and for video models the prediction table and rollout figure.
@@ -130,6 +160,8 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
             shutil.copyfile(eval_dir / name, report_dir / f"perception_{name}")
         print(f"rollout figure: {report_dir / 'perception_rollout.png'}")
 
+    timer.lap("perception training and evaluation")
+
     # 7. Slot extraction: per-frame features of every train and validation video (resumes: rows
     # already done are kept).
     slots_dir = out / "slots" / run_dir.name
@@ -146,6 +178,8 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
             f"# Slot cache {res.path}\n\n" + status_table.to_markdown(index=False) + "\n\n"
             + stats_table.to_markdown(index=False, floatfmt=".4f") + "\n\n" + attrs_table.to_markdown(index=False) + "\n")
 
+    timer.lap("slot extraction")
+
     # 8. QA: the tiny ALOE on the slots (static + dynamics), on the static dims only, and blind
     # (resumes: finished runs are evaluated again, not retrained).
     label = model_label(pcfg).upper()
@@ -158,9 +192,14 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
         shutil.copyfile(qa_dir / name, report_dir / f"qa_{name}")
     print(f"\nQA accuracy (%) on validation, {QA_PRESET.name} ({report_dir / 'qa_table2.md'}):")
     print(qa_table.drop(columns=["seeds"]).to_markdown(index=False))
+    timer.lap("QA training and evaluation")
+    times = timer.write(report_dir / "stage_times")
+    print(f"\nwall time per stage ({report_dir / 'stage_times.md'}):")
+    print(times.to_markdown(index=False, floatfmt=".1f"))
     return {"data": data, "stats": table, "contact_sheet": sheet, "questions": qtables,
             "perception": {"run": run_dir, "metrics": metrics, "prediction": prediction},
-            "slots": {"dir": slots_dir, "extracted": extracted}, "qa": {"dir": qa_dir, "table": qa_table}}
+            "slots": {"dir": slots_dir, "extracted": extracted}, "qa": {"dir": qa_dir, "table": qa_table},
+            "times": times}
 
 
 def main(argv=None) -> int:

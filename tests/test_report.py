@@ -72,6 +72,8 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     assert out["qa"]["table"].feature.tolist() == ["ODDN", "ODDN -dyn", "blind"]
     assert (report / "qa_table2.md").is_file() and (report / "qa_table2.png").is_file()
     assert "QA accuracy (%) on validation" in printed
+    assert out["times"].stage.tolist()[-1] == "total" and (report / "stage_times.csv").is_file()
+    assert out["times"].seconds.iloc[:-1].sum() <= out["times"].seconds.iloc[-1] + 1e-6
     qa_model = out["qa"]["dir"] / "ODDN" / "seed_0" / "checkpoints" / "step_0000002" / "model.pt"
     qa_bytes = qa_model.read_bytes()
     run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small, qa_overrides=qa)  # resumes
