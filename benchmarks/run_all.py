@@ -3,7 +3,10 @@ table is printed as it runs): the CLEVRER-sim generator, question generation, IO
 PROVIDE training against their reference figures, slot extraction, QA training, and the main job
 end to end.
 
-    python benchmarks/run_all.py [--skip bench_e2e ...] [--out docs/benchmark_summary.md]
+    python benchmarks/run_all.py [--skip bench_provide ...] [--e2e-report runs/demo/report] [--out FILE.md]
+
+`--e2e-report` tabulates a finished `make demo` run's stage times instead of running the main job again
+(a fresh run takes ~20 minutes on 2 cores).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ SCRIPTS = ["bench_generator", "bench_questions", "bench_iodine", "bench_oddn", "
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip", nargs="*", default=[], choices=SCRIPTS, help="benchmarks to leave out")
+    ap.add_argument("--e2e-report", type=Path, help="a finished main job's report folder for bench_e2e")
     ap.add_argument("--out", type=Path, help="also write the summary table here (Markdown; a .csv beside it)")
     args = ap.parse_args()
     failed = []
@@ -38,7 +42,8 @@ def main() -> int:
                 continue
             print(f"\n## {name}", flush=True)
             start = time.perf_counter()
-            done = subprocess.run([sys.executable, str(HERE / f"{name}.py")], env=env, cwd=HERE.parent)
+            extra = ["--report", str(args.e2e_report.resolve())] if name == "bench_e2e" and args.e2e_report else []
+            done = subprocess.run([sys.executable, str(HERE / f"{name}.py"), *extra], env=env, cwd=HERE.parent)
             print(f"({name}: {time.perf_counter() - start:.0f} s)", flush=True)
             if done.returncode:
                 failed.append(name)

@@ -98,3 +98,16 @@ def ablate_main(argv=None) -> int:
         print(table.to_markdown(index=False))
         print(f"written to {args.out}")
     return 0
+
+
+def results_page_main(argv=None) -> int:
+    from reasoning.results_page import build
+
+    ap = argparse.ArgumentParser(description="Write the results page of a finished main-job run: every table it "
+                                 "produced, the commands, and its figures.")
+    ap.add_argument("--run", type=Path, required=True, help="the main job's output folder, e.g. runs/demo")
+    ap.add_argument("--out", type=Path, required=True, help="the Markdown page, e.g. docs/results.md")
+    ap.add_argument("--ablation", type=Path, help="a scripts/ablate.py output folder to add")
+    args = ap.parse_args(argv)
+    print(f"written {build(args.run, args.out, args.ablation)}")
+    return 0
