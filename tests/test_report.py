@@ -74,6 +74,13 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     assert "QA accuracy (%) on validation" in printed
     assert out["times"].stage.tolist()[-1] == "total" and (report / "stage_times.csv").is_file()
     assert out["times"].seconds.iloc[:-1].sum() <= out["times"].seconds.iloc[-1] + 1e-6
+    from reasoning.results_page import build
+
+    page = build(tmp_path / "demo", tmp_path / "docs" / "results.md").read_text()
+    for title in ("Wall time per stage", "Baselines (validation)", "Perception: prediction", "Slot cache: validation",
+                  "QA per type and subtype: blind"):
+        assert f"## {title}" in page, title
+    assert "descriptive: query_color" in page and (tmp_path / "docs" / "figures" / "results" / "rollout.png").is_file()
     qa_model = out["qa"]["dir"] / "ODDN" / "seed_0" / "checkpoints" / "step_0000002" / "model.pt"
     qa_bytes = qa_model.read_bytes()
     run(tmp_path / "demo", num_videos=9, workers=1, perception_overrides=small, qa_overrides=qa)  # resumes
