@@ -151,12 +151,14 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     eval_dir = run_dir / "eval" / f"{pcfg.eval.split}_step_{pcfg.train.steps}"
     print(f"\nperception on {pcfg.eval.split} ({eval_dir}):")
     print(metrics.to_markdown(index=False, floatfmt=".4f"))
+    shutil.copyfile(eval_dir / "decomposition.png", report_dir / "perception_decomposition.png")
+    shutil.copyfile(eval_dir / "metrics.md", report_dir / "perception_metrics.md")
     prediction = None
     if is_video_model(pcfg):
         prediction = pd.read_csv(eval_dir / "prediction.csv")
         print(f"\nprediction MSE per step ({eval_dir / 'prediction.md'}):")
         print(prediction.to_markdown(index=False, floatfmt=".5f"))
-        for name in ("rollout.png", "prediction_mse.png"):
+        for name in ("rollout.png", "prediction_mse.png", "prediction.md"):
             shutil.copyfile(eval_dir / name, report_dir / f"perception_{name}")
         print(f"rollout figure: {report_dir / 'perception_rollout.png'}")
 

@@ -60,6 +60,8 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     assert "FG-ARI (per frame)" in set(perception["metrics"].metric)
     assert perception["prediction"].step.tolist() == [1, 2] and "repeat last frame" in perception["prediction"]
     assert (report / "perception_rollout.png").is_file() and "prediction MSE per step" in printed
+    for name in ("decomposition.png", "metrics.md", "prediction.md"):
+        assert (report / f"perception_{name}").is_file(), name
     slots = out["slots"]
     for split in ("train", "validation"):
         cache = SlotFrames(slots["dir"] / f"{split}.h5", SlotSampling(num_frames=4))
