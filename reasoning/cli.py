@@ -108,6 +108,8 @@ def results_page_main(argv=None) -> int:
     ap.add_argument("--run", type=Path, required=True, help="the main job's output folder, e.g. runs/demo")
     ap.add_argument("--out", type=Path, required=True, help="the Markdown page, e.g. docs/results.md")
     ap.add_argument("--ablation", type=Path, help="a scripts/ablate.py output folder to add")
+    ap.add_argument("--command", action="append", default=[], help="a further command that made the tables, "
+                    "listed on the page (repeatable)")
     args = ap.parse_args(argv)
-    print(f"written {build(args.run, args.out, args.ablation)}")
+    print(f"written {build(args.run, args.out, args.ablation, commands=args.command)}")
     return 0

@@ -9,7 +9,7 @@ import pandas as pd
 
 COMMANDS = """```bash
 make demo                                  # = python scripts/run_pipeline.py --out runs/demo (after the install)
-python scripts/results_page.py --run runs/demo --out docs/results.md{ablation_arg}
+{extra}python scripts/results_page.py --run runs/demo --out docs/results.md{ablation_arg}
 ```"""
 
 
@@ -32,10 +32,12 @@ def _validation_baselines(md_file: Path) -> str:
     return text[start + len("## validation"):end if end > 0 else None]
 
 
-def build(run: Path, out: Path, ablation: Path | None = None, figures: Path | None = None) -> Path:
+def build(run: Path, out: Path, ablation: Path | None = None, figures: Path | None = None,
+          commands: list[str] = ()) -> Path:
     """Writes the page for the main-job run folder `run` (its `report/`, `perception/`, `qa/`) to
     `out`; `ablation`: a `scripts/ablate.py` output folder whose table is added; figures go to
-    `figures` (default: `out`'s folder / figures / results)."""
+    `figures` (default: `out`'s folder / figures / results); `commands`: further commands that made
+    the tables (e.g. the ablation's), listed on the page."""
     run, out = Path(run), Path(out)
     report = run / "report"
     if not (report / "stage_times.csv").is_file():
@@ -59,7 +61,8 @@ def build(run: Path, out: Path, ablation: Path | None = None, figures: Path | No
         f"Every table of one `make demo` run (`{run}`), as it wrote them, with the commands that made them. Numbers "
         "are validation accuracies and metrics on tiny CLEVRER-sim; they measure the pipeline on a 2-core CPU "
         "budget, not the paper's regime (see [real_clevrer.md](real_clevrer.md) for that).\n",
-        COMMANDS.format(ablation_arg=f" --ablation {ablation}" if ablation else "") + "\n",
+        COMMANDS.format(extra="".join(f"{c}\n" for c in commands),
+                        ablation_arg=f" --ablation {ablation}" if ablation else "") + "\n",
         _section("Wall time per stage", times.to_markdown(index=False, floatfmt=".1f"), "report/stage_times.md"),
         _section("Dataset", _tables_of(report / "dataset_stats.md") + f"\n\n![contact sheet]({rel('contact_sheet.png')})",
                  "report/dataset_stats.md"),
