@@ -48,7 +48,7 @@ def main() -> None:
     emit("end to end", [{"setup": f"main job: {r['stage']}", "figure": "minutes", "value": round(r["minutes"], 1),
                          "unit": "min", "reference": "<= 20 min with the install (issue 9)" if r["stage"] == "total"
                          else ""} for r in table.to_dict("records")])
-    if args.report is not None and args.out is None and wall is not None:
+    if wall is not None and args.out is None:  # a fresh run in a temporary folder: remove it
         shutil.rmtree(args.report.parent, ignore_errors=True)
 
 
