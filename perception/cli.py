@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from pathlib import Path
 
@@ -14,8 +15,21 @@ from perception.prediction import evaluate_prediction, interpretability_figures,
 from perception.registry import is_video_model, model_label
 from perception.train import train
 from qa_data.config import load_config
+from qa_data.layout import NoPixelsError
 
 
+def needs_pixels(main):
+    """A command that reads videos: a dataset generated without pixels ends it with a clear message."""
+    @functools.wraps(main)
+    def wrapped(argv=None) -> int:
+        try:
+            return main(argv)
+        except NoPixelsError as e:
+            raise SystemExit(f"error: {e}") from None
+    return wrapped
+
+
+@needs_pixels
 def train_main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Train a perception model (the config names it). "
                                  "Rerunning the same command resumes from the newest checkpoint in --out.")
@@ -42,6 +56,7 @@ def _load_run(run: Path, checkpoint: Path | None, overrides: list[str], device) 
     return loaded.model, loaded.cfg, loaded.step
 
 
+@needs_pixels
 def eval_main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Evaluate a trained perception run: ARI / FG-ARI / MSE tables "
                                  "(Markdown, CSV) and a decomposition figure, under RUN/eval/<split>_step_N/.")
@@ -73,6 +88,7 @@ def eval_main(argv=None) -> int:
     return 0
 
 
+@needs_pixels
 def prediction_main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Compare the future-frame prediction of trained video models (e.g. "
                                  "ODDN, ODDN w/o relation, IODINE-linear): per-step MSE table (Markdown, CSV), "
@@ -105,6 +121,7 @@ def prediction_main(argv=None) -> int:
 
 
 
+@needs_pixels
 def lengths_main(argv=None) -> int:
     from perception.video_eval import entries_for, evaluate_lengths, length_dataset, table1, write_lengths
 
@@ -141,6 +158,7 @@ def lengths_main(argv=None) -> int:
     return 0
 
 
+@needs_pixels
 def extract_main(argv=None) -> int:
     import json
     import time

@@ -32,8 +32,8 @@ from qa_data.config import config_to_dict
 from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError
 from qa_data.provenance import code_version
-from qa_data.slot_cache import (DONE, FORMAT, FORMAT_VERSION, PENDING, SKIPPED, CacheWriter, create_cache,
-                                identity_mismatch, read_attrs, split_file)
+from qa_data.slot_cache import (DONE, FORMAT, FORMAT_VERSION, PENDING, SKIPPED, CacheMismatch,  # noqa: F401
+                                CacheWriter, check_or_create, read_attrs, split_file)
 from qa_data.sources import open_clips, split_name, video_frames, video_indices
 
 logger = logging.getLogger(__name__)
@@ -77,10 +77,6 @@ class ExtractResult:
         return (self.computed + len(self.skipped)) / self.seconds if self.seconds > 0 else float("nan")
 
 
-class CacheMismatch(DataError):
-    """An existing cache was made by a different checkpoint or with other settings."""
-
-
 def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
         return "bf16" if device.type == "cuda" else "no"
@@ -100,8 +96,9 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
     extraction = {"frame_stride": stride, "batch_size": ecfg.batch_size, "dtype": ecfg.dtype, "precision": precision}
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model": cfg.model, "model_label": model_label(cfg),
-        "checkpoint": str(loaded.path.resolve()), "checkpoint_sha256": file_sha256(loaded.path),
-        "checkpoint_step": loaded.step, "perception_config": json.dumps(config_to_dict(cfg), sort_keys=True),
+        "producer": "perception", "producer_id": file_sha256(loaded.path), "source_sha256": "",
+        "producer_info": json.dumps({"checkpoint": str(loaded.path.resolve()), "checkpoint_step": loaded.step,
+                                     "perception_config": config_to_dict(cfg)}, sort_keys=True),
         "extraction": json.dumps(extraction, sort_keys=True), "dataset": cfg.frames.dataset,
         "data_root": str(Path(data_root).resolve()), "split": split, "d_static": d_static, "d_dyn": d_dyn,
         "num_slots": cfg.iodine.num_slots, "frame_stride": stride, "frames_per_video": frames_per_video,
@@ -138,24 +135,6 @@ def _as_is(item):
     return item
 
 
-def _check_or_create(path: Path, attrs: dict, indices: list[int], frame_index: list[int], dim: int,
-                     dtype: str) -> None:
-    if path.exists():
-        old = read_attrs(path)
-        diff = identity_mismatch(old, attrs)
-        if diff:
-            lines = [f"  {k}: cache {_brief(old.get(k))} | this run {_brief(attrs.get(k))}" for k in diff]
-            raise CacheMismatch(path, "made by a different checkpoint or with other settings; refusing to add to "
-                                      "it. Use another --out, or delete the file to start over.\n" + "\n".join(lines))
-        return
-    create_cache(path, attrs, indices, frame_index, attrs["num_slots"], dim, dtype)
-
-
-def _brief(value, width: int = 80) -> str:
-    text = str(value)
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
 def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractConfig,
             accelerator: Accelerator | None = None, progress: bool = True) -> ExtractResult:
     """Fills `slots_dir/<split>.h5` with the features of every pending video; every process calls it."""
@@ -186,7 +165,7 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
     message = [None, None]
     if accelerator.is_main_process:
         try:
-            _check_or_create(path, attrs, indices, frame_index, dim, ecfg.dtype)
+            check_or_create(path, attrs, indices, frame_index, dim, ecfg.dtype)
             writer = CacheWriter(path)
             message = [writer.status(), None]
         except DataError as e:

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,11 @@ CLEVRER_SPLIT_RANGES = {"train": (0, 10000), "validation": (10000, 15000), "test
 CHUNK = 1000  # videos per sub-folder
 
 _VIDEO_RE = re.compile(r"^video_(\d{5,})(\.mp4)?$")
+_ANNOTATION_RE = re.compile(r"^annotation_(\d{5,})\.json$")
+
+
+class NoPixelsError(FileNotFoundError):
+    """A dataset generated without pixels (`generate_data.py --no-render`) asked for videos."""
 
 
 def canonical_split(split: str) -> str:
@@ -109,8 +115,42 @@ class ClevrerLayout:
         """Written last by the question generator: its presence marks finished question files."""
         return self.root / "questions" / "questions_manifest.json"
 
+    @property
+    def rendered(self) -> bool:
+        """False only for a CLEVRER-sim dataset whose manifest says it was generated without pixels."""
+        if not self.manifest_path.is_file():
+            return True  # real CLEVRER has no manifest
+        try:
+            return bool(json.loads(self.manifest_path.read_text()).get("rendered", True))
+        except (OSError, ValueError):
+            return True
+
+    def require_pixels(self) -> None:
+        """Raises NoPixelsError, naming the dataset, if it has no videos by design."""
+        if not self.rendered:
+            raise NoPixelsError(
+                f"{self.root}: this dataset was generated with --no-render (manifest.json: rendered false) and has "
+                "no videos or masks; it serves annotations and questions (scripts/extract_states.py, QA training "
+                "on state caches) but not perception training, evaluation or slot extraction. Generate it "
+                "again without --no-render for pixels.")
+
+    def annotation_indices(self, split: str) -> list[int]:
+        """Indices of the annotations present in a split, sorted (works with or without videos)."""
+        base = self._split_dir("annotations", split)
+        if not base.is_dir():
+            raise FileNotFoundError(f"{base}: no annotation folder for split {split!r} under {self.root}")
+        found = set()
+        for chunk in base.iterdir():
+            if chunk.is_dir():
+                for entry in chunk.iterdir():
+                    m = _ANNOTATION_RE.match(entry.name)
+                    if m:
+                        found.add(int(m.group(1)))
+        return sorted(found)
+
     def video_indices(self, split: str) -> list[int]:
         """Indices of the videos present in a split (mp4 files or PNG frame folders), sorted."""
+        self.require_pixels()
         base = self._split_dir("videos", split)
         if not base.is_dir():
             raise FileNotFoundError(f"{base}: no video folder for split {split!r} under {self.root}")

@@ -1,17 +1,23 @@
-"""The slot-feature cache: one self-describing HDF5 file per split, written by
-`perception.extract` (`scripts/extract_slots.py`) and read here for reasoning.
+"""The slot-feature cache: one self-describing HDF5 file per split, written by a *producer* and
+read here for reasoning. Producers: `perception` (a perception checkpoint's slots,
+`perception.extract`, `scripts/extract_slots.py`) and `annotations` (ground-truth object states,
+`qa_data.state_cache`, `scripts/extract_states.py`).
 
-Layout of `SLOTS_DIR/<split>.h5` (format version 1)::
+Layout of `SLOTS_DIR/<split>.h5` (format version 2)::
 
     slots        [N, T, K, D]  float16 | float32, one chunk per video, NaN until written;
                                D = d_static + d_dyn, the features are [static; dynamics]
+    presence     [N, T, K]  int8  1 where slot k holds an object at that frame, 0 where the object is
+                               absent or outside the view (the QA model masks those); all 1 for
+                               perception slots
     video_index  [N]  int64    the video of each row, ascending: rows are placed by video index
     status       [N]  int8     0 pending, 1 done, 2 skipped (`skip_reason` says why)
     skip_reason  [N]  bytes    UTF-8, empty unless skipped
     frame_index  [T]  int64    the source frame of each cached frame (0, S, 2S, ...)
 
-The attributes (`ATTRS`) record what made the file: model and variant, checkpoint path and
-content hash, the resolved perception config, the extraction settings, feature dims, frame
+The attributes (`ATTRS`) record what made the file: the producer (its kind, its identity shared
+by every split it produced, the content hash of this split's inputs, and its details: checkpoint
+path, step and resolved config, or the annotation root and state layout), the extraction settings, feature dims, frame
 stride, resolution, video index range and code version. Every dataset is allocated when the
 file is created and none is compressed, so later writes change raw data only: a writer killed
 mid-write leaves a valid file whose unfinished rows are still `pending`.
@@ -32,7 +38,7 @@ from torch.utils.data import Dataset
 from qa_data.errors import DataError
 
 FORMAT = "odr-slot-cache"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: generic producer, presence mask
 PENDING, DONE, SKIPPED = 0, 1, 2
 STATUS_NAMES = {PENDING: "pending", DONE: "done", SKIPPED: "skipped"}
 REASON_BYTES = 256  # skip reasons are truncated to this many bytes
@@ -41,12 +47,13 @@ REASON_BYTES = 256  # skip reasons are truncated to this many bytes
 ATTRS = {
     "format": f"always {FORMAT!r}",
     "format_version": "layout version of this file",
-    "model": "perception model name (iodine | oddn | provide)",
-    "model_label": "model and variant, e.g. oddn/oddn_no_relation",
-    "checkpoint": "path of the checkpoint's model.pt when the cache was created",
-    "checkpoint_sha256": "SHA-256 of that model.pt (the cache's identity)",
-    "checkpoint_step": "training step of the checkpoint",
-    "perception_config": "the resolved perception config (JSON)",
+    "model": "what the features are: a perception model name (iodine | oddn | provide) or states",
+    "model_label": "model and variant, e.g. oddn/oddn_no_relation, or states",
+    "producer": "kind of producer: perception (a checkpoint) | annotations (ground-truth states)",
+    "producer_id": "the producer's identity, the same for every split it made: SHA-256 of the checkpoint's "
+                   "model.pt (perception) or of the state layout (annotations)",
+    "source_sha256": "SHA-256 of this split's inputs where they are hashed (the annotation files); empty otherwise",
+    "producer_info": "JSON: checkpoint path, step and resolved perception config, or annotation root and state layout",
     "extraction": "extraction settings that shape the values: frame stride, batch size, dtype, precision (JSON)",
     "dataset": "video source (clevrer | bouncing_balls)",
     "data_root": "dataset root the videos were read from",
@@ -65,7 +72,7 @@ ATTRS = {
 }
 
 # What must agree for a run to fill in (append to) an existing cache.
-IDENTITY = ("format_version", "model", "model_label", "checkpoint_sha256", "perception_config", "extraction",
+IDENTITY = ("format_version", "model", "model_label", "producer", "producer_id", "source_sha256", "extraction",
             "dataset", "split", "d_static", "d_dyn", "num_slots", "frame_stride", "frames_per_video",
             "resolution", "video_index_first", "video_index_last", "num_videos")
 
@@ -109,6 +116,12 @@ def check_attrs(path: Path, attrs: dict) -> None:
         raise DataError(path, f"slot cache format version {attrs['format_version']}, this code reads {FORMAT_VERSION}")
 
 
+def producer_key(attrs: dict) -> dict:
+    """What must agree between the caches one QA model reads (train and validation, or a model and
+    the cache it is evaluated on): the producer and the feature layout."""
+    return {k: _plain(attrs[k]) for k in ("producer", "producer_id", "model_label", "d_static", "d_dyn", "num_slots")}
+
+
 def identity_mismatch(old: dict, new: dict) -> list[str]:
     """The identity attributes on which two caches differ."""
     return [k for k in IDENTITY if _plain(old.get(k)) != _plain(new.get(k))]
@@ -138,6 +151,7 @@ def create_cache(path: Path, attrs: dict, video_index: list[int], frame_index: l
             f.create_dataset(name, shape, dtype=dt, chunks=chunks, fillvalue=fill, dcpl=plist, track_times=False)
 
         dataset("slots", (n, t, num_slots, dim), dtype, chunks=(1, t, num_slots, dim), fill=np.nan)
+        dataset("presence", (n, t, num_slots), "int8", chunks=(1, t, num_slots), fill=1)
         dataset("video_index", (n,), "int64")
         dataset("status", (n,), "int8")
         dataset("skip_reason", (n,), f"S{REASON_BYTES}")
@@ -147,6 +161,26 @@ def create_cache(path: Path, attrs: dict, video_index: list[int], frame_index: l
         f["slots"].attrs["axes"] = "video, frame, slot, feature"
         f["status"].attrs["values"] = json.dumps(STATUS_NAMES)
     os.replace(tmp, path)
+
+
+class CacheMismatch(DataError):
+    """An existing cache was made by another producer or with other settings."""
+
+
+def check_or_create(path: Path, attrs: dict, indices: list[int], frame_index: list[int], dim: int,
+                    dtype: str) -> None:
+    """Creates the cache, or checks that an existing one has the same identity (so a resumed run
+    only fills in its pending rows); raises CacheMismatch naming every attribute that differs."""
+    if path.exists():
+        old = read_attrs(path)
+        diff = identity_mismatch(old, attrs)
+        if diff:
+            lines = [f"  {k}: cache {_short(old.get(k), 80)} | this run {_short(attrs.get(k), 80)}" for k in diff]
+            raise CacheMismatch(path, f"made by another producer ({old.get('producer')} {old.get('model_label')}) or "
+                                      "with other settings; refusing to add to it. Use another --out, or delete the "
+                                      "file to start over.\n" + "\n".join(lines))
+        return
+    create_cache(path, attrs, indices, frame_index, attrs["num_slots"], dim, dtype)
 
 
 class CacheWriter:
@@ -161,11 +195,16 @@ class CacheWriter:
     def status(self) -> np.ndarray:
         return self.file["status"][:]
 
-    def write(self, video_index: int, features: np.ndarray) -> None:
+    def write(self, video_index: int, features: np.ndarray, presence: np.ndarray | None = None) -> None:
+        """features [T, K, D]; presence [T, K] bool (None: every slot present)."""
         row = self.rows[video_index]
         expected = self.file["slots"].shape[1:]
         if features.shape != expected:
             raise ValueError(f"{self.path}: video {video_index} features {features.shape}, the cache holds {expected}")
+        if presence is not None:
+            if presence.shape != expected[:2]:
+                raise ValueError(f"{self.path}: video {video_index} presence {presence.shape}, expected {expected[:2]}")
+            self.file["presence"][row] = presence.astype(np.int8)
         self.file["slots"][row] = features.astype(self.file["slots"].dtype, copy=False)
         self.file["skip_reason"][row] = b""
         self.file["status"][row] = DONE
@@ -198,8 +237,9 @@ class SlotSampling:
 
 
 class SlotFrames(Dataset):
-    """Slot features of a cache, one item per video: `{"slots": float32 [F, K, D'], "video_index",
-    "frame_index": int64 [F] (source frames)}` with D' = d_static (drop_dynamics) or D.
+    """Slot features of a cache, one item per video: `{"slots": float32 [F, K, D'], "presence": bool
+    [F, K], "video_index", "frame_index": int64 [F] (source frames)}` with D' = d_static
+    (drop_dynamics) or D.
 
     The HDF5 file is opened on first access in each process (each DataLoader worker), never in
     `__init__`, so the dataset pickles and every worker gets its own handle. Only `done` rows are
@@ -259,19 +299,20 @@ class SlotFrames(Dataset):
         """Cached-frame positions sampled from `start`: [num_frames]."""
         return start + self.stride * np.arange(self.sampling.num_frames)
 
-    def read(self, video_index: int, frames: np.ndarray | None = None) -> np.ndarray:
-        """Features of one video, [T or len(frames), K, D'] as stored (float16 or float32)."""
+    def read(self, video_index: int, frames: np.ndarray | None = None, what: str = "slots") -> np.ndarray:
+        """Features (`what="slots"`: [T or len(frames), K, D'] as stored, float16 or float32) or the
+        presence mask (`what="presence"`: [T or len(frames), K] int8) of one video."""
         if video_index not in self.rows:
             raise DataError(self.path, f"video {video_index} is not in this cache")
         if video_index in self.skipped:
             status, reason = self.skipped[video_index]
             raise DataError(self.path, f"video {video_index} is {status}" + (f": {reason}" if reason else ""))
         row = self.rows[video_index]
-        data = self._handle()["slots"]
-        dims = slice(0, self.dim)
-        if frames is None:
-            return data[row, :, :, dims]
-        return data[row, frames[0]:frames[-1] + 1:self.stride, :, dims]  # one strided read
+        data = self._handle()[what]
+        index = (slice(None), slice(None), slice(0, self.dim)) if what == "slots" else (slice(None), slice(None))
+        if frames is not None:
+            index = (slice(frames[0], frames[-1] + 1, self.stride), *index[1:])  # one strided read
+        return data[(row, *index)]
 
     def __getitem__(self, i: int) -> dict:
         return self.sample(self.videos[i])
@@ -282,7 +323,9 @@ class SlotFrames(Dataset):
         start = int(torch.randint(0, self.last_start + 1, ()).item()) if s.random_start else min(s.start, self.last_start)
         frames = self.frames_for(start)
         slots = torch.from_numpy(np.asarray(self.read(video, frames), dtype=np.float32))  # [F, K, D']
-        return {"slots": slots, "video_index": video, "frame_index": torch.from_numpy(self.frame_index[frames])}
+        presence = torch.from_numpy(self.read(video, frames, "presence") > 0)  # [F, K]
+        return {"slots": slots, "presence": presence, "video_index": video,
+                "frame_index": torch.from_numpy(self.frame_index[frames])}
 
 
 def summary(path: Path, sample_rows: int = 64) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

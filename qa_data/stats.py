@@ -14,7 +14,7 @@ def video_table(layout: ClevrerLayout) -> pd.DataFrame:
     rows = []
     for split in SPLITS:
         try:
-            indices = layout.video_indices(split)
+            indices = layout.video_indices(split) if layout.rendered else layout.annotation_indices(split)
         except FileNotFoundError:
             continue
         for idx in indices:

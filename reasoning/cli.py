@@ -39,7 +39,7 @@ def eval_main(argv=None) -> int:
     from reasoning.evaluate import predict, write_eval
     from reasoning.qa_dataset import QuestionSet
     from reasoning.train import load_qa_run
-    from qa_data.slot_cache import SlotFrames, SlotSampling, split_file
+    from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, split_file
 
     ap = argparse.ArgumentParser(description="Evaluate a QA run on a split: accuracy per type and subtype "
                                  "(Markdown, CSV) and a submission JSON in CLEVRER's test format.")
@@ -60,6 +60,13 @@ def eval_main(argv=None) -> int:
         slots = SlotFrames(split_file(args.slots or Path(info["slots"]), args.split),
                            SlotSampling(cfg.data.num_frames, start=cfg.data.eval_start,
                                         drop_dynamics=cfg.data.drop_dynamics))
+        trained_on = info["slot_attrs"]
+        found = producer_key(slots.attrs)
+        if found != trained_on:
+            diff = [f"{k}: trained on {trained_on.get(k)!r}, cache {found[k]!r}" for k in found
+                    if found[k] != trained_on.get(k)]
+            raise SystemExit(f"error: {slots.path} was made by another producer than the caches this QA model was "
+                             "trained on:\n  " + "\n  ".join(diff))
     dataset = QuestionSet(scenes, tokenizer, slots, source=str(layout.questions_path(args.split)))
     preds = predict(model, dataset, accelerator, cfg.train.eval_batch_size)
     if accelerator.is_main_process:

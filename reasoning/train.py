@@ -27,7 +27,7 @@ from perception.checkpoint import checkpoint_step, list_checkpoints, load_model_
 from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
 from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import load_split_with_answers
-from qa_data.slot_cache import SlotFrames, SlotSampling, read_attrs, split_file
+from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
 from reasoning.config import QAConfig
 from reasoning.evaluate import predict, summary_row, write_eval
@@ -103,7 +103,8 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
 
 
 def load_qa_run(run: Path, device="cpu") -> tuple[Aloe, QAConfig, QuestionTokenizer, dict, int]:
-    """(model, config, tokenizer, run info, step) of a QA run's newest checkpoint."""
+    """(model, config, tokenizer, run info (with the producer of its slots, `slot_attrs`), step) of a
+    QA run's newest checkpoint."""
     found = list_checkpoints(Path(run) / "checkpoints")
     if not found:
         raise SystemExit(f"{run}/checkpoints: no complete checkpoint found")
@@ -113,20 +114,22 @@ def load_qa_run(run: Path, device="cpu") -> tuple[Aloe, QAConfig, QuestionTokeni
     model = build_model(cfg, payload["slot_attrs"], tokenizer).to(device)
     model.load_state_dict(payload["model"])
     model.eval()
-    return model, cfg, tokenizer, payload["run_info"], payload["step"]
+    return model, cfg, tokenizer, {**payload["run_info"], "slot_attrs": payload["slot_attrs"]}, payload["step"]
 
 
 def _slot_attrs(cfg: QAConfig, slots_dir: Path | None) -> dict:
-    """The cache facts the model's shape depends on (train and validation must agree)."""
+    """The cache facts the model's shape depends on, and its producer (train and validation must agree)."""
     if cfg.aloe.blind:
-        return {"d_static": 0, "d_dyn": 0, "num_slots": 1, "model_label": "blind", "checkpoint_sha256": ""}
+        return {"producer": "none", "producer_id": "", "model_label": "blind", "d_static": 0, "d_dyn": 0,
+                "num_slots": 1}
     attrs = {}
     for split in ("train", "validation"):
-        a = read_attrs(split_file(slots_dir, split))
-        keys = ("d_static", "d_dyn", "num_slots", "model_label", "checkpoint_sha256")
-        if attrs and any(attrs[k] != a[k] for k in keys):
-            raise ConfigError(f"{slots_dir}: train and validation caches come from different models or settings")
-        attrs = {k: a[k] for k in keys}
+        key = producer_key(read_attrs(split_file(slots_dir, split)))
+        if attrs and attrs != key:
+            diff = [k for k in key if key[k] != attrs[k]]
+            raise ConfigError(f"{slots_dir}: the train and validation caches come from different producers or "
+                              f"feature layouts (they differ in {diff})")
+        attrs = key
     return attrs
 
 

@@ -24,7 +24,7 @@ from qa_data.config import config_to_dict, load_config
 from qa_data.errors import DataError
 from qa_data.layout import ClevrerLayout
 from qa_data.preprocess import preprocess_frames
-from qa_data.slot_cache import (ATTRS, DONE, PENDING, SKIPPED, CacheWriter, SlotFrames, SlotSampling, create_cache,
+from qa_data.slot_cache import (ATTRS, DONE, FORMAT_VERSION, PENDING, SKIPPED, CacheWriter, SlotFrames, SlotSampling, create_cache,
                                 read_attrs)
 from qa_data.video_io import read_video, write_video
 
@@ -86,8 +86,9 @@ def test_one_and_two_processes_write_identical_files(oddn_run, sim_data, tmp_pat
     loaded = load_run(oddn_run)
     videos = ClevrerLayout(sim_data).video_indices("train")
     assert attrs["model"] == "oddn" and attrs["model_label"] == "oddn"
-    assert attrs["checkpoint_sha256"] == file_sha256(loaded.path)
-    assert json.loads(attrs["perception_config"]) == json.loads(json.dumps(config_to_dict(loaded.cfg)))
+    assert attrs["producer"] == "perception" and attrs["producer_id"] == file_sha256(loaded.path)
+    info = json.loads(attrs["producer_info"])
+    assert info["perception_config"] == json.loads(json.dumps(config_to_dict(loaded.cfg)))
     assert (attrs["d_static"], attrs["d_dyn"]) == feature_dims(loaded.model, loaded.cfg) == (16, 4)
     assert attrs["frame_stride"] == 16 and attrs["frames_per_video"] == 8 and attrs["source_frames"] == 128
     assert attrs["resolution"] == [32, 48] and attrs["num_slots"] == 7
@@ -140,7 +141,7 @@ def test_a_cache_from_another_checkpoint_or_setting_is_refused(oddn_run, sim_dat
     extract(load_run(oddn_run), sim_data, out, ecfg, progress=False)
     before = (out / "train.h5").read_bytes()
     other = make_run(tmp_path / "other_run", "oddn_tiny", seed=1)
-    with pytest.raises(CacheMismatch, match="checkpoint_sha256") as err:
+    with pytest.raises(CacheMismatch, match="producer_id") as err:
         extract(load_run(other), sim_data, out, ecfg, progress=False)
     assert "train.h5" in str(err.value)
     with pytest.raises(CacheMismatch, match="frame_stride"):
@@ -213,7 +214,7 @@ def test_inspect_slots_prints_attributes_and_status(oddn_run, sim_data, tmp_path
     extract(load_run(oddn_run), sim_data, tmp_path, ExtractConfig(batch_size=2, frame_stride=32, num_videos=3),
             progress=False)
     done = run_ok([sys.executable, str(REPO / "scripts" / "inspect_slots.py"), str(tmp_path / "train.h5")])
-    for text in ("checkpoint_sha256", "d_dyn", "oddn", "videos done", "| 3 ", "dynamics", "[3, 4, 7, 20]"):
+    for text in ("producer_id", "d_dyn", "oddn", "videos done", "| 3 ", "dynamics", "[3, 4, 7, 20]"):
         assert text in done.stdout, text
     bad = subprocess.run([sys.executable, str(REPO / "scripts" / "inspect_slots.py"), str(tmp_path / "nope.h5")],
                          cwd=REPO, env=script_env(), capture_output=True, text=True)
@@ -229,8 +230,8 @@ def synthetic_cache(tmp_path) -> Path:
     video 109 skipped."""
     path = tmp_path / "train.h5"
     attrs = {k: 0 for k in ATTRS}
-    attrs.update(format="odr-slot-cache", format_version=1, model="oddn", d_static=5, d_dyn=2, num_slots=3,
-                 frames_per_video=128, frame_stride=1, resolution=[32, 48], perception_config="{}", extraction="{}")
+    attrs.update(format="odr-slot-cache", format_version=FORMAT_VERSION, model="oddn", d_static=5, d_dyn=2, num_slots=3,
+                 frames_per_video=128, frame_stride=1, resolution=[32, 48], producer_info="{}", extraction="{}")
     videos = list(range(100, 110))
     create_cache(path, attrs, videos, list(range(128)), 3, 7, "float32")
     writer = CacheWriter(path)

@@ -68,6 +68,14 @@ class QuestionReport:
     files: list[Path] = field(default_factory=list)
 
 
+def annotated_videos(layout: ClevrerLayout, split: str) -> list[int]:
+    """Videos of a split that have an annotation: with pixels, those whose video exists too; a
+    dataset generated without pixels (`--no-render`) asks about every annotation."""
+    if not layout.rendered:
+        return layout.annotation_indices(split)
+    return [i for i in layout.video_indices(split) if layout.annotation_path(split, i).is_file()]
+
+
 def questions_up_to_date(root: str | Path, cfg: QuestionConfig) -> bool:
     """Whether `root` has question files made with this config from its current videos."""
     layout = ClevrerLayout(root)
@@ -82,7 +90,7 @@ def questions_up_to_date(root: str | Path, cfg: QuestionConfig) -> bool:
         if not layout.questions_path(split).is_file():
             return False
         try:
-            present = [i for i in layout.video_indices(split) if layout.annotation_path(split, i).is_file()]
+            present = annotated_videos(layout, split)
         except FileNotFoundError:
             return False
         if len(present) != n:
@@ -104,7 +112,7 @@ def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, 
     try:
         for split in SPLITS:
             try:
-                indices = [i for i in layout.video_indices(split) if layout.annotation_path(split, i).is_file()]
+                indices = annotated_videos(layout, split)
             except FileNotFoundError:
                 continue
             if not indices:

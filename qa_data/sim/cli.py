@@ -46,6 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--no-questions", action="store_true", help="videos only; questions can be made later "
                     "with scripts/generate_questions.py")
+    ap.add_argument("--no-render", action="store_true", help="no pixels: annotations, tail events, "
+                    "counterfactuals and questions only (render=false), for the ground-truth state source")
     ap.add_argument("--question-preset", default="clevrer_sim")
     ap.add_argument("overrides", nargs="*", help="config overrides, e.g. camera.width=128")
     return ap.parse_args(argv)
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    cfg = build_config(args.preset, args.num_videos, args.seed, args.overrides)
+    cfg = build_config(args.preset, args.num_videos, args.seed, args.overrides + (["render=false"] if args.no_render else []))
     report = generate_dataset(cfg, args.out, workers=args.workers)
     save_config(cfg, Path(args.out) / "generator_config.yaml")
     rate = report.generated / report.seconds if report.seconds > 0 else float("nan")

@@ -97,7 +97,10 @@ class GeneratorConfig:
     splits: SplitSizes = field(default_factory=SplitSizes)
     fps: int = 25
     duration_s: float = 7.0  # simulated; the tail after the rendered frames is held out
-    rendered_frames: int = 128
+    rendered_frames: int = 128  # frames of the video (annotated, and rendered unless render is false)
+    # false: no pixels (no mp4, no masks); annotations, tail events, counterfactuals and questions only,
+    # for the ground-truth state source (`scripts/extract_states.py`) at CLEVRER scale on a CPU
+    render: bool = True
     camera: CameraConfig = field(default_factory=CameraConfig)
     light: LightConfig = field(default_factory=LightConfig)
     physics: PhysicsConfig = field(default_factory=PhysicsConfig)

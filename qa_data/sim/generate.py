@@ -129,7 +129,7 @@ def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) 
                                 "collision": _collisions_json(cf.collisions),
                                 **_view_events_json(cf_events)})
 
-    frames, seg = world.render(scene, sim, R)
+    frames, seg = world.render(scene, sim, R) if cfg.render else (None, None)
 
     annotation = Annotation(
         scene_index=index, video_filename=video_filename(index), object_property=props,
@@ -153,9 +153,10 @@ def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) 
     cf_file = {"video_index": index, "video_filename": video_filename(index),
                "num_frames": cfg.simulated_frames, "fps": cfg.fps, "counterfactuals": counterfactuals}
 
-    write_video(layout.video_path(split, index), frames, fps=cfg.fps, crf=cfg.video.crf,
-                pix_fmt=cfg.video.pix_fmt, preset=cfg.video.preset)
-    write_json_atomic(layout.proposal_path(index), proposals_json(seg, props, index))
+    if cfg.render:
+        write_video(layout.video_path(split, index), frames, fps=cfg.fps, crf=cfg.video.crf,
+                    pix_fmt=cfg.video.pix_fmt, preset=cfg.video.preset)
+        write_json_atomic(layout.proposal_path(index), proposals_json(seg, props, index))
     write_json_atomic(layout.tail_events_path(index), tail)
     write_json_atomic(layout.counterfactual_path(index), cf_file)
     write_json_atomic(layout.annotation_path(split, index), annotation.to_json())  # last: marks done
@@ -165,13 +166,14 @@ def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) 
                         len(tail["collision"]), attempts)
 
 
-def video_files(layout: ClevrerLayout, split: str, index: int) -> list[Path]:
-    return [layout.video_path(split, index), layout.proposal_path(index), layout.tail_events_path(index),
-            layout.counterfactual_path(index), layout.annotation_path(split, index)]
+def video_files(layout: ClevrerLayout, split: str, index: int, render: bool = True) -> list[Path]:
+    pixels = [layout.video_path(split, index), layout.proposal_path(index)] if render else []
+    return pixels + [layout.tail_events_path(index), layout.counterfactual_path(index),
+                     layout.annotation_path(split, index)]
 
 
-def is_complete(layout: ClevrerLayout, split: str, index: int) -> bool:
-    return all(p.is_file() for p in video_files(layout, split, index))
+def is_complete(layout: ClevrerLayout, split: str, index: int, render: bool = True) -> bool:
+    return all(p.is_file() for p in video_files(layout, split, index, render))
 
 
 def split_ranges(cfg: GeneratorConfig) -> dict[str, tuple[int, int]]:
@@ -219,6 +221,7 @@ def _manifest(cfg: GeneratorConfig, report: GenerationReport | None, ranges) -> 
         pkg = "unknown"
     return {
         "generator": GENERATOR_VERSION, "package_version": pkg, "preset": cfg.preset, "seed": cfg.seed,
+        "rendered": cfg.render,
         "config": config_to_dict(cfg),
         "splits": {s: {"first_index": a, "num_videos": b - a} for s, (a, b) in ranges.items()},
         "complete": report is not None and not report.failed,
@@ -255,7 +258,7 @@ def generate_dataset(cfg: GeneratorConfig, out: str | Path, workers: int = 1, pr
     write_json_atomic(layout.manifest_path, _manifest(cfg, None, ranges))
     tasks = [(s, i) for s, (a, b) in ranges.items() for i in range(a, b)]
     report = GenerationReport()
-    todo = [t for t in tasks if not is_complete(layout, *t)]
+    todo = [t for t in tasks if not is_complete(layout, *t, render=cfg.render)]
     report.already_done = len(tasks) - len(todo)
     t0 = time.perf_counter()
     bar = tqdm(total=len(tasks), initial=report.already_done, desc="generate", unit="video", disable=not progress)

@@ -1,0 +1,40 @@
+"""Command line of the ground-truth state source (`scripts/extract_states.py`)."""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from qa_data.errors import DataError
+from qa_data.slot_cache import summary
+from qa_data.state_cache import StateExtractConfig, extract_states
+
+
+def main(argv=None) -> int:
+    defaults = StateExtractConfig()
+    ap = argparse.ArgumentParser(description="Write each video's ground-truth object states (from its annotation) "
+                                 "into the slot-cache format: OUT/<split>.h5, read like any slot cache "
+                                 "(train_qa.py --slots OUT, ablate.py --source states=OUT, OUT:static for -dyn).")
+    ap.add_argument("--data", type=Path, required=True, help="dataset root (real CLEVRER or CLEVRER-sim, with or "
+                    "without videos)")
+    ap.add_argument("--split", default="train", help="split, or several separated by commas (train,validation)")
+    ap.add_argument("--out", type=Path, required=True, help="cache folder")
+    ap.add_argument("--frame-stride", type=int, default=defaults.frame_stride, help="every S-th annotated frame")
+    ap.add_argument("--max-objects", type=int, default=defaults.max_objects, help="slots per video")
+    ap.add_argument("--dtype", default=defaults.dtype, choices=["float16", "float32"])
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for split in args.split.split(","):
+        cfg = StateExtractConfig(split=split, frame_stride=args.frame_stride, max_objects=args.max_objects,
+                                 dtype=args.dtype)
+        try:
+            result = extract_states(args.data, args.out, cfg, progress=not args.no_progress)
+        except DataError as e:
+            raise SystemExit(f"error: {e}") from None
+        print(f"{result.path}: {result.written} videos written in {result.seconds:.1f} s, {result.already_done} "
+              f"already done, {len(result.skipped)} skipped")
+        for v, reason in result.skipped:
+            print(f"  skipped video {v}: {reason}")
+        print(summary(result.path)[1].to_markdown(index=False))
+    return 0
