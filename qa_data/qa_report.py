@@ -12,7 +12,7 @@ from qa_data.events import load_scene_facts
 from qa_data.layout import ClevrerLayout
 from qa_data.question_stats import answer_table, choice_table, question_rows, stats_markdown, type_table
 from qa_data.questions import SceneQuestions, load_questions
-from qa_data.scoring import score
+from qa_data.scoring import ci_text, score
 
 
 def load_split_with_answers(layout: ClevrerLayout, split: str) -> list[SceneQuestions]:
@@ -46,12 +46,15 @@ def baseline_table(layout: ClevrerLayout, eval_splits=("validation", "test")) ->
 
 
 def wide_accuracy(long: pd.DataFrame, split: str) -> pd.DataFrame:
-    """Rows: question types; columns: each method's per-option / per-question accuracy (%)."""
+    """Rows: question types; columns: each method's per-option / per-question accuracy (%) with its
+    95 % binomial interval."""
     d = long[long["split"] == split]
     out = None
     for method, g in d.groupby("method", sort=False):
-        g = g.set_index("type")[["per_option", "per_question"]].round(1)
-        g.columns = [f"{method} {c.replace('_', '-')}" for c in g.columns]
+        g = g.set_index("type")
+        g = pd.DataFrame({f"{method} {c.replace('_', '-')} [95% CI]": [ci_text(r[c], r[f"{c}_lo"], r[f"{c}_hi"])
+                                                                       for _, r in g.iterrows()]
+                          for c in ("per_option", "per_question")}, index=g.index)
         out = g if out is None else out.join(g)
     counts = d.drop_duplicates("type").set_index("type")[["questions"]]
     return counts.join(out).reset_index()

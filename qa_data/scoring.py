@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from qa_data.errors import DataError
 from qa_data.questions import QUESTION_TYPES, SceneQuestions
@@ -75,17 +77,38 @@ def score_questions(truth: Iterable[SceneQuestions], preds: Predictions) -> pd.D
     return df
 
 
+def binomial_ci(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (%) of a binomial proportion; (nan, nan) without trials."""
+    if trials <= 0:
+        return float("nan"), float("nan")
+    ci = binomtest(int(successes), int(trials)).proportion_ci(level, method="wilson")
+    return 100.0 * ci.low, 100.0 * ci.high
+
+
+def ci_text(value: float, low: float, high: float, digits: int = 1) -> str:
+    """`57.3 [54.1, 60.4]`: a figure with its interval, for Markdown tables."""
+    if not np.isfinite(value):
+        return "-"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def accuracy_table(per_question: pd.DataFrame) -> pd.DataFrame:
     """Rows: descriptive (and each subtype), explanatory, predictive, counterfactual, and the mean
     per-question accuracy over the four types. Columns: questions, options, per_option and
-    per_question accuracy (%), missing."""
+    per_question accuracy (%) each with its 95 % binomial (Wilson) interval (`*_lo`, `*_hi`; for
+    the mean over types, the normal approximation of a mean of independent proportions), missing."""
     rows = []
 
     def add(name, g):
-        rows.append({"type": name, "questions": len(g), "options": int(g["options"].sum()),
-                     "per_option": 100.0 * g["options_right"].sum() / max(1, g["options"].sum()),
+        options, right, correct = int(g["options"].sum()), int(g["options_right"].sum()), int(g["correct"].sum())
+        rows.append({"type": name, "questions": len(g), "options": options,
+                     "per_option": 100.0 * right / max(1, options),
                      "per_question": 100.0 * g["correct"].mean() if len(g) else float("nan"),
                      "missing": int(g["missing"].sum())})
+        rows[-1]["per_option_lo"], rows[-1]["per_option_hi"] = binomial_ci(right, options)
+        rows[-1]["per_question_lo"], rows[-1]["per_question_hi"] = binomial_ci(correct, len(g))
 
     df = per_question
     for t in QUESTION_TYPES:
@@ -99,10 +122,25 @@ def accuracy_table(per_question: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     types = table[table["type"].isin(QUESTION_TYPES)]
     if len(types):
+        mean = float(types["per_question"].mean())
+        p = types["per_question"].to_numpy() / 100.0
+        half = 196.0 * float(np.sqrt((p * (1 - p) / types["questions"].to_numpy()).sum())) / len(types)
         rows.append({"type": "mean over types", "questions": int(types["questions"].sum()),
                      "options": int(types["options"].sum()), "per_option": float("nan"),
-                     "per_question": float(types["per_question"].mean()), "missing": int(types["missing"].sum())})
+                     "per_question": mean, "missing": int(types["missing"].sum()),
+                     "per_option_lo": float("nan"), "per_option_hi": float("nan"),
+                     "per_question_lo": mean - half, "per_question_hi": mean + half})
     return pd.DataFrame(rows)
+
+
+def accuracy_markdown(table: pd.DataFrame) -> str:
+    """The accuracy table as Markdown, each accuracy followed by its 95 % interval in brackets."""
+    show = table[["type", "questions", "options"]].copy()
+    for col in ("per_option", "per_question"):
+        show[f"{col} [95% CI]"] = [ci_text(r[col], r.get(f"{col}_lo", np.nan), r.get(f"{col}_hi", np.nan))
+                                   for _, r in table.iterrows()]
+    show["missing"] = table["missing"]
+    return show.to_markdown(index=False)
 
 
 def score(truth: Iterable[SceneQuestions], preds: Predictions) -> pd.DataFrame:

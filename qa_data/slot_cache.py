@@ -274,6 +274,13 @@ class SlotFrames(Dataset):
         self.dim = self.d_static if self.sampling.drop_dynamics else self.d_static + self.d_dyn
         self._file = None
         self._pid = None
+        self._memory: dict[str, np.ndarray] | None = None
+
+    def preload(self) -> "SlotFrames":
+        """Reads the served dims of every row into memory once; later reads touch no file."""
+        with h5py.File(self.path, "r") as f:
+            self._memory = {"slots": f["slots"][:, :, :, :self.dim], "presence": f["presence"][:]}
+        return self
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -308,7 +315,7 @@ class SlotFrames(Dataset):
             status, reason = self.skipped[video_index]
             raise DataError(self.path, f"video {video_index} is {status}" + (f": {reason}" if reason else ""))
         row = self.rows[video_index]
-        data = self._handle()[what]
+        data = self._memory[what] if self._memory is not None else self._handle()[what]
         index = (slice(None), slice(None), slice(0, self.dim)) if what == "slots" else (slice(None), slice(None))
         if frames is not None:
             index = (slice(frames[0], frames[-1] + 1, self.stride), *index[1:])  # one strided read

@@ -4,10 +4,17 @@ Sequence of one pass: `[CLS, F*K visual tokens, L text tokens]` (blind: `[CLS, L
 - visual token: slot features ++ modality flag [0, 1] -> Linear -> d_model;
 - text token: word embedding (text_embed) ++ segment flag (question [1, 0] / choice [0, 1]; a
   descriptive question is all [0, 1], as in ALOE) ++ modality flag [1, 0] -> Linear -> d_model;
-- learnable positions, a pre-LN transformer encoder, padded text masked out (SlotFormer).
+- learnable positions (joint: one per token, as SlotFormer; factorised: frame + slot embeddings for
+  visual tokens), a pre-LN transformer encoder, padded text and absent slots masked out;
+- optional input standardisation with the training cache's per-feature statistics.
 Heads on CLS: 128 -> 22 answer classes (descriptive), 128 -> 1 (one multiple-choice option: question
 and choice are one sequence, one pass per choice). Optional: object shuffling and the masked-slot
 self-supervised loss (one slot per frame replaced by a mask token, its features regressed).
+
+Speed without changing the function: columns that are masked in every pass of a batch (text
+padding, slots absent from every video) are dropped before the encoder; the kept tokens keep their
+positions, masked keys contribute nothing to attention and only CLS is read, so the outputs are
+those of the full sequence (`tests/test_qa.py` checks it against the untrimmed forward).
 """
 from __future__ import annotations
 
@@ -37,6 +44,7 @@ class Aloe(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.slot_dim, self.num_slots, self.num_frames, self.text_len = slot_dim, num_slots, num_frames, text_len
+        self.trim = True  # drop columns masked in every pass (exact; False: the full sequence)
         d = cfg.d_model
         self.word = nn.Embedding(vocab_size, cfg.text_embed, padding_idx=0)
         self.text_in = nn.Linear(cfg.text_embed + 4, d)
@@ -45,17 +53,41 @@ class Aloe(nn.Module):
             self.vision_in = nn.Linear(slot_dim + 2, d)
             self.mask_token = nn.Parameter(torch.zeros(d))
             self.mask_out = nn.Linear(d, slot_dim)
+            self.register_buffer("feat_mean", torch.zeros(slot_dim))
+            self.register_buffer("feat_std", torch.ones(slot_dim))
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
-        self.pos = nn.Parameter(torch.randn(1, 1 + n_visual + text_len, d) * 0.02)
+        if cfg.positions == "joint":
+            self.pos = nn.Parameter(torch.randn(1, 1 + n_visual + text_len, d) * 0.02)
+        else:
+            self.pos = nn.Parameter(torch.randn(1, 1 + text_len, d) * 0.02)  # CLS and text
+            if not cfg.blind:
+                self.frame_pos = nn.Parameter(torch.randn(num_frames, 1, d) * 0.02)
+                self.slot_pos = nn.Parameter(torch.randn(1, num_slots, d) * 0.02)
         layer = nn.TransformerEncoderLayer(d, cfg.heads, cfg.ffn, cfg.dropout, activation="relu", batch_first=True,
                                            norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
         self.answer_head = _mlp(d, cfg.head_hidden, num_answers)
         self.choice_head = _mlp(d, cfg.head_hidden, 1)
 
-    def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor) -> AloeOutput:
+    def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-feature statistics [D] used when `input_norm` is `standardize`."""
+        self.feat_mean.copy_(mean)
+        self.feat_std.copy_(std.clamp_min(1e-3))
+
+    def _positions(self) -> torch.Tensor:
+        """[1, 1 + F*K + L, d] (blind: [1, 1 + L, d])."""
+        if self.cfg.positions == "joint":
+            return self.pos
+        if self.cfg.blind:
+            return self.pos
+        visual = (self.frame_pos + self.slot_pos).reshape(1, -1, self.pos.shape[-1])  # [1, F*K, d]
+        return torch.cat([self.pos[:, :1], visual, self.pos[:, 1:]], 1)
+
+    def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor,
+                presence: torch.Tensor | None = None) -> AloeOutput:
         """slots [N, F, K, D] (ignored when blind); text [N, L] token ids (0 = padding);
-        segment [N, L] 0 for question tokens of a multiple-choice pass, 1 otherwise."""
+        segment [N, L] 0 for question tokens of a multiple-choice pass, 1 otherwise;
+        presence [N, F, K] bool (None: every slot present; ignored unless `use_presence`)."""
         n, length = text.shape
         if length != self.text_len:
             raise ValueError(f"text has {length} tokens, the model was built for {self.text_len}")
@@ -65,30 +97,43 @@ class Aloe(nn.Module):
         tokens = [self.cls.expand(n, -1, -1)]
         pad = [text.new_zeros(n, 1, dtype=torch.bool)]
         mask_loss = words.new_zeros(())
+        masked = None
         if not self.cfg.blind:
             if slots is None:
                 raise ValueError("a visual model needs slots; blind mode is aloe.blind=true")
             if slots.shape[1:] != (self.num_frames, self.num_slots, self.slot_dim):
                 raise ValueError(f"slots {list(slots.shape)}, the model was built for "
                                  f"[N, {self.num_frames}, {self.num_slots}, {self.slot_dim}]")
+            if presence is None or not self.cfg.use_presence:
+                presence = torch.ones(slots.shape[:3], dtype=torch.bool, device=slots.device)  # [N, F, K]
             if self.training and self.cfg.shuffle_objects:
                 perm = torch.argsort(torch.rand(n, self.num_slots, device=slots.device), dim=1)  # [N, K]
                 slots = torch.gather(slots, 2, perm[:, None, :, None].expand_as(slots))
+                presence = torch.gather(presence, 2, perm[:, None, :].expand_as(presence))
+            if self.cfg.input_norm == "standardize":
+                slots = (slots - self.feat_mean) / self.feat_std
             flat = slots.flatten(1, 2)  # [N, F*K, D]
             vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
-            masked = None
             if self.training and self.cfg.mask_slot_weight > 0:
                 pick = torch.randint(0, self.num_slots, (n, self.num_frames), device=slots.device)  # [N, F]
                 masked = F.one_hot(pick, self.num_slots).bool().flatten(1)  # [N, F*K]
                 vis = torch.where(masked[..., None], self.mask_token.to(vis.dtype), vis)
             tokens.append(vis)
-            pad.append(text.new_zeros(n, flat.shape[1], dtype=torch.bool))
+            pad.append(~presence.flatten(1))
         tokens.append(self.text_in(torch.cat([words, seg, modality], -1)))  # [N, L, d]
         pad.append(text == 0)
-        x = torch.cat(tokens, 1) + self.pos  # [N, 1 + F*K + L, d]
-        h = self.encoder(x, src_key_padding_mask=torch.cat(pad, 1))
+        x = torch.cat(tokens, 1) + self._positions()  # [N, S, d], S = 1 + F*K + L
+        pad = torch.cat(pad, 1)  # [N, S] True = ignored
+        keep = None
+        if self.trim and masked is None:
+            keep = ~pad.all(0)  # [S] columns some pass attends to (CLS is always kept)
+            if bool(keep.all()):
+                keep = None
+            else:
+                x, pad = x[:, keep], pad[:, keep]
+        h = self.encoder(x, src_key_padding_mask=pad)
         cls = h[:, 0]  # [N, d]
-        if not self.cfg.blind and masked is not None:
+        if masked is not None:
             pred = self.mask_out(h[:, 1:1 + flat.shape[1]][masked])  # [N*F, D]
             mask_loss = F.mse_loss(pred.float(), flat[masked].float())
         return AloeOutput(answer_logits=self.answer_head(cls), choice_logits=self.choice_head(cls).squeeze(-1),

@@ -9,6 +9,7 @@ from perception.accelerator import make_accelerator
 from qa_data.config import load_config
 from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import load_split_with_answers
+from qa_data.scoring import accuracy_markdown
 from reasoning.config import QAConfig
 
 
@@ -31,7 +32,7 @@ def train_main(argv=None) -> int:
         print(f"trained QA to step {result.step} in {result.seconds:.0f} s ({result.questions_per_second:.1f} "
               f"questions/s); checkpoint {result.checkpoint}")
         if result.accuracy is not None:
-            print(result.accuracy.to_markdown(index=False, floatfmt=".1f"))
+            print(accuracy_markdown(result.accuracy))
     return 0
 
 
@@ -73,7 +74,7 @@ def eval_main(argv=None) -> int:
         out = args.out or args.run / "eval" / f"{args.split}_step_{step}"
         table = write_eval(out, scenes, preds, f"{info['features']} QA on {args.split}, step {step}")
         if table is not None:
-            print(table.to_markdown(index=False, floatfmt=".1f"))
+            print(accuracy_markdown(table))
         print(f"written to {out} ({len(preds)} questions predicted, {len(dataset.skipped)} scenes skipped)")
     return 0
 

@@ -24,6 +24,19 @@ class AloeConfig:
     shuffle_objects: bool = False  # training: permute slot order (the same permutation in every frame)
     mask_slot_weight: float = 0.0  # masked-slot self-supervision (one slot per frame masked, regressed); e.g. 0.01
     blind: bool = False  # no visual tokens at all: the text-only baseline
+    # joint: one learnable position per token (SlotFormer); factorised: frame + slot embeddings for
+    # visual tokens (the same object slot shares one embedding over frames), positions for text
+    positions: str = "joint"
+    # none: raw features; standardize: per-feature mean/std of the training cache (present slots),
+    # computed once and kept in the model's state
+    input_norm: str = "none"
+    use_presence: bool = True  # mask slots the cache marks absent (ground-truth states outside the view)
+
+    def __post_init__(self):
+        if self.positions not in ("joint", "factorised"):
+            raise ValueError(f"aloe.positions must be joint or factorised, got {self.positions!r}")
+        if self.input_norm not in ("none", "standardize"):
+            raise ValueError(f"aloe.input_norm must be none or standardize, got {self.input_norm!r}")
 
 
 @dataclass
@@ -32,6 +45,8 @@ class QADataConfig:
     eval_start: int = 0  # fixed start (cached-frame units) at evaluation
     drop_dynamics: bool = False  # static dims only (the ablation's "-dyn")
     num_workers: int = 0
+    train_videos: int = 0  # 0: every training video; N: the first N (data-size studies)
+    preload: bool = False  # read the whole cache into memory once (small caches: no HDF5 read per question)
 
 
 @dataclass

@@ -12,7 +12,8 @@ from accelerate.utils import gather_object
 from torch.utils.data import DataLoader
 
 from qa_data.questions import MC_TYPES, SceneQuestions
-from qa_data.scoring import Predictions, accuracy_table, predictions_to_json, score_questions
+from qa_data.scoring import (Predictions, accuracy_markdown, accuracy_table, binomial_ci, predictions_to_json,
+                             score_questions)
 from reasoning.aloe import Aloe
 from reasoning.qa_dataset import QuestionSet, collate
 from reasoning.tokenizer import QuestionTokenizer
@@ -43,7 +44,7 @@ def predict(model: Aloe, dataset: QuestionSet, accelerator: Accelerator, batch_s
     for passes in DataLoader(dataset, batch_sampler=mine, collate_fn=collate):
         passes = passes.to(accelerator.device)
         with accelerator.autocast():
-            out = model(passes.slots, passes.text, passes.segment)
+            out = model(passes.slots, passes.text, passes.segment, passes.presence)
         answers = (out.answer_logits[:, 1:].float().argmax(-1) + 1).tolist()  # never the padding class
         correct = (out.choice_logits.float() >= 0).tolist()
         for j, (scene, qid, cid) in enumerate(passes.keys):
@@ -72,6 +73,9 @@ def accuracy_tables(scenes: list[SceneQuestions], preds: Predictions) -> tuple[p
             extra.append({"type": f"{t}: {sub}", "questions": len(gs), "options": int(gs.options.sum()),
                           "per_option": 100.0 * gs.options_right.sum() / max(1, gs.options.sum()),
                           "per_question": 100.0 * gs.correct.mean(), "missing": int(gs.missing.sum())})
+            extra[-1]["per_option_lo"], extra[-1]["per_option_hi"] = binomial_ci(gs.options_right.sum(),
+                                                                                gs.options.sum())
+            extra[-1]["per_question_lo"], extra[-1]["per_question_hi"] = binomial_ci(gs.correct.sum(), len(gs))
     if extra:
         table = pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
     return per_question, table
@@ -101,6 +105,6 @@ def write_eval(out: Path, scenes: list[SceneQuestions], preds: Predictions, titl
     table.to_csv(out / "accuracy.csv", index=False)
     pd.DataFrame([summary_row(table)]).to_csv(out / "summary.csv", index=False)
     (out / "accuracy.md").write_text(f"# {title}\n\nAccuracy (%): descriptive exact match; multiple choice per "
-                                     "option and per question (every choice right).\n\n"
-                                     + table.to_markdown(index=False, floatfmt=".1f") + "\n")
+                                     "option and per question (every choice right); in brackets the 95 % binomial "
+                                     "(Wilson) interval.\n\n" + accuracy_markdown(table) + "\n")
     return table

@@ -22,7 +22,7 @@ TYPE_ID = {t: i for i, t in enumerate(QUESTION_TYPES)}
 
 
 class QuestionSet(Dataset):
-    """Items `{"slots" [F, K, D] (absent when blind), "scene_index", "question_id", "type", "question"
+    """Items `{"slots" [F, K, D] and "presence" [F, K] bool (absent when blind), "scene_index", "question_id", "type", "question"
     [Lq], "choices" [n, Lc], "choice_ids" [n], "answer" (descriptive id, -1 unknown), "labels" [n]
     (1 correct, 0 wrong, -1 unknown)}`. Questions whose video has no slots are counted skips."""
 
@@ -65,7 +65,8 @@ class QuestionSet(Dataset):
     def __getitem__(self, i: int) -> dict:
         item = dict(self.items[i])
         if self.slots is not None:
-            item["slots"] = self.slots.sample(item["scene_index"])["slots"]  # [F, K, D]
+            video = self.slots.sample(item["scene_index"])
+            item["slots"], item["presence"] = video["slots"], video["presence"]  # [F, K, D], [F, K]
         return item
 
 
@@ -74,22 +75,31 @@ class Passes:
     """A batch as model passes: N = descriptive questions + choices of multiple-choice questions."""
 
     slots: torch.Tensor | None  # [N, F, K, D]
+    presence: torch.Tensor | None  # [N, F, K] bool
     text: torch.Tensor  # [N, Lq + Lc]
     segment: torch.Tensor  # [N, Lq + Lc]: 0 question of a multiple-choice pass, 1 otherwise
     is_choice: torch.Tensor  # [N] bool
     answer: torch.Tensor  # [N] descriptive answer id (-1: none or unknown)
     label: torch.Tensor  # [N] choice label 1/0 (-1: none or unknown)
     question: torch.Tensor  # [N] index of the pass's question in the batch
+    qtype: torch.Tensor  # [N] question type id (QUESTION_TYPES order)
     keys: list  # per pass: (scene_index, question_id, choice_id or None)
 
     def to(self, device) -> "Passes":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Passes(move(self.slots), move(self.text), move(self.segment), move(self.is_choice), move(self.answer),
-                      move(self.label), move(self.question), self.keys)
+        return Passes(move(self.slots), move(self.presence), move(self.text), move(self.segment), move(self.is_choice), move(self.answer),
+                      move(self.label), move(self.question), move(self.qtype), self.keys)
+
+
+def _presence(item: dict) -> torch.Tensor:
+    """[F, K] bool; every slot present when the item does not say."""
+    if "presence" in item:
+        return item["presence"]
+    return torch.ones(item["slots"].shape[:2], dtype=torch.bool)
 
 
 def collate(items: list[dict]) -> Passes:
-    slots, text, segment, is_choice, answer, label, question, keys = [], [], [], [], [], [], [], []
+    slots, presence, text, segment, is_choice, answer, label, question, qtype, keys = ([] for _ in range(10))
     for qi, it in enumerate(items):
         q = it["question"]  # [Lq]
         lc = it["choices"].shape[1]
@@ -100,9 +110,11 @@ def collate(items: list[dict]) -> Passes:
             answer.append(it["answer"])
             label.append(-1)
             question.append(qi)
+            qtype.append(it["type"])
             keys.append((it["scene_index"], it["question_id"], None))
             if "slots" in it:
                 slots.append(it["slots"])
+                presence.append(_presence(it))
             continue
         for c, cid, lab in zip(it["choices"], it["choice_ids"], it["labels"].tolist()):
             text.append(torch.cat([q, c]))
@@ -111,9 +123,12 @@ def collate(items: list[dict]) -> Passes:
             answer.append(-1)
             label.append(lab)
             question.append(qi)
+            qtype.append(it["type"])
             keys.append((it["scene_index"], it["question_id"], cid))
             if "slots" in it:
                 slots.append(it["slots"])
-    return Passes(slots=torch.stack(slots) if slots else None, text=torch.stack(text), segment=torch.stack(segment),
+                presence.append(_presence(it))
+    return Passes(slots=torch.stack(slots) if slots else None, presence=torch.stack(presence) if presence else None,
+                  text=torch.stack(text), segment=torch.stack(segment),
                   is_choice=torch.tensor(is_choice), answer=torch.tensor(answer), label=torch.tensor(label),
-                  question=torch.tensor(question), keys=keys)
+                  question=torch.tensor(question), qtype=torch.tensor(qtype, dtype=torch.long), keys=keys)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -30,6 +31,8 @@ from qa_data.qa_report import load_split_with_answers
 from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
 from reasoning.config import QAConfig
+from qa_data.questions import QUESTION_TYPES
+from reasoning.curves import plot_learning_curves
 from reasoning.evaluate import predict, summary_row, write_eval
 from reasoning.qa_dataset import Passes, QuestionSet, collate
 from reasoning.tokenizer import QuestionTokenizer
@@ -85,6 +88,35 @@ def qa_loss(out, passes: Passes, mask_weight: float) -> tuple[torch.Tensor, dict
     return loss, {"train/ce": ce.detach(), "train/bce": bce.detach(), "train/mask": out.mask_loss.detach().float()}
 
 
+def question_correct(out, passes: Passes) -> torch.Tensor:
+    """Per-type counts [len(QUESTION_TYPES), 2] of (questions right, questions with answers) in a
+    batch: descriptive exact match, multiple choice right when every choice is (per question)."""
+    nq = int(passes.question.max().item()) + 1 if len(passes.question) else 0
+    counts = torch.zeros(len(QUESTION_TYPES), 2, device=passes.text.device)
+    if not nq:
+        return counts
+    desc_right = out.answer_logits[:, 1:].argmax(-1) + 1 == passes.answer
+    choice_right = (out.choice_logits >= 0).long() == passes.label
+    right = torch.where(passes.is_choice, choice_right, desc_right)  # [N]
+    known = torch.where(passes.is_choice, passes.label >= 0, passes.answer >= 0)  # [N]
+    wrong = torch.zeros(nq, device=right.device).index_add_(0, passes.question, (known & ~right).float())
+    has = torch.zeros(nq, device=right.device).index_add_(0, passes.question, known.float()) > 0
+    qtype = torch.zeros(nq, dtype=torch.long, device=right.device).scatter_(0, passes.question, passes.qtype)
+    counts[:, 0].index_add_(0, qtype, ((wrong == 0) & has).float())
+    counts[:, 1].index_add_(0, qtype, has.float())
+    return counts
+
+
+def input_stats(slots: SlotFrames, max_videos: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and std [D'] over the present slots of up to `max_videos` videos of a cache."""
+    feats = []
+    for v in slots.videos[:max_videos]:
+        x = np.asarray(slots.read(v), dtype=np.float64)  # [T, K, D']
+        feats.append(x[slots.read(v, what="presence") > 0])
+    x = np.concatenate(feats) if feats else np.zeros((1, slots.dim))
+    return torch.tensor(x.mean(0), dtype=torch.float32), torch.tensor(x.std(0), dtype=torch.float32)
+
+
 def build_model(cfg: QAConfig, attrs: dict, tokenizer: QuestionTokenizer) -> Aloe:
     dim = int(attrs["d_static"]) + (0 if cfg.data.drop_dynamics else int(attrs["d_dyn"]))
     return Aloe(cfg.aloe, dim, int(attrs["num_slots"]), cfg.data.num_frames, tokenizer.vocab_size,
@@ -94,11 +126,15 @@ def build_model(cfg: QAConfig, attrs: dict, tokenizer: QuestionTokenizer) -> Alo
 def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokenizer: QuestionTokenizer,
                  training: bool) -> QuestionSet:
     scenes = load_split_with_answers(ClevrerLayout(data), split)
+    if training and cfg.data.train_videos:
+        scenes = sorted(scenes, key=lambda s: s.scene_index)[:cfg.data.train_videos]
     slots = None
     if not cfg.aloe.blind:
         sampling = SlotSampling(cfg.data.num_frames, random_start=training, start=cfg.data.eval_start,
                                 drop_dynamics=cfg.data.drop_dynamics)
         slots = SlotFrames(split_file(slots_dir, split), sampling)
+        if cfg.data.preload:
+            slots.preload()
     return QuestionSet(scenes, tokenizer, slots, source=str(ClevrerLayout(data).questions_path(split)))
 
 
@@ -171,6 +207,8 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
 
     set_seed(tc.seed)
     model = build_model(cfg, attrs, tokenizer)
+    if not cfg.aloe.blind and cfg.aloe.input_norm == "standardize":
+        model.set_input_stats(*input_stats(train_set.slots))  # a resumed run restores the saved ones
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(optimizer, int(tc.warmup * tc.steps), tc.steps,
                                                             min_lr_rate=tc.min_lr_ratio)
@@ -184,6 +222,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
                         generator=torch.Generator().manual_seed(tc.seed))
     accelerator.init_trackers("tensorboard", config=flat_hparams(config_to_dict(cfg)))
     extra = {"tokenizer": tokenizer.state(), "slot_attrs": attrs, "run_info": run_info}
+    log_path = out / "train_log.jsonl"
 
     def evaluate_at(at_step: int):
         preds = predict(raw, val_set, accelerator, tc.eval_batch_size)
@@ -196,25 +235,30 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
             from accelerate.utils import broadcast_object_list
             broadcast_object_list(table)
         if table[0] is not None:
-            accelerator.log({f"eval/{k}": v for k, v in summary_row(table[0]).items()}, step=at_step)
+            scalars = {f"eval/{k}": v for k, v in summary_row(table[0]).items()}
+            accelerator.log(scalars, step=at_step)
+            if main:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps({"step": at_step, "questions_seen": at_step * sampler.batch, **scalars}) + "\n")
         model.train()
         return table[0]
 
     bar = tqdm(total=tc.steps, initial=step, desc=f"train QA ({run_info['features']})",
                disable=not (progress and accelerator.is_local_main_process))
-    log_path = out / "train_log.jsonl"
     last_ckpt = done[-1] if done else None
+    seen = torch.zeros(len(QUESTION_TYPES), 2, device=accelerator.device)  # (right, asked) per type since the last log
     questions, t0 = 0, time.perf_counter()
     model.train()
     for passes in loader:
         passes = passes.to(accelerator.device)
         with accelerator.autocast():
-            output = model(passes.slots, passes.text, passes.segment)
+            output = model(passes.slots, passes.text, passes.segment, passes.presence)
             loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight)
         bad = accelerator.reduce(torch.tensor(float(not torch.isfinite(loss.detach())), device=accelerator.device),
                                  reduction="sum")
         if bad.item() > 0:
             raise NonFiniteLoss(f"non-finite QA loss at step {step + 1}; last good checkpoint: {last_ckpt}")
+        seen += question_correct(output, passes)
         accelerator.backward(loss)
         if tc.grad_clip > 0:
             accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip)
@@ -229,11 +273,16 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
                                          reduction="mean")
             logs = dict(zip(["train/loss", *parts], scalars.tolist()))
             logs["train/lr"] = scheduler.get_last_lr()[0]
+            counts = accelerator.reduce(seen, reduction="sum")
+            for t, (right, asked) in zip(QUESTION_TYPES, counts.tolist()):
+                if asked:
+                    logs[f"train/acc_{t}"] = 100.0 * right / asked
+            seen.zero_()
             accelerator.log(logs, step=step)
             bar.set_postfix(loss=f"{logs['train/loss']:.3f}")
             if main:
                 with open(log_path, "a") as f:
-                    f.write(json.dumps({"step": step, **logs}) + "\n")
+                    f.write(json.dumps({"step": step, "questions_seen": step * sampler.batch, **logs}) + "\n")
         if step % tc.checkpoint_every == 0 or step == tc.steps:
             last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, extra)
         if tc.eval_every and step % tc.eval_every == 0 and step != tc.steps:
@@ -243,6 +292,8 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
     if last_ckpt is None or checkpoint_step(last_ckpt) != step:
         last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, extra)
     table = evaluate_at(step)
+    if main:
+        plot_learning_curves(log_path, out / "learning_curves.png", f"QA on {run_info['features']}")
     accelerator.end_training()
     total_questions = questions * accelerator.num_processes
     return QATrainResult(out, step, last_ckpt, table, summary_row(table) if table is not None else {}, seconds,

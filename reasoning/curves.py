@@ -1,0 +1,63 @@
+"""Learning curves of a QA run: training and validation accuracy per question type against the
+questions seen, read from the run's `train_log.jsonl` and drawn as one PNG."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from qa_data.questions import QUESTION_TYPES  # noqa: E402
+
+# validation columns (summary_row names) of each type's per-question accuracy
+EVAL_COLUMN = {"descriptive": "eval/Descriptive", "explanatory": "eval/Explanatory per ques.",
+               "predictive": "eval/Predictive per ques.", "counterfactual": "eval/Counterfactual per ques."}
+
+
+def read_log(log_path: Path) -> pd.DataFrame:
+    """The run's log records, one row per (step, record kind); a later record of a step replaces an
+    earlier one (a resumed run logs its final evaluation again)."""
+    rows = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    return pd.DataFrame(rows)
+
+
+def learning_curve_table(log_path: Path) -> pd.DataFrame:
+    """Long table: questions_seen, type, split (train | validation), accuracy (%)."""
+    log = read_log(log_path)
+    out = []
+    for t in QUESTION_TYPES:
+        for split, col in (("train", f"train/acc_{t}"), ("validation", EVAL_COLUMN[t])):
+            if col not in log:
+                continue
+            g = log[["step", "questions_seen", col]].dropna().drop_duplicates("step", keep="last")
+            out += [{"questions_seen": int(r.questions_seen), "step": int(r.step), "type": t, "split": split,
+                     "accuracy": float(r[col])} for _, r in g.iterrows()]
+    return pd.DataFrame(out, columns=["questions_seen", "step", "type", "split", "accuracy"])
+
+
+def plot_learning_curves(log_path: Path, out_png: Path, title: str) -> pd.DataFrame:
+    """Draws one panel per question type (per-question accuracy; train dashed, validation solid)
+    and writes the curve table next to it as CSV; returns the table."""
+    table = learning_curve_table(log_path)
+    fig, axes = plt.subplots(1, len(QUESTION_TYPES), figsize=(4 * len(QUESTION_TYPES), 3.2), sharey=True)
+    for ax, t in zip(axes, QUESTION_TYPES):
+        for split, style in (("train", "--"), ("validation", "-o")):
+            g = table[(table.type == t) & (table.split == split)]
+            if len(g):
+                ax.plot(g.questions_seen / 1000, g.accuracy, style, ms=3, label=split)
+        ax.set_title(t)
+        ax.set_xlabel("questions seen (thousands)")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy per question (%)")
+    axes[0].legend(loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    table.to_csv(Path(out_png).with_suffix(".csv"), index=False)
+    return table
