@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from reasoning.config import AloeConfig
+from reasoning.encoder import Encoder
 
 
 @dataclass
@@ -63,9 +64,8 @@ class Aloe(nn.Module):
             if not cfg.blind:
                 self.frame_pos = nn.Parameter(torch.randn(num_frames, 1, d) * 0.02)
                 self.slot_pos = nn.Parameter(torch.randn(1, num_slots, d) * 0.02)
-        layer = nn.TransformerEncoderLayer(d, cfg.heads, cfg.ffn, cfg.dropout, activation="relu", batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, cfg.layers, enable_nested_tensor=False)
+        # nn.TransformerEncoder's pre-LN function and parameter names, one fused attention call per layer
+        self.encoder = Encoder(d, cfg.heads, cfg.ffn, cfg.dropout, cfg.layers)
         self.answer_head = _mlp(d, cfg.head_hidden, num_answers)
         self.choice_head = _mlp(d, cfg.head_hidden, 1)
 

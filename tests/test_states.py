@@ -1,0 +1,335 @@
+"""Ground-truth states as a feature source, data without pixels, and what the QA stage does with
+them: the presence mask, interchangeable caches, exact column trimming, intervals, learning curves."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from qa_data.annotations import parse_annotation
+from qa_data.config import load_config
+from qa_data.errors import DataError
+from qa_data.layout import ClevrerLayout
+from qa_data.scoring import accuracy_table, binomial_ci
+from qa_data.sim.cli import build_config
+from qa_data.sim.generate import generate_dataset
+from qa_data.slot_cache import CacheMismatch, SlotFrames, SlotSampling, read_attrs
+from qa_data.state_cache import STATE_FEATURES, StateExtractConfig, extract_states, video_states
+from reasoning.aloe import Aloe
+from reasoning.config import AloeConfig, QAConfig
+from reasoning.qa_dataset import collate
+from reasoning.train import qa_loss, train_qa
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["aloe.d_model=32", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=32", "aloe.head_hidden=16", "data.num_frames=4",
+         "train.batch_size=8", "train.log_every=1", "train.eval_batch_size=16"]
+
+
+def hand_annotation(frames: int = 128) -> dict:
+    """Two objects; object 5 is outside the view in frames 0-9 and 100+."""
+    traj = []
+    for t in range(frames):
+        traj.append({"frame_id": t, "objects": [
+            {"object_id": 2, "location": [0.5 + 0.01 * t, -1.0, 0.25], "orientation": [0, 0, 0],
+             "velocity": [0.25, 0.0, 0.0], "angular_velocity": [0, 0, 0], "inside_camera_view": True},
+            {"object_id": 5, "location": [-3.0, 2.0 - 0.02 * t, 0.25], "orientation": [0, 0, 0],
+             "velocity": [0.0, -0.5, 0.0], "angular_velocity": [0, 0, 0], "inside_camera_view": 10 <= t < 100}]})
+    return {"scene_index": 42, "video_filename": "video_00042.mp4",
+            "object_property": [{"object_id": 2, "color": "cyan", "material": "metal", "shape": "cube"},
+                                {"object_id": 5, "color": "red", "material": "rubber", "shape": "sphere"}],
+            "motion_trajectory": traj, "collision": []}
+
+
+def write_annotations(root: Path, split: str, anns: dict[int, dict]) -> None:
+    layout = ClevrerLayout(root)
+    for idx, ann in anns.items():
+        path = layout.annotation_path(split, idx)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({**ann, "scene_index": idx, "video_filename": f"video_{idx:05d}.mp4"}))
+
+
+def test_state_cache_holds_exactly_the_annotation(tmp_path):
+    write_annotations(tmp_path / "data", "train", {42: hand_annotation()})
+    result = extract_states(tmp_path / "data", tmp_path / "states", StateExtractConfig(frame_stride=4, max_objects=3),
+                            progress=False)
+    assert result.written == 1 and not result.skipped
+    attrs = read_attrs(result.path)
+    assert attrs["producer"] == "annotations" and attrs["model_label"] == "states" and len(attrs["source_sha256"]) == 64
+    assert (attrs["d_static"], attrs["d_dyn"], attrs["num_slots"], attrs["frames_per_video"]) == (16, 3, 3, 32)
+    slots = SlotFrames(result.path, SlotSampling(num_frames=32))
+    feats = slots.read(42)  # [32, 3, 19]
+    presence = slots.read(42, what="presence")
+    col = {name: i for i, name in enumerate(STATE_FEATURES)}
+    for i, t in enumerate(range(0, 128, 4)):
+        cube, sphere, empty = feats[i]
+        assert cube[col["color=cyan"]] == 1 and cube[col["shape=cube"]] == 1 and cube[col["material=metal"]] == 1
+        assert cube[:13].sum() == 3 and sphere[col["color=red"]] == 1 and sphere[col["shape=sphere"]] == 1
+        np.testing.assert_array_equal(cube[13:16], np.float32([0.5 + 0.01 * t, -1.0, 0.25]))
+        np.testing.assert_array_equal(sphere[13:16], np.float32([-3.0, 2.0 - 0.02 * t, 0.25]))
+        np.testing.assert_array_equal(cube[16:], np.float32([0.25, 0, 0]))
+        np.testing.assert_array_equal(sphere[16:], np.float32([0, -0.5, 0]))
+        assert not empty.any()
+        assert presence[i].tolist() == [1, int(10 <= t < 100), 0]
+    static = SlotFrames(result.path, SlotSampling(num_frames=8, drop_dynamics=True)).sample(42)
+    assert static["slots"].shape == (8, 3, 16) and static["presence"].dtype == torch.bool
+
+
+def test_state_source_refusals(tmp_path):
+    write_annotations(tmp_path / "data", "train", {42: hand_annotation()})
+    with pytest.raises(DataError, match="no annotations for split 'test'"):
+        extract_states(tmp_path / "data", tmp_path / "states", StateExtractConfig(split="test"), progress=False)
+    extract_states(tmp_path / "data", tmp_path / "states", StateExtractConfig(), progress=False)
+    # the annotations change: resuming into the cache is refused, naming the hash
+    write_annotations(tmp_path / "data", "train", {42: {**hand_annotation(), "collision": [
+        {"object_ids": [2, 5], "frame_id": 50, "location": [0, 0, 0]}]}})
+    with pytest.raises(CacheMismatch, match="source_sha256"):
+        extract_states(tmp_path / "data", tmp_path / "states", StateExtractConfig(), progress=False)
+    # too many objects for the slots, and too few frames: counted skips naming the file
+    write_annotations(tmp_path / "short", "train", {1: hand_annotation(frames=100), 2: hand_annotation()})
+    result = extract_states(tmp_path / "short", tmp_path / "s2", StateExtractConfig(max_objects=1), progress=False)
+    assert result.written == 0 and len(result.skipped) == 2
+    assert "annotation_00001.json" in result.skipped[0][1] and "more than max_objects=1" in result.skipped[1][1]
+    assert SlotFrames(result.path).videos == []
+
+
+def test_video_states_rejects_unknown_attributes():
+    ann = hand_annotation()
+    ann["object_property"][0]["color"] = "magenta"
+    with pytest.raises(DataError, match="unknown color 'magenta'"):
+        video_states(parse_annotation(ann), np.arange(0, 128, 8), 6)
+
+
+# -- data without pixels --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def no_render(tmp_path_factory) -> Path:
+    """8 videos (6 train, 1 validation, 1 test) generated with render=false, with questions and states."""
+    from qa_data.qgen.cli import build_question_config
+    from qa_data.qgen.generate import generate_questions
+
+    root = tmp_path_factory.mktemp("no_render")
+    report = generate_dataset(build_config("tiny", 8, 0, ["render=false"]), root, workers=1, progress=False)
+    assert not report.failed
+    generate_questions(root, build_question_config(), workers=1, progress=False)
+    for split in ("train", "validation"):
+        extract_states(root, root / "states", StateExtractConfig(split=split, frame_stride=8), progress=False)
+    return root
+
+
+def test_no_render_writes_everything_but_pixels(no_render, qa_root):
+    layout = ClevrerLayout(no_render)
+    assert not (no_render / "videos").exists() and not (no_render / "derender_proposals").exists()
+    assert json.loads(layout.manifest_path.read_text())["rendered"] is False
+    assert layout.annotation_indices("train") == list(range(6))
+    for i in range(8):
+        assert layout.tail_events_path(i).is_file() and layout.counterfactual_path(i).is_file()
+    assert len(json.loads(layout.questions_path("train").read_text())) == 6
+    # the same seed and config with pixels gives the same annotation (rendering does not touch physics)
+    rendered = ClevrerLayout(qa_root)
+    assert layout.annotation_path("train", 0).read_bytes() == rendered.annotation_path("train", 0).read_bytes() or \
+        json.loads(rendered.manifest_path.read_text())["config"]["splits"] != {"train": 6}
+
+
+@pytest.mark.parametrize("script", ["train_perception", "extract_slots"])
+def test_pixel_commands_refuse_no_render_data(no_render, tmp_path, script):
+    from perception.cli import extract_main, train_main
+
+    if script == "train_perception":
+        argv = ["--config", str(REPO / "configs/perception/iodine_tiny.yaml"), "--data", str(no_render),
+                "--out", str(tmp_path / "run"), "train.steps=1"]
+        main = train_main
+    else:
+        from perception.checkpoint import write_model_file
+        from perception.config import PerceptionConfig
+        from perception.registry import build_model
+
+        cfg = load_config(PerceptionConfig, REPO / "configs/perception/iodine_tiny.yaml", [])
+        (tmp_path / "run/checkpoints/step_0000000").mkdir(parents=True)
+        write_model_file(build_model(cfg), cfg, tmp_path / "run/checkpoints/step_0000000/model.pt", 0)
+        argv = ["--run", str(tmp_path / "run"), "--data", str(no_render), "--out", str(tmp_path / "slots")]
+        main = extract_main
+    with pytest.raises(SystemExit, match="generated with --no-render") as err:
+        main(argv)
+    assert str(no_render) in str(err.value)
+
+
+# -- the QA stage on states -------------------------------------------------------------------------
+
+
+def qa_cfg(*overrides: str) -> QAConfig:
+    return load_config(QAConfig, REPO / "configs/qa/aloe_tiny.yaml", [*SMALL, *overrides])
+
+
+def test_state_cache_and_slot_cache_are_interchangeable(no_render, tmp_path):
+    """The same QA code trains and evaluates on a state cache, with and without the dynamics dims;
+    a learning-curve figure and table come with every run."""
+    for name, over in (("states", []), ("static", ["data.drop_dynamics=true"])):
+        cfg = qa_cfg("train.steps=3", "train.eval_every=2", "aloe.input_norm=standardize",
+                     "aloe.positions=factorised", "data.preload=true", *over)
+        result = train_qa(cfg, no_render, no_render / "states", tmp_path / name, progress=False)
+        assert result.step == 3 and result.accuracy is not None
+        assert result.summary["Descriptive"] >= 0
+        curves = pd.read_csv(tmp_path / name / "learning_curves.csv")
+        assert (tmp_path / name / "learning_curves.png").is_file()
+        assert set(curves.split) == {"train", "validation"} and curves.questions_seen.max() == 3 * 8
+    from reasoning.train import load_qa_run
+
+    model, cfg, _, info, _ = load_qa_run(tmp_path / "static")
+    assert info["features"] == "states -dyn" and model.slot_dim == 16
+    assert info["slot_attrs"]["producer"] == "annotations"
+    # standardisation statistics are part of the saved model
+    assert not torch.equal(model.feat_std, torch.ones(16))
+
+
+def test_mixing_producers_is_refused(no_render, qa_slots_like, tmp_path):
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(no_render / "states" / "train.h5", mixed / "train.h5")
+    shutil.copy(qa_slots_like / "validation.h5", mixed / "validation.h5")
+    with pytest.raises(Exception, match="different producers"):
+        train_qa(qa_cfg("train.steps=1"), no_render, mixed, tmp_path / "run", progress=False)
+
+
+@pytest.fixture
+def qa_slots_like(tmp_path) -> Path:
+    """A perception-made validation cache (untrained ODDN) for the mixing test, on a rendered dataset."""
+    from perception.checkpoint import load_run, write_model_file
+    from perception.config import PerceptionConfig
+    from perception.extract import ExtractConfig, extract
+    from perception.registry import build_model
+
+    data = tmp_path / "rendered"
+    generate_dataset(build_config("tiny", 3, 0, []), data, workers=1, progress=False)
+    cfg = load_config(PerceptionConfig, REPO / "configs/perception/oddn_tiny.yaml", ["iodine.num_iters=1"])
+    (tmp_path / "p/checkpoints/step_0000000").mkdir(parents=True)
+    write_model_file(build_model(cfg), cfg, tmp_path / "p/checkpoints/step_0000000/model.pt", 0)
+    extract(load_run(tmp_path / "p"), data, tmp_path / "slots", ExtractConfig(split="validation", frame_stride=32),
+            progress=False)
+    return tmp_path / "slots"
+
+
+def presence_batch(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for i in range(6):
+        presence = torch.rand(4, 3, generator=g) > 0.4
+        presence[:, 2] = False  # slot 2 never holds an object
+        item = {"scene_index": i, "question_id": 0, "type": i % 4, "question": torch.randint(1, 82, (20,), generator=g),
+                "slots": torch.randn(4, 3, 5, generator=g), "presence": presence}
+        if i < 3:
+            item.update(choices=torch.zeros(0, 12, dtype=torch.long), choice_ids=[],
+                        labels=torch.zeros(0, dtype=torch.long), answer=int(torch.randint(1, 22, (), generator=g)))
+        else:
+            q = item["question"]
+            q[12:] = 0  # padded question tail
+            item.update(choices=torch.cat([torch.randint(1, 82, (2, 6), generator=g), torch.zeros(2, 6, dtype=torch.long)], 1),
+                        choice_ids=[0, 1], labels=torch.tensor([1, 0]), answer=-1)
+        items.append(item)
+    return collate(items)
+
+
+@pytest.mark.parametrize("positions", ["joint", "factorised"])
+def test_presence_mask_hides_absent_objects(positions):
+    torch.manual_seed(0)
+    model = Aloe(AloeConfig(d_model=32, layers=2, heads=2, ffn=32, positions=positions, input_norm="standardize"),
+                 5, 3, 4, 82, 22, 32).eval()
+    passes = presence_batch()
+    out = model(passes.slots, passes.text, passes.segment, passes.presence)
+    changed = passes.slots.clone()
+    changed[~passes.presence] = torch.randn(int((~passes.presence).sum()), 5) * 100  # absent objects only
+    again = model(changed, passes.text, passes.segment, passes.presence)
+    torch.testing.assert_close(out.answer_logits, again.answer_logits)
+    torch.testing.assert_close(out.choice_logits, again.choice_logits)
+    # a present object's features do change it
+    present = passes.slots.clone()
+    present[passes.presence] += 1.0
+    assert not torch.allclose(model(present, passes.text, passes.segment, passes.presence).answer_logits,
+                              out.answer_logits)
+    # without the mask (use_presence=false) the absent objects are seen
+    model.cfg.use_presence = False
+    assert not torch.allclose(model(changed, passes.text, passes.segment, passes.presence).answer_logits,
+                              model(passes.slots, passes.text, passes.segment, passes.presence).answer_logits)
+
+
+@pytest.mark.parametrize("positions", ["joint", "factorised"])
+def test_trimmed_step_gives_the_full_sequence_losses(positions):
+    """The faster step (columns masked in every pass dropped) computes the losses and gradients of
+    the full sequence."""
+    torch.manual_seed(0)
+    model = Aloe(AloeConfig(d_model=32, layers=2, heads=2, ffn=48, dropout=0.0, positions=positions), 5, 3, 4, 82,
+                 22, 32)
+    passes = presence_batch(seed=1)
+    assert (passes.text == 0).all(0).any() and (~passes.presence).all(0).any()  # something to trim
+    results = []
+    for trim in (False, True):
+        model.trim = trim
+        model.zero_grad()
+        loss, parts = qa_loss(model(passes.slots, passes.text, passes.segment, passes.presence), passes, 0.0)
+        loss.backward()
+        results.append((loss.detach(), {k: v.clone() for k, v in parts.items()},
+                        {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (l0, p0, g0), (l1, p1, g1) = results
+    torch.testing.assert_close(l0, l1, rtol=1e-5, atol=1e-6)
+    for k in p0:
+        torch.testing.assert_close(p0[k], p1[k], rtol=1e-5, atol=1e-6)
+    assert g0.keys() == g1.keys()
+    for n in g0:
+        torch.testing.assert_close(g0[n], g1[n], rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_intervals_match_a_hand_computed_wilson_interval():
+    def wilson(k, n, z=1.959963984540054):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return 100 * (centre - half), 100 * (centre + half)
+
+    for k, n in ((45, 50), (0, 12), (7, 7), (300, 1000)):
+        assert binomial_ci(k, n) == pytest.approx(wilson(k, n), abs=1e-9)
+    assert binomial_ci(45, 50) == pytest.approx((78.64, 95.65), abs=0.01)  # a textbook value
+    # the accuracy table: 3 of 4 descriptive right, 1 of 2 explanatory questions (3 of 4 options)
+    rows = [("descriptive", "count", 1, 1, True)] * 3 + [("descriptive", "count", 1, 0, False)]
+    rows += [("explanatory", None, 2, 2, True), ("explanatory", None, 2, 1, False)]
+    per_q = pd.DataFrame([{"question_type": t, "question_subtype": s, "options": o, "options_right": r,
+                           "correct": c, "missing": False} for t, s, o, r, c in rows])
+    table = accuracy_table(per_q).set_index("type")
+    assert (table.loc["descriptive", "per_question_lo"], table.loc["descriptive", "per_question_hi"]) == \
+        pytest.approx(wilson(3, 4))
+    assert (table.loc["explanatory", "per_option_lo"], table.loc["explanatory", "per_option_hi"]) == \
+        pytest.approx(wilson(3, 4))
+    assert (table.loc["explanatory", "per_question_lo"], table.loc["explanatory", "per_question_hi"]) == \
+        pytest.approx(wilson(1, 2))
+
+
+def test_encoder_is_torchs_pre_ln_encoder():
+    """`reasoning.encoder.Encoder` computes nn.TransformerEncoder's outputs and gradients from the same
+    state dict (so the faster step is the old step), with dropout off and a key padding mask."""
+    import torch.nn as nn
+
+    from reasoning.encoder import Encoder
+
+    torch.manual_seed(0)
+    ours = Encoder(32, 4, 48, 0.0, 2)
+    layer = nn.TransformerEncoderLayer(32, 4, 48, 0.0, activation="relu", batch_first=True, norm_first=True)
+    theirs = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(5, 11, 32)
+    pad = torch.rand(5, 11) > 0.6
+    pad[:, 0] = False
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out_ours, out_theirs = ours(a, src_key_padding_mask=pad), theirs(b, src_key_padding_mask=pad)
+    torch.testing.assert_close(out_ours, out_theirs, rtol=1e-5, atol=1e-5)
+    out_ours[:, 0].sum().backward()
+    out_theirs[:, 0].sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5)
+    for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5, msg=name)
