@@ -79,7 +79,8 @@ def video_states(ann: Annotation, frames: np.ndarray, max_objects: int,
     for j, o in enumerate(ann.object_property):
         for name in (f"color={o.color}", f"shape={o.shape}", f"material={o.material}"):
             if name not in STATE_FEATURES:
-                raise DataError(path, f"object {o.object_id}: unknown {name.replace('=', ' ')!r}")
+                kind, value = name.split("=")
+                raise DataError(path, f"object {o.object_id}: unknown {kind} {value!r}")
             feats[:, j, STATE_FEATURES.index(name)] = 1.0
     loc, vel = STATE_FEATURES.index("x"), STATE_FEATURES.index("vx")
     for i, f in enumerate(frames):

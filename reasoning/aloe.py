@@ -49,9 +49,12 @@ class Aloe(nn.Module):
         d = cfg.d_model
         self.word = nn.Embedding(vocab_size, cfg.text_embed, padding_idx=0)
         self.text_in = nn.Linear(cfg.text_embed + 4, d)
-        n_visual = 0 if cfg.blind else num_frames * num_slots
+        self.tracks = cfg.visual_tokens == "object_track"
+        n_visual = 0 if cfg.blind else (num_slots if self.tracks else num_frames * num_slots)
         if not cfg.blind:
-            self.vision_in = nn.Linear(slot_dim + 2, d)
+            # a track token: every frame's features (zero where absent) and presence, then an MLP
+            self.vision_in = (_mlp(num_frames * (slot_dim + 1) + 2, 2 * d, d) if self.tracks
+                              else nn.Linear(slot_dim + 2, d))
             self.mask_token = nn.Parameter(torch.zeros(d))
             self.mask_out = nn.Linear(d, slot_dim)
             self.register_buffer("feat_mean", torch.zeros(slot_dim))
@@ -62,7 +65,7 @@ class Aloe(nn.Module):
         else:
             self.pos = nn.Parameter(torch.randn(1, 1 + text_len, d) * 0.02)  # CLS and text
             if not cfg.blind:
-                self.frame_pos = nn.Parameter(torch.randn(num_frames, 1, d) * 0.02)
+                self.frame_pos = nn.Parameter(torch.randn(1 if self.tracks else num_frames, 1, d) * 0.02)
                 self.slot_pos = nn.Parameter(torch.randn(1, num_slots, d) * 0.02)
         # nn.TransformerEncoder's pre-LN function and parameter names, one fused attention call per layer
         self.encoder = Encoder(d, cfg.heads, cfg.ffn, cfg.dropout, cfg.layers)
@@ -112,8 +115,15 @@ class Aloe(nn.Module):
                 presence = torch.gather(presence, 2, perm[:, None, :].expand_as(presence))
             if self.cfg.input_norm == "standardize":
                 slots = (slots - self.feat_mean) / self.feat_std
-            flat = slots.flatten(1, 2)  # [N, F*K, D]
-            vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
+            if self.tracks:
+                present = presence.to(slots.dtype)[..., None]  # [N, F, K, 1]
+                track = torch.cat([slots * present, present], -1).transpose(1, 2).flatten(2)  # [N, K, F*(D+1)]
+                flat = track
+                vis = self.vision_in(torch.cat([track, track.new_tensor([0.0, 1.0]).expand(n, self.num_slots, 2)], -1))
+                presence = presence.any(1, keepdim=True)  # [N, 1, K]: a track seen in no frame is masked
+            else:
+                flat = slots.flatten(1, 2)  # [N, F*K, D]
+                vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
             if self.training and self.cfg.mask_slot_weight > 0:
                 pick = torch.randint(0, self.num_slots, (n, self.num_frames), device=slots.device)  # [N, F]
                 masked = F.one_hot(pick, self.num_slots).bool().flatten(1)  # [N, F*K]

@@ -31,8 +31,16 @@ class AloeConfig:
     # computed once and kept in the model's state
     input_norm: str = "none"
     use_presence: bool = True  # mask slots the cache marks absent (ground-truth states outside the view)
+    # frame_slot: one visual token per (frame, slot), as ALOE; object_track: one token per slot, its
+    # sampled trajectory (features and presence of every frame) through an MLP. Needs slots that keep
+    # their object across frames (ground-truth states, or the tracked slots of ODDN and PROVIDE).
+    visual_tokens: str = "frame_slot"
 
     def __post_init__(self):
+        if self.visual_tokens not in ("frame_slot", "object_track"):
+            raise ValueError(f"aloe.visual_tokens must be frame_slot or object_track, got {self.visual_tokens!r}")
+        if self.visual_tokens == "object_track" and self.mask_slot_weight > 0:
+            raise ValueError("the masked-slot loss needs aloe.visual_tokens=frame_slot")
         if self.positions not in ("joint", "factorised"):
             raise ValueError(f"aloe.positions must be joint or factorised, got {self.positions!r}")
         if self.input_norm not in ("none", "standardize"):

@@ -2,8 +2,9 @@
 resumable stage by stage. Today: CLEVRER-sim generation, questions, dataset and question
 statistics, contact sheet, the baseline accuracy tables, the tiny perception model (ODDN)
 trained and evaluated (decomposition metrics, prediction table and rollout figure), its
-per-frame slot features extracted for the train and validation splits, and the tiny ALOE QA model
-trained on them with and without the dynamics dims, next to the blind (text-only) baseline."""
+per-frame slot features extracted for the train and validation splits, the ground-truth object states
+in the same cache format, and the tiny ALOE QA model trained on the slots with and without the dynamics
+dims, on the states (the upper bound), and blind (text only)."""
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,9 @@ from qa_data.qgen.cli import build_question_config
 from qa_data.qgen.generate import generate_questions, questions_up_to_date
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset, split_ranges
+from qa_data.slot_cache import read_attrs as slot_attrs
 from qa_data.slot_cache import summary as slot_summary
+from qa_data.state_cache import StateExtractConfig, extract_states
 from qa_data.stats import summary_table, video_table
 from reasoning.ablate import FeatureSource, run_ablation
 
@@ -180,13 +183,22 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
             f"# Slot cache {res.path}\n\n" + status_table.to_markdown(index=False) + "\n\n"
             + stats_table.to_markdown(index=False, floatfmt=".4f") + "\n\n" + attrs_table.to_markdown(index=False) + "\n")
 
+    # 7b. Ground-truth object states in the same cache format, at the slots' frame stride: the QA
+    # model's upper bound.
+    states_dir = out / "slots" / "states"
+    stride = int(slot_attrs(extracted["train"].path)["frame_stride"])
+    for split in ("train", "validation"):
+        res = extract_states(data, states_dir, StateExtractConfig(split=split, frame_stride=stride), progress=False)
+        print(f"states {split}: {res.written} videos written, {res.already_done} already done, "
+              f"{len(res.skipped)} skipped -> {res.path}")
+
     timer.lap("slot extraction")
 
     # 8. QA: the tiny ALOE on the slots (static + dynamics), on the static dims only, and blind
     # (resumes: finished runs are evaluated again, not retrained).
     label = model_label(pcfg).upper()
     sources = [FeatureSource(label, slots_dir, False), FeatureSource(f"{label} -dyn", slots_dir, True),
-               FeatureSource("blind", None, False)]
+               FeatureSource("states", states_dir, False), FeatureSource("blind", None, False)]
     qa_dir = out / "qa"
     qa_table = run_ablation(QA_PRESET, data, qa_dir, sources, [seed], list(qa_overrides),
                             jobs=qa_jobs(len(sources)) if jobs is None else jobs)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
@@ -80,10 +80,12 @@ def qa_loss(out, passes: Passes, mask_weight: float) -> tuple[torch.Tensor, dict
     """Mean CE over descriptive passes + mean BCE over choices with known labels (+ masked-slot MSE)."""
     desc = passes.answer >= 0
     mc = passes.is_choice & (passes.label >= 0)
-    zero = out.choice_logits.new_zeros(()).float()
-    ce = F.cross_entropy(out.answer_logits[desc].float(), passes.answer[desc]) if desc.any() else zero
+    # Without passes of a kind its loss is 0 but still reaches its head, so that every process of a
+    # distributed run hands DDP gradients for the same parameters.
+    ce = (F.cross_entropy(out.answer_logits[desc].float(), passes.answer[desc]) if desc.any()
+          else 0.0 * out.answer_logits.float().sum())
     bce = (F.binary_cross_entropy_with_logits(out.choice_logits[mc].float(), passes.label[mc].float())
-           if mc.any() else zero)
+           if mc.any() else 0.0 * out.choice_logits.float().sum())
     loss = ce + bce + mask_weight * out.mask_loss.float()
     return loss, {"train/ce": ce.detach(), "train/bce": bce.detach(), "train/mask": out.mask_loss.detach().float()}
 
@@ -172,7 +174,10 @@ def _slot_attrs(cfg: QAConfig, slots_dir: Path | None) -> dict:
 def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progress: bool = True) -> QATrainResult:
     out, data = Path(out), Path(data)
     tc = cfg.train
-    accelerator = make_accelerator(mixed_precision=tc.mixed_precision, log_with="tensorboard", project_dir=str(out))
+    # A batch may hold no descriptive (or no multiple-choice) question, leaving a head without a
+    # gradient, and the masked-slot parameters are unused when that loss is off: DDP must allow it.
+    accelerator = make_accelerator(mixed_precision=tc.mixed_precision, log_with="tensorboard", project_dir=str(out),
+                                   kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     main = accelerator.is_main_process
     if cfg.aloe.blind:
         slots_dir = None
