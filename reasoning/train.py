@@ -192,7 +192,9 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         out.mkdir(parents=True, exist_ok=True)
         if done:
             old = load_model_file(done[-1])
-            if old["config"] != config_to_dict(cfg) or old["slot_attrs"] != attrs:
+            # the saved config read back, so that fields added since it was saved take their defaults
+            saved = config_to_dict(config_from_dict(QAConfig, old["config"], [], source=str(done[-1] / "model.pt")))
+            if saved != config_to_dict(cfg) or old["slot_attrs"] != attrs:
                 raise ConfigError(f"{out}: holds a run with another config or slot cache; use a new --out")
         save_config(cfg, out / "config.yaml")
         (out / "run_info.json").write_text(json.dumps(run_info, indent=1))
