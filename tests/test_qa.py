@@ -227,7 +227,7 @@ def test_two_process_evaluation_equals_one_process(qa_root, qa_slots, tmp_path):
 
 
 def test_every_qa_preset_runs_one_step(qa_root, qa_slots, tmp_path):
-    for preset in ("aloe_tiny", "aloe_clevrer"):  # the presets' models as they are; data and batch fit the test
+    for preset in ("aloe_tiny", "aloe_cpu", "aloe_clevrer"):  # the presets' models as they are; data and batch fit the test
         cfg = load_config(QAConfig, REPO / "configs/qa" / f"{preset}.yaml",
                           ["data.num_frames=4", "train.batch_size=8", "train.steps=1", "train.mixed_precision=no",
                            "data.num_workers=0", "train.eval_batch_size=64"])

@@ -354,3 +354,29 @@ def test_two_process_training(no_render, tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "trained QA to step 3" in done.stdout and (tmp_path / "run/checkpoints/step_0000003/model.pt").is_file()
+
+
+def test_frame_ceiling_sees_only_the_sampled_frames(no_render):
+    from qa_data.events import Event, load_scene_facts
+    from qa_data.frame_ceiling import frame_ceiling_table, sample_frames, sampled_facts
+    from qa_data.qa_report import load_split_with_answers
+
+    layout = ClevrerLayout(no_render)
+    facts = load_scene_facts(layout, "train", 0)
+    # an object seen only between two samples, and two collisions between the same two samples
+    facts.visible[:] = True
+    extra = max(facts.column, key=facts.column.get)
+    facts.visible[:, facts.column[extra]] = False
+    facts.visible[20:23, facts.column[extra]] = True
+    a, b = facts.objects[0], facts.objects[1]
+    facts.events = [Event("start", (), 0), Event("collision", (a, b), 33), Event("collision", (a, b), 40),
+                    Event("end", (), 127)]
+    seen = sampled_facts(facts, sample_frames(8))  # frames 0, 16, ..., 112
+    assert extra in facts.objects and extra not in seen.objects and seen.num_frames == 8 and seen.speed.shape[0] == 8
+    collisions = [e for e in seen.events if e.kind == "collision"]
+    assert [e.frame for e in collisions] == [3, 3]  # both seen at frame 48, the first sample after them
+    assert seen.end.frame == 7
+    # with every frame the executor is the oracle: 100 % on every type
+    scenes = load_split_with_answers(layout, "train")
+    table = frame_ceiling_table(scenes, lambda i: load_scene_facts(layout, "train", i), [128])
+    assert all(v == 100.0 for k, v in table.iloc[0].items() if "per" in k)

@@ -1,0 +1,6 @@
+"""`python scripts/frame_ceiling.py --data DIR [--split validation] [--frames 8,16,25] [--out FILE]`: the executor's
+accuracy from only F sampled frames."""
+from qa_data.frame_ceiling import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
