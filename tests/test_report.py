@@ -71,7 +71,10 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
         cache.close()  # HDF5 refuses to reopen a file for writing while this process reads it
     train = (out["data"] / "questions" / "train.json").read_bytes()
     cache_bytes = (slots["dir"] / "train.h5").read_bytes()
-    assert out["qa"]["table"].feature.tolist() == ["ODDN", "ODDN -dyn", "blind"]
+    assert out["qa"]["table"].feature.tolist() == ["ODDN", "ODDN -dyn", "states", "blind"]
+    states = SlotFrames(tmp_path / "demo" / "slots" / "states" / "validation.h5", SlotSampling(num_frames=4))
+    assert states.attrs["producer"] == "annotations" and states.attrs["frame_stride"] == 16  # the slots' stride
+    states.close()
     assert (report / "qa_table2.md").is_file() and (report / "qa_table2.png").is_file()
     assert "QA accuracy (%) on validation" in printed
     assert out["times"].stage.tolist()[-1] == "total" and (report / "stage_times.csv").is_file()
