@@ -14,7 +14,7 @@ self-supervised loss (one slot per frame replaced by a mask token, its features 
 Speed without changing the function: columns that are masked in every pass of a batch (text
 padding, slots absent from every video) are dropped before the encoder; the kept tokens keep their
 positions, masked keys contribute nothing to attention and only CLS is read, so the outputs are
-those of the full sequence (`tests/test_qa.py` checks it against the untrimmed forward).
+those of the full sequence (`tests/test_states.py` checks it against the untrimmed forward).
 """
 from __future__ import annotations
 
@@ -118,7 +118,6 @@ class Aloe(nn.Module):
             if self.tracks:
                 present = presence.to(slots.dtype)[..., None]  # [N, F, K, 1]
                 track = torch.cat([slots * present, present], -1).transpose(1, 2).flatten(2)  # [N, K, F*(D+1)]
-                flat = track
                 vis = self.vision_in(torch.cat([track, track.new_tensor([0.0, 1.0]).expand(n, self.num_slots, 2)], -1))
                 presence = presence.any(1, keepdim=True)  # [N, 1, K]: a track seen in no frame is masked
             else:
@@ -126,7 +125,7 @@ class Aloe(nn.Module):
                 vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
             if self.training and self.cfg.mask_slot_weight > 0:
                 pick = torch.randint(0, self.num_slots, (n, self.num_frames), device=slots.device)  # [N, F]
-                masked = F.one_hot(pick, self.num_slots).bool().flatten(1)  # [N, F*K]
+                masked = F.one_hot(pick, self.num_slots).bool().flatten(1) & presence.flatten(1)  # [N, F*K], present only
                 vis = torch.where(masked[..., None], self.mask_token.to(vis.dtype), vis)
             tokens.append(vis)
             pad.append(~presence.flatten(1))
@@ -145,6 +144,6 @@ class Aloe(nn.Module):
         cls = h[:, 0]  # [N, d]
         if masked is not None:
             pred = self.mask_out(h[:, 1:1 + flat.shape[1]][masked])  # [N*F, D]
-            mask_loss = F.mse_loss(pred.float(), flat[masked].float())
+            mask_loss = F.mse_loss(pred.float(), flat[masked].float()) if masked.any() else pred.sum() * 0.0
         return AloeOutput(answer_logits=self.answer_head(cls), choice_logits=self.choice_head(cls).squeeze(-1),
                           mask_loss=mask_loss)
