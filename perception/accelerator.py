@@ -18,3 +18,13 @@ def make_accelerator(**kwargs) -> Accelerator:
     if several and not torch.cuda.is_available():
         kwargs.setdefault("cpu", True)
     return Accelerator(**kwargs)
+
+
+def release(accelerator: Accelerator) -> None:
+    """Ends a distributed run cleanly: every process meets, then the process group is destroyed, so no
+    gloo thread is left running at interpreter exit (which can abort a process after its work is done)."""
+    import torch.distributed as dist
+
+    if accelerator.num_processes > 1 and dist.is_available() and dist.is_initialized():
+        accelerator.wait_for_everyone()
+        dist.destroy_process_group()

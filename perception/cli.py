@@ -6,7 +6,7 @@ import functools
 import logging
 from pathlib import Path
 
-from perception.accelerator import make_accelerator
+from perception.accelerator import make_accelerator, release
 
 from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
@@ -212,6 +212,7 @@ def extract_main(argv=None) -> int:
             print(f"  skipped video {v}: {reason}")
         _, status, _ = summary(result.path)
         print(status.to_markdown(index=False))
+    release(accelerator)
     return 0
 
 

@@ -5,7 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from perception.accelerator import make_accelerator
+from perception.accelerator import make_accelerator, release
 from qa_data.config import load_config
 from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import load_split_with_answers
@@ -28,11 +28,13 @@ def train_main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(QAConfig, args.config, args.overrides)
     result = train_qa(cfg, args.data, args.slots, args.out)
-    if make_accelerator().is_main_process:
+    accelerator = make_accelerator()
+    if accelerator.is_main_process:
         print(f"trained QA to step {result.step} in {result.seconds:.0f} s ({result.questions_per_second:.1f} "
               f"questions/s); checkpoint {result.checkpoint}")
         if result.accuracy is not None:
             print(accuracy_markdown(result.accuracy))
+    release(accelerator)
     return 0
 
 
@@ -76,6 +78,7 @@ def eval_main(argv=None) -> int:
         if table is not None:
             print(accuracy_markdown(table))
         print(f"written to {out} ({len(preds)} questions predicted, {len(dataset.skipped)} scenes skipped)")
+    release(accelerator)
     return 0
 
 

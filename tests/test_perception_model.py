@@ -168,8 +168,12 @@ def test_every_switch_trains_and_changes_the_model(switch):
     out.loss.backward()
     opt.step()
     assert torch.isfinite(out.loss)
-    # an ignored switch would give a bitwise-equal loss (same weights, same noise, deterministic CPU ops)
-    assert out.loss.item() != default.loss.item(), f"{switch} did not change the objective"
+    # an ignored switch would give a bitwise-equal objective: the same step losses and the same weighted
+    # total (same weights, same noise, deterministic CPU ops). Both are compared: step weights change only
+    # the total, and a switch that acts only through refinement (mask_grad) can move the total by less
+    # than one float32 ulp at initialisation on some CPUs while its step losses differ.
+    changed = out.loss.item() != default.loss.item() or not torch.equal(out.step_losses, default.step_losses)
+    assert changed, f"{switch} did not change the objective"
 
 
 def test_bad_switches_are_refused():
