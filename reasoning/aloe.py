@@ -79,9 +79,7 @@ class Aloe(nn.Module):
 
     def _positions(self) -> torch.Tensor:
         """[1, 1 + F*K + L, d] (blind: [1, 1 + L, d])."""
-        if self.cfg.positions == "joint":
-            return self.pos
-        if self.cfg.blind:
+        if self.cfg.positions == "joint" or self.cfg.blind:
             return self.pos
         visual = (self.frame_pos + self.slot_pos).reshape(1, -1, self.pos.shape[-1])  # [1, F*K, d]
         return torch.cat([self.pos[:, :1], visual, self.pos[:, 1:]], 1)
