@@ -67,8 +67,9 @@ class ProvideConfig:
     `docs/perception.md` lists where we follow the paper, the official code, or neither.
     """
 
-    # Decodes at frame t (0-based): R_hat = max(R - t, grid_min). Paper eq. 3: 1; official code: 2.
-    grid_min: int = 1
+    # Decodes at frame t (0-based): R_hat = max(R - t, grid_min); >= 2 (official code: 2), so that every
+    # frame's last decode follows a refinement that read the frame (paper Fig. 2a).
+    grid_min: int = 2
     conditional: bool = True  # conditional prior xi(h) and decoder g(z, h) (Table 3 "CP+G"); off: N(0, I), g(z)
     prior_hidden: int = 128  # xi: Linear(hidden, prior_hidden) + ReLU -> mean and log sigma
     psi: float = 10.0  # KL scale (supplement C)

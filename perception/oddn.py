@@ -5,7 +5,8 @@ cites its equation in `papers/oddn.txt`; where the paper is silent, the choice i
 (see also `docs/perception.md`).
 
 A clip x_1..x_N is decomposed frame by frame by IODINE (the inference model is unchanged and
-shared). From the static latents z [B, N, K, D]:
+shared). From the static latents z [B, N, K, D] (posterior means of each frame's last decode, in
+training, prediction and export alike):
 - `DynamicsDistiller` (eqs. 7-9): one attention layer over the N*K latents, masked so that
   frame n attends only to frames n-1 and n, then FFN(Norm(z' + z)) -> dynamics [B, N, K, l];
 - `RelationModule` (eqs. 10-13): effects of every ordered slot pair (i != j) with sigmoid
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 
 from perception.config import IodineConfig, OddnConfig
 from perception.iodine import Iodine, IodineOutput, infer_latents
+from perception.latent import split_params
 
 VARIANTS = ("oddn", "oddn_no_relation", "iodine_linear")
 
@@ -157,7 +159,7 @@ class OddnOutput:
     means: torch.Tensor  # [B*N, K, 3, H, W]
     masks: torch.Tensor  # [B*N, K, H, W]
     recon: torch.Tensor  # [B*N, 3, H, W]
-    z: torch.Tensor  # [B, N, K, D] inferred (sampled) static latents
+    z: torch.Tensor  # [B, N, K, D] static latents: posterior means of each frame's last decode
     pred_recon: torch.Tensor  # [B, N-2, 3, H, W] one-step predictions of frames 3..N
     scalars: dict[str, torch.Tensor] = field(default_factory=dict)  # extra training scalars (logged)
 
@@ -242,7 +244,9 @@ class Oddn(nn.Module):
             raise ValueError(f"ODDN trains on clips of at least 3 frames (2 to infer dynamics, 1 to predict), got {n}")
         frames = clips.flatten(0, 1)  # [B*N, 3, H, W]
         static: IodineOutput = self.iodine(frames, None if seeds is None else seeds.flatten())
-        z = static.z.view(b, n, *static.z.shape[1:])  # [B, N, K, D]
+        # The dynamics read the posterior means of the last decode, as `features` exports them.
+        mu = split_params(static.lam)[0]  # [B*N, K, D]
+        z = mu.view(b, n, *mu.shape[1:])  # [B, N, K, D]
 
         # One-step (teacher-forced) predictions of frames 3..N from the inferred latents.
         if self.variant == "iodine_linear":
@@ -287,7 +291,7 @@ class Oddn(nn.Module):
         """From context frames [B, C>=2, 3, H, W], predicts the next `steps` frames."""
         if context.shape[1] < 2:
             raise ValueError("prediction needs at least 2 context frames (dynamics come from frame pairs)")
-        z, _ = self.infer(context, seeds)
+        _, z = self.infer(context, seeds)  # posterior means, as in training
         future = self.rollout_latents(z, steps)  # [B, S, K, D]
         all_z = torch.cat([z, future], 1)
         recon, _, _ = self.decode_frames(all_z.flatten(0, 1))

@@ -12,10 +12,14 @@ lists every choice:
 - Each frame starts again from lambda_0, and its first decode uses one z_first, sampled once per
   video from lambda_0; time flows only through the temporal state, the prior and the decoder.
 - Frame 0 refines between its R decodes (R - 1 refinements). Every later frame also refines after
-  its last decode: that refinement's state becomes the temporal state. With R_hat = 1 a frame is
-  decoded once, from z_first and the temporal state, and the refinement after it reads the frame.
-- A frame's slot features are the posterior means after its last refinement, the first estimate
-  that has read the frame whatever R_hat is.
+  its last decode: that refinement's state becomes the temporal state.
+- R_hat >= 2 (`provide.grid_min` >= 2, the official code's minimum): a frame's first decode is of
+  z_first and reads nothing of the frame, so only with a second decode does the frame's last
+  decode come after a refinement that read it (the paper's Fig. 2a ends every column with such a
+  decode). With R_hat = 1 the frame's loss would be a prediction loss and its reported masks
+  predictions; that setting is refused.
+- A frame's reported decomposition, its last step loss and its slot features all come from the
+  same posterior: the one of its last decode, which has read the frame.
 
 The IODINE parts (lambda_0, decoder, likelihood, refinement trunk) are `perception.iodine.Iodine`'s.
 """
@@ -110,7 +114,7 @@ class ProvideOutput:
     means: torch.Tensor  # [B*N, K, 3, H, W]
     masks: torch.Tensor  # [B*N, K, H, W]
     recon: torch.Tensor  # [B*N, 3, H, W]
-    z: torch.Tensor  # [B, N, K, D] posterior means after each frame's last refinement
+    z: torch.Tensor  # [B, N, K, D] posterior means of each frame's last decode
     scalars: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
@@ -120,8 +124,9 @@ class FrameResult:
 
     loss: torch.Tensor  # scalar, sum_r (r / R_hat) * step loss
     last: Decode  # the frame's last decode
+    decoded_lam: torch.Tensor  # [B, K, 2D] the posterior of the last decode (the frame's features)
     first_recon: torch.Tensor  # [B, 3, H, W] reconstruction of the first decode (a predicted frame)
-    lam: torch.Tensor  # [B, K, 2D] after the frame's last refinement
+    lam: torch.Tensor  # [B, K, 2D] after the frame's last refinement (a predicted frame's latent)
     temporal: State  # h_{t, R_hat}: the next frame's temporal state
     entropy: torch.Tensor  # [B] mask entropy of the last decode
     decodes: int
@@ -133,8 +138,11 @@ class Provide(nn.Module):
         super().__init__()
         if iodine_cfg.num_iters < 2:
             raise ValueError("PROVIDE needs iodine.num_iters (R) >= 2")
-        if cfg.grid_min < 1:
-            raise ValueError(f"provide.grid_min must be >= 1, got {cfg.grid_min}")
+        if cfg.grid_min < 2:
+            raise ValueError(
+                f"provide.grid_min must be >= 2, got {cfg.grid_min}: with one decode per frame the frame's only "
+                "decode is of z_first, before any refinement has read the frame (its loss, masks and features "
+                "would be predictions)")
         self.cfg = cfg
         d, hidden = iodine_cfg.latent_dim, iodine_cfg.refine_hidden
         mlp_out = iodine_cfg.refine_mlp[-1] if iodine_cfg.refine_mlp else iodine_cfg.refine_channels[-1]
@@ -194,6 +202,7 @@ class Provide(nn.Module):
             with torch.enable_grad():
                 if not training_graph:
                     lam = lam.detach().requires_grad_(True)
+                decoded_lam = lam
                 if r == 0:  # outside training a leaf, so the decode is differentiable with frozen weights
                     z = z_first if training_graph else z_first.detach().requires_grad_(True)
                 else:
@@ -213,7 +222,7 @@ class Provide(nn.Module):
                     grads = (torch.zeros_like(dec.means), torch.zeros_like(dec.mask_ref), torch.zeros_like(lam))
                 lam, vertical = self.iodine.refine(x, dec, lam, (vertical, temporal), keep_graph=training_graph,
                                                    grads=grads)
-        return FrameResult(loss, dec, first_recon, lam, vertical, entropy, n_dec, n_ref)
+        return FrameResult(loss, dec, decoded_lam, first_recon, lam, vertical, entropy, n_dec, n_ref)
 
     def _start(self, b: int, device, seeds: torch.Tensor | None) -> tuple[State, torch.Tensor]:
         """Zero temporal state [B*K, H] x 2 and z_first [B, K, D], drawn once from lambda_0."""
@@ -260,7 +269,7 @@ class Provide(nn.Module):
             loss=loss, nll=per_frame(lambda f: f.last.terms.nll), kl=per_frame(lambda f: f.last.kl),
             means=per_frame(lambda f: f.last.means), masks=per_frame(lambda f: f.last.terms.masks[:, :, 0]),
             recon=per_frame(lambda f: (f.last.terms.masks * f.last.means.float()).sum(1)),
-            z=torch.stack([split_params(f.lam)[0] for f in frames], 1),
+            z=torch.stack([split_params(f.decoded_lam)[0] for f in frames], 1),
             scalars={"train/entropy": per_frame(lambda f: f.entropy).mean().detach(),
                      "train/decodes_per_frame": torch.tensor(sum(f.decodes for f in frames) / n,
                                                            device=loss.device)})
@@ -278,13 +287,13 @@ class Provide(nn.Module):
             masks=torch.stack([f.last.terms.masks[:, :, 0].detach() for f in frames], 1),
             means=torch.stack([f.last.means.detach() for f in frames], 1),
             recon=torch.stack([(f.last.terms.masks * f.last.means.float()).sum(1).detach() for f in frames], 1),
-            z=torch.stack([split_params(f.lam)[0].detach() for f in frames], 1))
+            z=torch.stack([split_params(f.decoded_lam)[0].detach() for f in frames], 1))
 
     def features(self, video: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
-        """Slot features [B, T, K, D]: posterior means after each frame's last refinement."""
+        """Slot features [B, T, K, D]: the posterior means of each frame's last decode (which read the frame)."""
         with torch.no_grad():
             frames, _ = self.run(video, seeds)
-        return torch.stack([split_params(f.lam)[0].detach() for f in frames], 1)
+        return torch.stack([split_params(f.decoded_lam)[0].detach() for f in frames], 1)
 
     def rollout(self, context: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> Rollout:
         """From context [B, C, 3, H, W] (seeds [B, C]), `steps` predicted frames (no grad)."""
@@ -292,5 +301,6 @@ class Provide(nn.Module):
             observed, predicted = self.run(context, seeds, predict_steps=steps)
         recon = torch.stack([(f.last.terms.masks * f.last.means.float()).sum(1).detach() for f in observed], 1)
         frames = torch.stack([f.first_recon.detach() for f in predicted], 1) if predicted else recon[:, :0]
-        z = torch.stack([split_params(f.lam)[0].detach() for f in observed + predicted], 1)
+        z = torch.stack([split_params(f.decoded_lam)[0].detach() for f in observed]
+                        + [split_params(f.lam)[0].detach() for f in predicted], 1)
         return Rollout(context_recon=recon, frames=frames, z=z)

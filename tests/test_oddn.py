@@ -175,6 +175,27 @@ def test_exported_features_have_static_and_dynamics_dims():
     torch.testing.assert_close(slot_features(model.iodine, iodine_cfg_, video, seeds), mu)
 
 
+def test_dynamics_are_trained_on_the_inputs_they_are_exported_from():
+    """Training, prediction and export all give the distiller the posterior means of the last decode."""
+    torch.manual_seed(0)
+    video, seeds = torch.rand(2, 4, 3, 12, 16), torch.arange(8).view(2, 4)
+    cfg = PerceptionConfig(model="oddn", iodine=iodine_cfg(), oddn=OddnConfig(distill_ffn=16, relation_hidden=16))
+    model = Oddn(cfg.iodine, cfg.oddn, (12, 16))
+    randomize(model.distiller)
+    seen = []
+    orig = model.distiller.forward
+    model.distiller.forward = lambda z, need_weights=False: seen.append(z.detach().clone()) or orig(z, need_weights)
+    with torch.no_grad():
+        out = model(video, seeds)
+    _, mu = model.infer(video, seeds)
+    torch.testing.assert_close(out.z, mu)
+    torch.testing.assert_close(seen[0], mu)  # training's distiller input
+    seen.clear()
+    feats = slot_features(model, cfg, video, seeds)
+    torch.testing.assert_close(seen[0], mu)  # export's distiller input
+    torch.testing.assert_close(feats[..., :8], mu)
+
+
 def test_curriculum_grows_the_clip_length():
     schedule = [[0, 3], [10, 5], [20, 8]]
     assert [curriculum_length(schedule, s) for s in (0, 9, 10, 19, 20, 10_000)] == [3, 3, 5, 5, 8, 8]

@@ -89,8 +89,8 @@ def _count_calls(model: Provide, monkeypatch) -> dict[str, list[int]]:
 
 
 @pytest.mark.parametrize("grid_min, decodes, refines", [
-    (1, [4, 3, 2, 1, 1, 1], [3, 3, 2, 1, 1, 1]),  # paper: R_hat = max(R - t, 1)
     (2, [4, 3, 2, 2, 2, 2], [3, 3, 2, 2, 2, 2]),  # official code: max(R - t, 2)
+    (3, [4, 3, 3, 3, 3, 3], [3, 3, 3, 3, 3, 3]),
 ])
 def test_the_triangular_grid_runs_the_expected_decodes_and_refinements(grid_min, decodes, refines, monkeypatch):
     model = provide(grid_min=grid_min)
@@ -99,6 +99,32 @@ def test_the_triangular_grid_runs_the_expected_decodes_and_refinements(grid_min,
     assert counts["score"] == decodes and counts["refine"] == refines
     assert [model.decodes(t) for t in range(6)] == decodes
     assert out.scalars["train/decodes_per_frame"].item() == pytest.approx(sum(decodes) / 6)
+
+
+def test_one_decode_per_frame_is_refused():
+    with pytest.raises(ValueError, match="grid_min must be >= 2"):
+        provide(grid_min=1)
+
+
+def test_every_frame_is_reported_from_a_posterior_that_read_it():
+    """Perturbing frame t changes frame t's masks, reconstruction, features and step loss, at
+    every t (also where R_hat is at its minimum), and leaves earlier frames alone."""
+    model = provide()
+    x = video(1, 6)
+    with torch.no_grad():
+        base_frames, _ = model.run(x, seeds(1, 6))
+    base = model.decompose(x, seeds(1, 6))
+    for t in range(6):
+        changed = x.clone()
+        changed[:, t] = 1.0 - changed[:, t]
+        with torch.no_grad():
+            frames, _ = model.run(changed, seeds(1, 6))
+        out = model.decompose(changed, seeds(1, 6))
+        assert not torch.allclose(out.masks[:, t], base.masks[:, t]), t
+        assert not torch.allclose(out.recon[:, t], base.recon[:, t]), t
+        assert not torch.allclose(out.z[:, t], base.z[:, t]), t
+        assert not torch.allclose(frames[t].last.terms.nll, base_frames[t].last.terms.nll), t
+        assert torch.equal(out.masks[:, :t], base.masks[:, :t]) and torch.equal(out.z[:, :t], base.z[:, :t])
 
 
 def test_the_prior_depends_only_on_the_previous_frames(monkeypatch):
@@ -177,7 +203,7 @@ def test_features_are_deterministic_posterior_means_of_every_frame():
     f1, f2 = model.features(x, seeds()), model.features(x, seeds())
     assert f1.shape == (2, 6, 3, 8) and torch.equal(f1, f2)
     assert torch.equal(model.decompose(x, seeds()).z, f1)
-    assert not torch.allclose(f1[:, 4], f1[:, 5]), "frames with one decode still read their image"
+    assert not torch.allclose(f1[:, 4], f1[:, 5]), "frames at the grid minimum read their image"
     from perception.config import PerceptionConfig
     from perception.registry import feature_dims, slot_features
     cfg = PerceptionConfig(model="provide", iodine=iodine_cfg())

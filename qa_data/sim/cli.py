@@ -39,7 +39,7 @@ def build_config(preset: str, num_videos: int | None, seed: int | None, override
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--preset", default="tiny", help="tiny | full | path to a YAML preset")
+    ap.add_argument("--preset", default="tiny", help="tiny | cpu | full | path to a YAML preset")
     ap.add_argument("--out", required=True, help="dataset root to create or resume")
     ap.add_argument("--num-videos", type=int, help="total videos, split in the preset's proportions")
     ap.add_argument("--seed", type=int)
