@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean-venv bench
+.PHONY: demo test venv clean-venv bench pretrain
 
 venv: $(STAMP)
 
@@ -19,6 +19,11 @@ $(STAMP): pyproject.toml
 
 demo: venv
 	$(PY) scripts/run_pipeline.py --out runs/demo
+
+# The perception checkpoint the demo starts from (perception/pretrained/oddn_cpu.pt): CPU-regime data,
+# oddn_cpu trained on it (about an hour on 2 cores; resumes), exported weights-only.
+pretrain: venv
+	$(PY) scripts/pretrain.py --out runs/pretrain
 
 test: venv
 	$(PY) -m pytest -q

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 import re
 import shutil
 from dataclasses import dataclass
@@ -92,7 +93,11 @@ def load_model_file(path: Path) -> dict:
     file = path / "model.pt" if path.is_dir() else path
     if not file.is_file():
         raise FileNotFoundError(f"{file}: checkpoint model file not found")
-    payload = torch.load(file, map_location="cpu", weights_only=False)
+    try:  # weights_only: tensors and plain containers only; a file carrying code is refused, never run
+        payload = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{file}: not a plain checkpoint (it holds objects other than tensors and plain "
+                         f"data, which are not loaded): {str(e).splitlines()[0]}") from None
     missing = {"model", "config", "model_name", "step"} - set(payload)
     if missing:
         raise ValueError(f"{file}: not a perception checkpoint (missing {sorted(missing)})")

@@ -67,25 +67,34 @@ def eval_main(argv=None) -> int:
     ap.add_argument("overrides", nargs="*", help="eval.* overrides, e.g. eval.num_videos=20")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = evaluate_run(args.run, args.data, args.split, args.overrides, args.checkpoint, show=True)
+    if out is not None:
+        print(f"written to {out}")
+    return 0
+
+
+def evaluate_run(run: Path, data: Path, split: str = "validation", overrides: list[str] | tuple[str, ...] = (),
+                 checkpoint: Path | None = None, show: bool = False) -> Path | None:
+    """Evaluates a run's checkpoint (default: its newest) into RUN/eval/<split>_step_N/: decomposition metrics
+    and figure, and for video models the prediction table and figures. Returns that folder (main process)."""
     accelerator = make_accelerator()
-    model, cfg, step = _load_run(args.run, args.checkpoint, args.overrides + [f"eval.split={args.split}"],
-                                 accelerator.device)
-    result = evaluate(model, cfg, eval_dataset(args.data, cfg), accelerator)
-    out = args.run / "eval" / f"{cfg.eval.split}_step_{step}"
+    model, cfg, step = _load_run(run, checkpoint, list(overrides) + [f"eval.split={split}"], accelerator.device)
+    result = evaluate(model, cfg, eval_dataset(data, cfg), accelerator)
+    out = Path(run) / "eval" / f"{cfg.eval.split}_step_{step}"
     if accelerator.is_main_process:
         write_eval(result, cfg, out, step, cfg.eval.split)
-        print(result.summary.to_markdown(index=False, floatfmt=".4f"))
+        if show:
+            print(result.summary.to_markdown(index=False, floatfmt=".4f"))
     if is_video_model(cfg):
-        pred_set = prediction_dataset(args.data, cfg)
+        pred_set = prediction_dataset(data, cfg)
         pred = evaluate_prediction({model_label(cfg): (model, cfg)}, pred_set, accelerator,
                                    batch_size=cfg.eval.batch_size)
         if accelerator.is_main_process:
             write_prediction(pred, out, f"{model_label(cfg)} prediction, step {step}", cfg.frames.frame_stride)
             interpretability_figures(model, cfg, pred_set[0], out)
-            print(pred.table.to_markdown(index=False, floatfmt=".5f"))
-    if accelerator.is_main_process:
-        print(f"written to {out}")
-    return 0
+            if show:
+                print(pred.table.to_markdown(index=False, floatfmt=".5f"))
+    return out if accelerator.is_main_process else None
 
 
 @needs_pixels
@@ -181,7 +190,7 @@ def extract_main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=defaults.batch_size, help="videos per forward pass")
     ap.add_argument("--dtype", default=defaults.dtype, choices=["float16", "float32"])
     ap.add_argument("--precision", default=defaults.precision, choices=["auto", "no", "bf16", "fp16"],
-                    help="autocast (auto: bf16 on GPU, none on CPU)")
+                    help="autocast (auto: bf16 on GPU and on CPUs with AMX bf16 units, else none)")
     ap.add_argument("--num-videos", type=int, default=defaults.num_videos, help="first N videos (default 0: all)")
     ap.add_argument("--num-workers", type=int, default=defaults.num_workers, help="video-decoding workers per process")
     ap.add_argument("--retry-skipped", action="store_true", help="recompute videos an earlier run skipped")

@@ -17,8 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from perception.checkpoint import checkpoint_step, list_checkpoints, load_run
+from perception.cli import evaluate_run
 from perception.config import PerceptionConfig
 from perception.extract import ExtractConfig, extract
+from perception.pretrained import DEMO_CHECKPOINT, install_pretrained
 from perception.registry import is_video_model, model_label
 from perception.train import train as train_perception
 from qa_data.config import load_config, save_config
@@ -79,7 +81,8 @@ def qa_jobs(runs: int) -> int:
 def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers: int = 2, seed: int = 0,
         perception_overrides: list[str] | tuple[str, ...] = (), extract_stride: int = 0,
         qa_overrides: list[str] | tuple[str, ...] = (),
-        question_overrides: list[str] | tuple[str, ...] = QUESTION_OVERRIDES, jobs: int | None = None) -> dict:
+        question_overrides: list[str] | tuple[str, ...] = QUESTION_OVERRIDES, jobs: int | None = None,
+        pretrained: Path | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data, report_dir = out / "data", out / "report"
     report_dir.mkdir(exist_ok=True)
@@ -135,23 +138,34 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
 
     timer.lap("statistics, baselines, contact sheet")
 
-    # 6. Perception: the tiny ODDN preset, trained (resumes from its checkpoints) and evaluated:
-    # decomposition metrics, and for video models the prediction table and rollout figure.
-    pcfg = load_config(PerceptionConfig, PERCEPTION_PRESET,
-                       [f"frames.cache_dir={out / 'cache'}", f"train.seed={seed}", *perception_overrides])
-    run_dir = out / "perception" / model_label(pcfg).replace("/", "_")
-    done = list_checkpoints(run_dir / "checkpoints")
-    final_eval = run_dir / "eval" / f"{pcfg.eval.split}_step_{pcfg.train.steps}" / "metrics.csv"
-    finished = final_eval.is_file() and (not is_video_model(pcfg) or (final_eval.parent / "prediction.csv").is_file())
-    if done and checkpoint_step(done[-1]) == pcfg.train.steps and finished:
-        print(f"perception: {pcfg.model} already trained ({pcfg.train.steps} steps)")
-        metrics = pd.read_csv(final_eval)
+    # 6. Perception: the pretrained CPU-regime ODDN (`make pretrain`), evaluated on this data; or, with
+    # `pretrained=None`, the tiny ODDN preset trained here (resumes from its checkpoints). Either way
+    # evaluated: decomposition metrics, and for video models the prediction table and rollout figure.
+    if pretrained is not None:
+        pcfg, pstep = install_pretrained(pretrained, out / "perception" / "pretrained")
+        run_dir = out / "perception" / "pretrained"
+        eval_dir = run_dir / "eval" / f"{pcfg.eval.split}_step_{pstep}"
+        if not (eval_dir / "metrics.csv").is_file() or (is_video_model(pcfg)
+                                                        and not (eval_dir / "prediction.csv").is_file()):
+            evaluate_run(run_dir, data, pcfg.eval.split)
+        metrics = pd.read_csv(eval_dir / "metrics.csv")
+        print(f"perception: pretrained {model_label(pcfg)} ({pretrained.name}, step {pstep}), not trained here")
     else:
-        result = train_perception(pcfg, data, run_dir)
-        metrics = result.metrics
-        print(f"perception: {pcfg.model} trained to step {result.step} in {result.seconds:.0f} s "
-              f"({result.frames_per_second:.1f} frames/s)")
-    eval_dir = run_dir / "eval" / f"{pcfg.eval.split}_step_{pcfg.train.steps}"
+        pcfg = load_config(PerceptionConfig, PERCEPTION_PRESET,
+                           [f"frames.cache_dir={out / 'cache'}", f"train.seed={seed}", *perception_overrides])
+        run_dir = out / "perception" / model_label(pcfg).replace("/", "_")
+        done = list_checkpoints(run_dir / "checkpoints")
+        eval_dir = run_dir / "eval" / f"{pcfg.eval.split}_step_{pcfg.train.steps}"
+        final_eval = eval_dir / "metrics.csv"
+        finished = final_eval.is_file() and (not is_video_model(pcfg) or (eval_dir / "prediction.csv").is_file())
+        if done and checkpoint_step(done[-1]) == pcfg.train.steps and finished:
+            print(f"perception: {pcfg.model} already trained ({pcfg.train.steps} steps)")
+            metrics = pd.read_csv(final_eval)
+        else:
+            result = train_perception(pcfg, data, run_dir)
+            metrics = result.metrics
+            print(f"perception: {pcfg.model} trained to step {result.step} in {result.seconds:.0f} s "
+                  f"({result.frames_per_second:.1f} frames/s)")
     print(f"\nperception on {pcfg.eval.split} ({eval_dir}):")
     print(metrics.to_markdown(index=False, floatfmt=".4f"))
     shutil.copyfile(eval_dir / "decomposition.png", report_dir / "perception_decomposition.png")
@@ -232,8 +246,21 @@ def main(argv=None) -> int:
     ap.add_argument("--questions", nargs="*", default=list(QUESTION_OVERRIDES), metavar="KEY=VALUE",
                     help="overrides of the question preset clevrer_sim (default: %(default)s)")
     ap.add_argument("--qa-jobs", type=int, help="QA runs trained at once (default: all three on CPU, 1 on GPU)")
+    ap.add_argument("--pretrained", type=Path, default=DEMO_CHECKPOINT,
+                    help="perception checkpoint to start from instead of training (default: %(default)s, made by "
+                         "`make pretrain`)")
+    ap.add_argument("--from-scratch", action="store_true",
+                    help=f"train the perception preset {PERCEPTION_PRESET.name} here instead of using --pretrained")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    pretrained = None
+    if not args.from_scratch:
+        if not args.pretrained.is_file():
+            raise SystemExit(f"{args.pretrained}: no pretrained perception checkpoint; make it with `make pretrain`, "
+                             "or pass --from-scratch")
+        if args.perception:
+            raise SystemExit("--perception overrides apply to training; use them with --from-scratch")
+        pretrained = args.pretrained
     run(args.out, args.preset, args.num_videos, args.workers, args.seed, args.perception, args.extract_stride,
-        args.qa, args.questions, args.qa_jobs)
+        args.qa, args.questions, args.qa_jobs, pretrained)
     return 0

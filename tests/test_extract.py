@@ -74,7 +74,7 @@ def run_ok(cmd: list[str]) -> subprocess.CompletedProcess:
 
 def test_one_and_two_processes_write_identical_files(oddn_run, sim_data, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    opts = ["--batch-size", "1", "--frame-stride", "16"]
+    opts = ["--batch-size", "1", "--frame-stride", "16", "--precision", "no"]  # float32: compared with the model below
     run_ok(extract_cmd(oddn_run, sim_data, one, *opts, processes=1))
     done = run_ok(extract_cmd(oddn_run, sim_data, two, *opts, processes=2))
     assert "on 2 process(es)" in done.stdout  # a real process group, not two lone copies
@@ -285,3 +285,13 @@ def test_reader_opens_the_file_lazily_in_each_worker(synthetic_cache):
     batches = list(loader)
     assert [int(v) for b in batches for v in b["video_index"]] == list(range(100, 109))
     assert batches[0]["slots"].shape == (3, 4, 3, 7)
+
+
+def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_bf16_matrix_units(monkeypatch):
+    from perception import extract as ex
+    assert ex.resolve_precision("auto", torch.device("cuda")) == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert ex.resolve_precision("auto", torch.device("cpu")) == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert ex.resolve_precision("auto", torch.device("cpu")) == "no"
+    assert ex.resolve_precision("no", torch.device("cuda")) == "no"  # an explicit choice stands

@@ -1,0 +1,81 @@
+"""The small pretrained perception checkpoint the main job starts from (`make pretrain` makes it).
+
+`export_pretrained` writes a run's checkpoint as one weights-only file (`model.pt`'s payload: weights,
+resolved config, model name, step, plus where it came from); `install_pretrained` puts such a file into
+a run directory as its only checkpoint, so evaluation and slot extraction read it like any trained run.
+Loading goes through `perception.checkpoint.load_model_file` (weights-only: a file that carries code is
+refused).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from perception.checkpoint import file_sha256, list_checkpoints, load_model_file
+from perception.config import PerceptionConfig
+from qa_data.config import config_from_dict, save_config
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+DEMO_CHECKPOINT = PRETRAINED_DIR / "oddn_cpu.pt"
+MAX_BYTES = 10 * 1024 * 1024  # what the repository accepts for a committed checkpoint
+
+
+def export_pretrained(run: Path, dest: Path = DEMO_CHECKPOINT, note: str = "") -> Path:
+    """Writes the newest checkpoint of `run` as a weights-only file at `dest` (float32 weights)."""
+    found = list_checkpoints(Path(run) / "checkpoints")
+    if not found:
+        raise FileNotFoundError(f"{run}/checkpoints: no complete checkpoint to export")
+    payload = load_model_file(found[-1])
+    out = {k: payload[k] for k in ("model", "config", "model_name", "step")}
+    out["source"] = {"run": str(run), "checkpoint": found[-1].name, "note": note}
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".tmp")
+    torch.save(out, tmp)
+    if tmp.stat().st_size > MAX_BYTES:
+        tmp.unlink()
+        raise ValueError(f"{dest}: the checkpoint would be over {MAX_BYTES >> 20} MB; not written")
+    tmp.replace(dest)
+    return dest
+
+
+def install_pretrained(file: Path, run: Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[PerceptionConfig, int]:
+    """Makes `run` a run directory whose only checkpoint is `file`; returns its config (with `overrides`
+    applied to the eval section only) and step. An existing identical install is kept."""
+    payload = load_model_file(file)
+    step = int(payload["step"])
+    bad = [o for o in overrides if not o.startswith("eval.")]
+    if bad:
+        raise ValueError(f"only eval.* settings of a pretrained model can be changed, got {bad}")
+    cfg = config_from_dict(PerceptionConfig, payload["config"], list(overrides), source=str(file))
+    ckpt = Path(run) / "checkpoints" / f"step_{step:07d}"
+    target = ckpt / "model.pt"
+    if not (target.is_file() and file_sha256(target) == file_sha256(file)):
+        ckpt.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, target.with_suffix(".tmp"))
+        target.with_suffix(".tmp").replace(target)
+    save_config(cfg, Path(run) / "config.yaml")
+    return cfg, step
+
+
+def pretrain(out: Path, config: Path, data_preset: str = "cpu", workers: int = 2, dest: Path = DEMO_CHECKPOINT,
+             overrides: list[str] | tuple[str, ...] = ()) -> Path:
+    """`make pretrain`: generates the CPU-regime data (videos only) into OUT/data, trains `config` on it into
+    OUT/<model> (both resume), and exports the result to `dest`."""
+    from perception.train import train
+    from qa_data.config import load_config
+    from qa_data.sim.cli import build_config
+    from qa_data.sim.generate import generate_dataset
+
+    out = Path(out)
+    data = out / "data"
+    gen = generate_dataset(build_config(data_preset, None, None, []), data, workers=workers)
+    if gen.failed:
+        raise RuntimeError(f"{len(gen.failed)} videos failed to generate under {data}")
+    cfg = load_config(PerceptionConfig, config, [f"frames.cache_dir={out / 'cache'}", *overrides])
+    run = out / Path(config).stem
+    result = train(cfg, data, run)
+    return export_pretrained(run, dest, note=f"{Path(config).name} on the `{data_preset}` data preset, "
+                                             f"step {result.step}, {result.seconds / 60:.1f} training minutes")

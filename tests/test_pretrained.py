@@ -1,0 +1,65 @@
+"""The pretrained perception checkpoint of the main job: export, install, safe loading."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from perception.checkpoint import load_model_file, load_run, write_model_file
+from perception.config import PerceptionConfig
+from perception.pretrained import MAX_BYTES, export_pretrained, install_pretrained
+from perception.registry import build_model
+from qa_data.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def trained_run(root, preset="oddn_tiny", step=7):
+    cfg = load_config(PerceptionConfig, REPO / "configs" / "perception" / f"{preset}.yaml", [])
+    torch.manual_seed(3)
+    model = build_model(cfg)
+    ckpt = root / "checkpoints" / f"step_{step:07d}"
+    ckpt.mkdir(parents=True)
+    write_model_file(model, cfg, ckpt / "model.pt", step)
+    return model, cfg
+
+
+def test_export_then_install_gives_a_run_with_the_same_model(tmp_path):
+    model, cfg = trained_run(tmp_path / "run")
+    dest = export_pretrained(tmp_path / "run", tmp_path / "pre" / "oddn.pt", note="test")
+    assert dest.stat().st_size < MAX_BYTES
+    payload = load_model_file(dest)
+    assert payload["step"] == 7 and payload["source"]["note"] == "test"
+    got_cfg, step = install_pretrained(dest, tmp_path / "demo" / "perception", ["eval.num_videos=3"])
+    assert step == 7 and got_cfg.eval.num_videos == 3 and got_cfg.iodine == cfg.iodine
+    loaded = load_run(tmp_path / "demo" / "perception")
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[name], tensor), name
+    assert (tmp_path / "demo" / "perception" / "config.yaml").is_file()
+    install_pretrained(dest, tmp_path / "demo" / "perception")  # again: kept, no error
+    with pytest.raises(ValueError, match="only eval"):
+        install_pretrained(dest, tmp_path / "other", ["train.steps=3"])
+
+
+def test_export_without_a_checkpoint_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
+        export_pretrained(tmp_path, tmp_path / "x.pt")
+
+
+class _Payload:
+    def __reduce__(self):  # would run code when unpickled
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def test_a_checkpoint_carrying_code_is_refused_and_not_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "model.pt"
+    torch.save({"model": {}, "config": {}, "model_name": "oddn", "step": 0, "x": _Payload()}, bad)
+    with pytest.raises(ValueError, match="not a plain checkpoint"):
+        load_model_file(bad)
+    with pytest.raises(ValueError, match="not a plain checkpoint"):
+        install_pretrained(bad, tmp_path / "run")
+    assert not (tmp_path / "PWNED").exists()
+    assert pickle  # the payload above is a pickle-level attack, not a torch one
