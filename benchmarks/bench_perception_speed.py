@@ -70,9 +70,8 @@ def run_one(spec: dict) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, cfg.train.lr)
     size = tuple(cfg.frames.preprocess.size)
-    from perception.registry import is_video_model, train_clip_len
-    shape = (cfg.train.batch_size, train_clip_len(cfg), 3, *size) if is_video_model(cfg) \
-        else (cfg.train.batch_size, 3, *size)
+    from perception.registry import train_clip_len
+    shape = (cfg.train.batch_size, train_clip_len(cfg), 3, *size)  # clips, as training reads them (L = 1: images)
     x = torch.rand(*shape)
 
     def step():

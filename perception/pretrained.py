@@ -29,7 +29,8 @@ def export_pretrained(run: Path, dest: Path = DEMO_CHECKPOINT, note: str = "") -
         raise FileNotFoundError(f"{run}/checkpoints: no complete checkpoint to export")
     payload = load_model_file(found[-1])
     out = {k: payload[k] for k in ("model", "config", "model_name", "step")}
-    out["source"] = {"run": str(run), "checkpoint": found[-1].name, "note": note}
+    out["config"]["frames"]["cache_dir"] = ""  # a path of the machine it was trained on
+    out["source"] = {"run": Path(run).name, "checkpoint": found[-1].name, "note": note}
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(".tmp")

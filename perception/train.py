@@ -16,7 +16,7 @@ Run directory:
     eval/<split>_step_N/        metrics.md/.csv, frames.csv, videos.csv, decomposition.png; for video
                                 models also prediction.md/.csv, rollout.png, prediction_mse.png,
                                 dynamics_sweep.png and attention.png (perception.prediction)
-    eval_curve.csv, eval_curve.png   evaluation metrics against steps
+    eval_curve.csv, eval_curve.png   evaluation metrics against steps and wall seconds (continued across resumes)
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class TrainResult:
     checkpoint: Path
     eval_dir: Path | None
     metrics: pd.DataFrame | None
-    seconds: float
+    seconds: float  # the run's wall time up to its last step, across resumes
     frames_per_second: float
 
 
@@ -83,6 +83,32 @@ def _check_resume_config(out: Path, cfg: PerceptionConfig) -> None:
         if name in saved and section(saved, name) != section(new, name):
             raise ConfigError(f"{saved_path}: the run directory was made with a different `{name}` section; "
                               "use a new --out directory or the same settings")
+
+
+ELAPSED_FILE = "train_time.json"
+
+
+def _write_elapsed(checkpoint: Path, seconds: float) -> None:
+    """Records the run's wall time up to this checkpoint, so a resumed run's curves continue it."""
+    (Path(checkpoint) / ELAPSED_FILE).write_text(json.dumps({"seconds": round(seconds, 3)}))
+
+
+def _elapsed_before(out: Path, done: list[Path], step: int) -> float:
+    """Wall seconds the run had spent before resuming at `step` (0 for a fresh run): from the checkpoint's
+    record, or for checkpoints written before it existed, from an evaluation at that step (else 0, logged)."""
+    if not done:
+        return 0.0
+    record = done[-1] / ELAPSED_FILE
+    if record.is_file():
+        return float(json.loads(record.read_text())["seconds"])
+    curve = out / "eval_curve.csv"
+    if curve.is_file():
+        rows = pd.read_csv(curve)
+        rows = rows[rows.step == step]
+        if len(rows):
+            return float(rows.train_seconds.iloc[-1])
+    logger.warning("%s: no record of the wall time before step %d; the curves' minutes restart at 0", done[-1], step)
+    return 0.0
 
 
 def _append_curve(out: Path, step: int, summary: pd.DataFrame, seconds: float) -> None:
@@ -167,7 +193,8 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
 
     log_path = out / "train_log.jsonl"
     bar = tqdm(total=tc.steps, initial=step, desc=f"train {cfg.model}", disable=not accelerator.is_local_main_process)
-    t0 = time.perf_counter()
+    session_start = time.perf_counter()
+    t0 = session_start - _elapsed_before(out, done, step)  # wall time counts across resumes
     frames_seen = 0
     last_ckpt = done[-1] if done else None
     eval_dir, metrics = None, None
@@ -213,15 +240,20 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
                                  out / "figures" / f"train_step_{step}.png", title=f"training batch, step {step}")
         if step % tc.checkpoint_every == 0 or step == tc.steps:
             last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints)
+            if main:
+                _write_elapsed(last_ckpt, time.perf_counter() - t0)
         if tc.eval_every and step % tc.eval_every == 0 and step != tc.steps:
             run_eval(step, time.perf_counter() - t0)
     bar.close()
     seconds = time.perf_counter() - t0
     if last_ckpt is None or checkpoint_step(last_ckpt) != step:  # e.g. steps=0: save the initial model
         last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints)
+        if main:
+            _write_elapsed(last_ckpt, seconds)
     eval_dir, metrics = run_eval(step, seconds)
     if is_video_model(cfg):
         run_prediction_eval(eval_dir)
     accelerator.end_training()
-    fps = frames_seen / seconds if frames_seen and seconds > 0 else math.nan
+    session = time.perf_counter() - session_start
+    fps = frames_seen / session if frames_seen and session > 0 else math.nan
     return TrainResult(out, step, last_ckpt, eval_dir, metrics, seconds, fps)

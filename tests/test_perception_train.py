@@ -87,6 +87,11 @@ def test_resumed_run_repeats_the_uninterrupted_losses(sim_data, tmp_path, cache)
     for f in ("metrics.md", "metrics.csv", "frames.csv", "videos.csv", "decomposition.png", "config.yaml"):
         assert (resumed.eval_dir / f).is_file(), f
     assert (part / "eval_curve.csv").is_file() and (part / "tensorboard").is_dir()
+    # wall time continues across the resume: the curve's seconds at step 4 include the first session's
+    first = json.loads((part / "checkpoints" / "step_0000002" / "train_time.json").read_text())["seconds"]
+    curve = pd.read_csv(part / "eval_curve.csv").set_index("step")
+    assert curve.loc[2, "train_seconds"] <= curve.loc[4, "train_seconds"]
+    assert resumed.seconds > first and curve.loc[4, "train_seconds"] == pytest.approx(resumed.seconds, abs=0.1)
 
 
 def test_a_run_directory_refuses_another_model(sim_data, tmp_path, cache):

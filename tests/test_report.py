@@ -94,3 +94,33 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     assert "slots train: 0 videos extracted" in printed and (slots["dir"] / "train.h5").read_bytes() == cache_bytes
     assert (out["data"] / "questions" / "train.json").read_bytes() == train
     assert qa_model.read_bytes() == qa_bytes  # QA runs are not retrained
+
+
+def test_main_job_starts_from_a_pretrained_checkpoint(tmp_path, capsys):
+    """With `pretrained`, the perception stage installs, evaluates and extracts that model; nothing is trained."""
+    from perception.config import PerceptionConfig
+    from perception.checkpoint import file_sha256, write_model_file
+    from perception.pretrained import export_pretrained
+    from perception.registry import build_model
+    from qa_data.config import load_config
+    from qa_data.slot_cache import read_attrs
+    from reasoning.pipeline import REPO, run
+
+    small = ["iodine.num_iters=2", "eval.num_videos=1", "eval.frames_per_video=2", "eval.frame_gap=32",
+             "frames.frame_stride=16", "eval.predict_starts=[0]", "eval.predict_steps=2"]
+    cfg = load_config(PerceptionConfig, REPO / "configs" / "perception" / "oddn_cpu.yaml", small)
+    ckpt = tmp_path / "made" / "checkpoints" / "step_0000005"
+    ckpt.mkdir(parents=True)
+    write_model_file(build_model(cfg), cfg, ckpt / "model.pt", 5)
+    pretrained = export_pretrained(tmp_path / "made", tmp_path / "oddn_cpu.pt")
+    qa = ["train.steps=2", "aloe.d_model=16", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=16", "data.num_frames=4",
+          "train.batch_size=8"]
+    out = run(tmp_path / "demo", num_videos=9, workers=1, qa_overrides=qa, pretrained=pretrained)
+    printed = capsys.readouterr().out
+    assert "pretrained oddn (oddn_cpu.pt, step 5), not trained here" in printed
+    run_dir = out["perception"]["run"]
+    assert not (run_dir / "train_log.jsonl").exists()  # evaluated, never trained
+    assert (run_dir / "eval" / "validation_step_5" / "prediction.csv").is_file()
+    attrs = read_attrs(out["slots"]["dir"] / "train.h5")
+    assert attrs["producer_id"] == file_sha256(pretrained) and attrs["frame_stride"] == 16
+    assert out["qa"]["table"].feature.tolist() == ["ODDN", "ODDN -dyn", "states", "blind"]
