@@ -98,6 +98,7 @@ class TrainConfig:
     lr: float = 3e-4  # Adam (both papers)
     grad_clip: float = 5.0  # global norm (all IODINE-line code)
     mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
+    channels_last: bool = False  # channels-last weights: 1.12x faster bf16 steps on CPU, slower in float32 (docs/benchmarks.md)
     log_every: int = 10
     figure_every: int = 200
     checkpoint_every: int = 200

@@ -143,6 +143,8 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
 
     set_seed(tc.seed)  # right before building the model: identical initial weights on every process
     model = build_model(cfg)
+    if tc.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # the same function, another weight layout
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
     model, optimizer = accelerator.prepare(model, optimizer)
     raw_model = accelerator.unwrap_model(model)

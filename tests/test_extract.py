@@ -191,7 +191,8 @@ def test_corrupt_and_short_videos_are_counted_skips(oddn_run, sim_data, tmp_path
 def test_every_perception_model_extracts(preset, sim_data, tmp_path):
     loaded = load_run(make_run(tmp_path / "run", preset))
     result = extract(loaded, sim_data, tmp_path / "slots", ExtractConfig(batch_size=2, frame_stride=32, num_videos=2,
-                                                                         dtype="float32"), progress=False)
+                                                                         dtype="float32", precision="no"),
+                     progress=False)  # float32, to compare with the model's own features below
     assert result.computed == 2 and not result.skipped
     d_static, d_dyn = feature_dims(loaded.model, loaded.cfg)
     reader = SlotFrames(tmp_path / "slots" / "train.h5", SlotSampling(num_frames=4))

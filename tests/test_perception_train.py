@@ -129,7 +129,12 @@ def test_every_perception_config_runs_one_training_step(preset, sim_data, balls_
         "eval.num_videos=1", "eval.frames_per_video=2", "eval.frame_gap=32", "eval.batch_size=1",
         "eval.predict_context=2", "eval.predict_steps=2", "eval.split=validation"])
     data = balls_data if cfg.frames.dataset == "bouncing_balls" else sim_data
-    result = train(cfg, data, tmp_path / "run")
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state(True)  # presets differ in mixed precision (the *_cpu ones train in bf16)
+    try:
+        result = train(cfg, data, tmp_path / "run")
+    finally:
+        AcceleratorState._reset_state(True)
     assert result.step == 1 and result.metrics is not None
     assert np.isfinite(result.metrics["mean"]).all()
 
