@@ -153,12 +153,18 @@ def test_student_forcing_adds_the_rollout_to_the_prediction_loss():
         teacher(clips[:, :2])
 
 
-def test_exported_features_have_static_and_dynamics_dims():
+def export_setup():
+    """A small ODDN with a randomised distiller, its config, and a video [2, 4, 3, 12, 16] with seeds [2, 4]."""
     torch.manual_seed(0)
     video, seeds = torch.rand(2, 4, 3, 12, 16), torch.arange(8).view(2, 4)
     cfg = PerceptionConfig(model="oddn", iodine=iodine_cfg(), oddn=OddnConfig(distill_ffn=16, relation_hidden=16))
     model = Oddn(cfg.iodine, cfg.oddn, (12, 16))
     randomize(model.distiller)
+    return model, cfg, video, seeds
+
+
+def test_exported_features_have_static_and_dynamics_dims():
+    model, cfg, video, seeds = export_setup()
     feats = slot_features(model, cfg, video, seeds)
     assert feature_dims(model, cfg) == (8, 4) and feats.shape == (2, 4, 3, 12)
     torch.testing.assert_close(feats, slot_features(model, cfg, video, seeds))  # deterministic given seeds
@@ -177,11 +183,7 @@ def test_exported_features_have_static_and_dynamics_dims():
 
 def test_dynamics_are_trained_on_the_inputs_they_are_exported_from():
     """Training, prediction and export all give the distiller the posterior means of the last decode."""
-    torch.manual_seed(0)
-    video, seeds = torch.rand(2, 4, 3, 12, 16), torch.arange(8).view(2, 4)
-    cfg = PerceptionConfig(model="oddn", iodine=iodine_cfg(), oddn=OddnConfig(distill_ffn=16, relation_hidden=16))
-    model = Oddn(cfg.iodine, cfg.oddn, (12, 16))
-    randomize(model.distiller)
+    model, cfg, video, seeds = export_setup()
     seen = []
     orig = model.distiller.forward
     model.distiller.forward = lambda z, need_weights=False: seen.append(z.detach().clone()) or orig(z, need_weights)
@@ -194,6 +196,9 @@ def test_dynamics_are_trained_on_the_inputs_they_are_exported_from():
     feats = slot_features(model, cfg, video, seeds)
     torch.testing.assert_close(seen[0], mu)  # export's distiller input
     torch.testing.assert_close(feats[..., :8], mu)
+    seen.clear()
+    model.rollout(video[:, :2], 2, seeds[:, :2])
+    torch.testing.assert_close(seen[0], mu[:, :2])  # prediction's first distiller input: the context's means
 
 
 def test_curriculum_grows_the_clip_length():
