@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qa_data.config import require_min
 from qa_data.preprocess import PreprocessConfig
 
 
@@ -89,6 +90,9 @@ class FramesConfig:
     num_workers: int = 0  # DataLoader workers reading the frame store
     skip_bad: bool = False  # count, log and leave out unreadable videos instead of stopping
 
+    def __post_init__(self):
+        require_min("frames", self, {"frame_stride": 1, "num_workers": 0})
+
 
 @dataclass
 class TrainConfig:
@@ -105,6 +109,15 @@ class TrainConfig:
     keep_checkpoints: int = 3
     eval_every: int = 0  # 0: only the final evaluation
 
+    def __post_init__(self):
+        if self.mixed_precision in (False, "False", "false"):  # YAML reads a bare `no` as false
+            self.mixed_precision = "no"
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ValueError(f"train.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        require_min("train", self, {"steps": 1, "batch_size": 1, "lr": 1e-12, "grad_clip": 1e-12, "log_every": 1,
+                                    "figure_every": 0, "checkpoint_every": 1, "keep_checkpoints": 1,
+                                    "eval_every": 0})
+
 
 @dataclass
 class EvalConfig:
@@ -119,6 +132,12 @@ class EvalConfig:
     predict_context: int = 2
     predict_steps: int = 6
     predict_starts: list[int] = field(default_factory=lambda: [0, 40, 80])
+
+    def __post_init__(self):
+        require_min("eval", self, {"num_videos": 0, "frames_per_video": 1, "frame_gap": 1, "batch_size": 1,
+                                   "figure_frames": 1, "predict_context": 1, "predict_steps": 1})
+        if any(s < 0 for s in self.predict_starts):
+            raise ValueError(f"eval.predict_starts must be frame indices >= 0, got {list(self.predict_starts)}")
 
 
 @dataclass

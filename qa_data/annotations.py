@@ -8,6 +8,7 @@ location[3]}].
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,9 +148,27 @@ def view_events_from_mask(inside: np.ndarray, object_ids: list[int], first_frame
 
 
 def _vec3(value, path, what) -> tuple[float, float, float]:
-    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value)):
+    if not (isinstance(value, list) and len(value) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
         raise DataError(path, f"{what} must be a list of 3 numbers, got {value!r}")
+    if not all(math.isfinite(v) for v in value):
+        raise DataError(path, f"{what} must be finite, got {value!r}")
     return (float(value[0]), float(value[1]), float(value[2]))
+
+
+def _index(d: dict, key: str, path, what: str) -> int:
+    """An id or frame number: an integer >= 0."""
+    value = _get(d, key, int, path, what)
+    if value < 0:
+        raise DataError(path, f"{what}: {key!r} must be >= 0, got {value}")
+    return value
+
+
+def _word(d: dict, key: str, allowed: tuple[str, ...], path, what: str) -> str:
+    value = _get(d, key, str, path, what)
+    if value not in allowed:
+        raise DataError(path, f"{what}: {key!r} must be one of {list(allowed)}, got {value!r}")
+    return value
 
 
 def _get(d: dict, key: str, typ, path, what: str):
@@ -169,35 +188,43 @@ def parse_annotation(data: Any, path: str | Path = "<annotation>") -> Annotation
     for i, o in enumerate(_get(data, "object_property", list, path, "annotation")):
         what = f"object_property[{i}]"
         props.append(ObjectProperty(
-            _get(o, "object_id", int, path, what), _get(o, "color", str, path, what),
-            _get(o, "material", str, path, what), _get(o, "shape", str, path, what)))
+            _index(o, "object_id", path, what), _word(o, "color", COLORS, path, what),
+            _word(o, "material", MATERIALS, path, what), _word(o, "shape", SHAPES, path, what)))
     ids = {o.object_id for o in props}
+    if len(ids) != len(props):
+        raise DataError(path, "object_property: object_id values are not unique")
     frames = []
     for t, fr in enumerate(_get(data, "motion_trajectory", list, path, "annotation")):
         what = f"motion_trajectory[{t}]"
+        frame_id = _index(fr, "frame_id", path, what)
+        if frames and frame_id <= frames[-1].frame_id:
+            raise DataError(path, f"{what}: frame_id {frame_id} does not follow {frames[-1].frame_id}")
         states = []
         for j, s in enumerate(_get(fr, "objects", list, path, what)):
             w = f"{what}.objects[{j}]"
             oid = _get(s, "object_id", int, path, w)
             if oid not in ids:
                 raise DataError(path, f"{w}: object_id {oid} is not in object_property")
+            if any(st.object_id == oid for st in states):
+                raise DataError(path, f"{w}: object {oid} appears twice in frame {frame_id}")
             states.append(ObjectState(
                 oid, _vec3(_get(s, "location", list, path, w), path, f"{w}.location"),
                 _vec3(_get(s, "orientation", list, path, w), path, f"{w}.orientation"),
                 _vec3(_get(s, "velocity", list, path, w), path, f"{w}.velocity"),
                 _vec3(_get(s, "angular_velocity", list, path, w), path, f"{w}.angular_velocity"),
                 _get(s, "inside_camera_view", bool, path, w)))
-        frames.append(FrameState(_get(fr, "frame_id", int, path, what), tuple(states)))
+        frames.append(FrameState(frame_id, tuple(states)))
     collisions = []
     for i, c in enumerate(_get(data, "collision", list, path, "annotation")):
         what = f"collision[{i}]"
         oids = _get(c, "object_ids", list, path, what)
-        if len(oids) != 2 or not all(isinstance(x, int) and x in ids for x in oids):
-            raise DataError(path, f"{what}: object_ids must be 2 ids from object_property, got {oids!r}")
-        collisions.append(Collision((oids[0], oids[1]), _get(c, "frame_id", int, path, what),
+        if (len(oids) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) and x in ids for x in oids)
+                or oids[0] == oids[1]):
+            raise DataError(path, f"{what}: object_ids must be 2 different ids from object_property, got {oids!r}")
+        collisions.append(Collision((oids[0], oids[1]), _index(c, "frame_id", path, what),
                                     _vec3(_get(c, "location", list, path, what), path, f"{what}.location")))
     return Annotation(
-        scene_index=_get(data, "scene_index", int, path, "annotation"),
+        scene_index=_index(data, "scene_index", path, "annotation"),
         video_filename=_get(data, "video_filename", str, path, "annotation"),
         object_property=props, motion_trajectory=frames, collision=collisions)
 
@@ -211,7 +238,11 @@ def read_json(path: str | Path) -> Any:
         with open(path) as f:
             return json.load(f)
     except json.JSONDecodeError as e:
-        raise DataError(path, f"malformed JSON ({e})") from e
+        raise DataError(path, f"malformed JSON ({e})") from None
+    except UnicodeDecodeError as e:
+        raise DataError(path, f"not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+    except IsADirectoryError:
+        raise DataError(path, "is a directory, not a JSON file") from None
 
 
 def load_annotation(path: str | Path) -> Annotation:

@@ -51,7 +51,21 @@ def config_from_dict(cls: type[T], data: dict | None, overrides: Sequence[str] =
         merged = OmegaConf.merge(schema, *layers)
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as e:
-        raise ConfigError(f"{source}: {e}".splitlines()[0] + f" (config class {cls.__name__})") from e
+        cause = e.__cause__ if isinstance(e.__cause__, (ValueError, TypeError)) else None
+        text = str(cause) if cause is not None else str(e)  # a field check of a config's __post_init__
+        raise ConfigError(f"{source}: {text}".splitlines()[0] + f" (config class {cls.__name__})") from e
+    except (ValueError, TypeError) as e:  # raised by a config's own field checks (__post_init__)
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{source}: {e} (config class {cls.__name__})") from e
+
+
+def require_min(section: str, obj: Any, minimum: dict[str, float]) -> None:
+    """A config's field check: raises ValueError naming `section.field` for a value below its minimum."""
+    for name, low in minimum.items():
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+            raise ValueError(f"{section}.{name} must be a number >= {low}, got {value!r}")
 
 
 def config_to_dict(cfg: Any) -> dict:

@@ -15,6 +15,9 @@ class DataError(ValueError):
         self.problem = problem
         super().__init__(f"{path}: {problem}")
 
+    def __reduce__(self):  # rebuilt from (path, problem), so it crosses process boundaries intact
+        return (type(self), (self.path, self.problem))
+
 
 @dataclass
 class SkipReport:

@@ -142,23 +142,44 @@ class SceneFacts:
         return found
 
 
-def _tail_events(tail: dict[str, Any], path) -> list[Event]:
+def _frame(value, path, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise DataError(path, f"{what}: frame_id must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _object_ids(value, ids: set[int], n: int, path, what: str) -> list[int]:
+    if (not isinstance(value, list) or len(value) != n or len(set(map(repr, value))) != n
+            or not all(isinstance(x, int) and not isinstance(x, bool) and x in ids for x in value)):
+        raise DataError(path, f"{what}: expected {n} different object ids of the annotation, got {value!r}")
+    return value
+
+
+def _tail_events(tail: dict[str, Any], path, ids: set[int]) -> list[Event]:
     try:
-        out = [collision_event(*c["object_ids"], c["frame_id"]) for c in tail["collision"]]
-        out += [Event("in", (e["object_id"],), e["frame_id"]) for e in tail["enter"]]
-        out += [Event("out", (e["object_id"],), e["frame_id"]) for e in tail["exit"]]
+        out = [collision_event(*_object_ids(c["object_ids"], ids, 2, path, f"collision[{i}]"),
+                               _frame(c["frame_id"], path, f"collision[{i}]")) for i, c in enumerate(tail["collision"])]
+        for kind, key in (("in", "enter"), ("out", "exit")):
+            out += [Event(kind, tuple(_object_ids([e["object_id"]], ids, 1, path, f"{key}[{i}]")),
+                          _frame(e["frame_id"], path, f"{key}[{i}]")) for i, e in enumerate(tail[key])]
     except (KeyError, TypeError) as e:
-        raise DataError(path, f"malformed tail events ({e!r})") from e
+        raise DataError(path, f"malformed tail events (missing or wrong {e})") from None
     return sorted(out, key=lambda e: e.frame)
 
 
-def _counterfactuals(cf: dict[str, Any], path) -> dict[int, list[Event]]:
+def _counterfactuals(cf: dict[str, Any], path, ids: set[int]) -> dict[int, list[Event]]:
+    out: dict[int, list[Event]] = {}
     try:
-        return {int(r["removed_object_id"]): [collision_event(*c["object_ids"], c["frame_id"])
-                                              for c in r["collision"]]
-                for r in cf["counterfactuals"]}
+        for i, r in enumerate(cf["counterfactuals"]):
+            removed = _object_ids([r["removed_object_id"]], ids, 1, path, f"counterfactuals[{i}]")[0]
+            if removed in out:
+                raise DataError(path, f"counterfactuals[{i}]: object {removed} is removed twice")
+            out[removed] = [collision_event(*_object_ids(c["object_ids"], ids, 2, path, f"counterfactuals[{i}].collision[{j}]"),
+                                            _frame(c["frame_id"], path, f"counterfactuals[{i}].collision[{j}]"))
+                            for j, c in enumerate(r["collision"])]
     except (KeyError, TypeError) as e:
-        raise DataError(path, f"malformed counterfactual outcomes ({e!r})") from e
+        raise DataError(path, f"malformed counterfactual outcomes (missing or wrong {e})") from None
+    return out
 
 
 def scene_facts(ann: Annotation, tail: dict | None = None, counterfactual: dict | None = None,
@@ -188,8 +209,8 @@ def scene_facts(ann: Annotation, tail: dict | None = None, counterfactual: dict 
         properties={o.object_id: o for o in ann.object_property},
         objects=visible_ids,
         events=[Event("start", (), 0)] + ordered + [Event("end", (), T - 1)],
-        unseen=[] if tail is None else [e for e in _tail_events(tail, tail_path) if e.frame >= T],
-        counterfactual=None if counterfactual is None else _counterfactuals(counterfactual, cf_path),
+        unseen=[] if tail is None else [e for e in _tail_events(tail, tail_path, set(ids)) if e.frame >= T],
+        counterfactual=None if counterfactual is None else _counterfactuals(counterfactual, cf_path, set(ids)),
         speed=speed, visible=inside, column=column, num_frames=T)
 
 

@@ -45,6 +45,51 @@ def proposals_json(seg_frames: np.ndarray, objects: Sequence[ObjectProperty], vi
     }
 
 
+def rle_counts(counts: str) -> list[int]:
+    """The run lengths of a COCO compressed RLE string (pycocotools' `rleFrString`): 5 bits per
+    character from '0' (48), a continuation bit, a sign bit, runs after the second given relative
+    to the run two before. Raises ValueError for a character outside the code's range."""
+    runs: list[int] = []
+    p = 0
+    while p < len(counts):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(counts):
+                raise ValueError("the string ends inside a run length")
+            c = ord(counts[p]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"character {counts[p]!r} at {p} is not an RLE code")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    return runs
+
+
+def check_rle(size, counts, path, where: str) -> None:
+    """A mask's size is [H, W] of positive integers and its run lengths are non-negative and cover H x W."""
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise DataError(path, f"{where}: mask size must be [height, width] of positive integers, got {size!r}")
+    if not isinstance(counts, str):
+        raise DataError(path, f"{where}: mask counts must be a compressed RLE string, got {type(counts).__name__}")
+    try:
+        runs = rle_counts(counts)
+    except ValueError as e:
+        raise DataError(path, f"{where}: corrupt RLE mask ({e})") from None
+    if any(r < 0 for r in runs):
+        raise DataError(path, f"{where}: corrupt RLE mask (a negative run length)")
+    total = sum(runs)
+    if total != size[0] * size[1]:
+        raise DataError(path, f"{where}: RLE run lengths add up to {total} pixels, but the mask size "
+                              f"{size[0]}x{size[1]} has {size[0] * size[1]}")
+
+
 def decode_proposals(data: dict, path: str | Path = "<proposals>",
                      object_property: Sequence[ObjectProperty] | None = None) -> np.ndarray:
     """Decodes a proposal file into int16 instance ids [T, H, W] (0 = background).
@@ -68,12 +113,20 @@ def decode_proposals(data: dict, path: str | Path = "<proposals>",
         objs = fr.get("objects") if isinstance(fr, dict) else None
         if not isinstance(objs, list):
             raise DataError(path, f"frames[{t}] has no 'objects' list")
-        for j, ob in enumerate(sorted(objs, key=lambda o: o.get("score", 1.0))):
+        if not all(isinstance(o, dict) for o in objs):
+            raise DataError(path, f"frames[{t}]: every object must be a JSON object")
+        scores = [o.get("score", 1.0) for o in objs]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in scores):
+            raise DataError(path, f"frames[{t}]: object scores must be finite numbers, got {scores}")
+        for j, ob in sorted(enumerate(objs), key=lambda jo: jo[1].get("score", 1.0)):  # j: index in the file
+            where = f"frames[{t}].objects[{j}]"
             try:
-                rle = {"size": list(ob["mask"]["size"]), "counts": ob["mask"]["counts"].encode("ascii")}
+                size, counts = ob["mask"]["size"], ob["mask"]["counts"]
                 key = (ob["color"], ob["material"], ob["shape"])
-            except (KeyError, TypeError, AttributeError) as e:
-                raise DataError(path, f"frames[{t}].objects[{j}] is malformed ({e!r})") from e
+            except (KeyError, TypeError) as e:
+                raise DataError(path, f"{where} is malformed (missing or wrong {e})") from None
+            check_rle(size, counts, path, f"{where} ({' '.join(map(str, key))})")
+            rle = {"size": list(size), "counts": counts.encode("ascii")}
             if size is None:
                 size = tuple(rle["size"])
                 out = np.zeros((len(frames),) + size, dtype=np.int16)

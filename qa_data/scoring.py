@@ -28,15 +28,31 @@ def predictions_from_json(data: Any, path: str = "<predictions>") -> Predictions
     out: Predictions = {}
     if not isinstance(data, list):
         raise DataError(path, "predictions must be a list of scenes")
-    for s in data:
+    for i, s in enumerate(data):
         try:
-            idx = int(s["scene_index"])
+            idx = s["scene_index"]
+            if isinstance(idx, bool) or not isinstance(idx, int):
+                raise DataError(path, f"scene entry {i}: scene_index must be an integer, got {idx!r}")
             for q in s["questions"]:
-                key = (idx, int(q["question_id"]))
-                out[key] = ({int(c["choice_id"]): c["answer"] for c in q["choices"]} if "choices" in q
-                            else q["answer"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise DataError(path, f"malformed prediction entry ({e!r})") from e
+                qid = q["question_id"]
+                if isinstance(qid, bool) or not isinstance(qid, int):
+                    raise DataError(path, f"scene {idx}: question_id must be an integer, got {qid!r}")
+                key = (idx, qid)
+                if key in out:
+                    raise DataError(path, f"scene {idx}: question {qid} is predicted twice")
+                if "choices" in q:
+                    answer = {}
+                    for c in q["choices"]:
+                        cid = c["choice_id"]
+                        if isinstance(cid, bool) or not isinstance(cid, int) or cid in answer:
+                            raise DataError(path, f"scene {idx} question {qid}: choice_id {cid!r} is not an integer "
+                                                  "or is given twice")
+                        answer[cid] = c["answer"]
+                    out[key] = answer
+                else:
+                    out[key] = q["answer"]
+        except (KeyError, TypeError) as e:
+            raise DataError(path, f"scene entry {i}: malformed prediction entry (missing or wrong {e})") from None
     return out
 
 
@@ -52,9 +68,12 @@ def predictions_to_json(preds: Predictions) -> list[dict]:
 def score_questions(truth: Iterable[SceneQuestions], preds: Predictions) -> pd.DataFrame:
     """One row per question: type, subtype, options and options right, whether it is right, and
     whether its prediction was missing."""
-    rows = []
+    rows, seen = [], set()
     for s in truth:
         for q in s.questions:
+            if (s.scene_index, q.question_id) in seen:
+                raise DataError(f"scene {s.scene_index}", f"question {q.question_id} appears twice")
+            seen.add((s.scene_index, q.question_id))
             p = preds.get((s.scene_index, q.question_id))
             row = {"scene_index": s.scene_index, "question_id": q.question_id,
                    "question_type": q.question_type, "question_subtype": q.question_subtype,
@@ -65,6 +84,8 @@ def score_questions(truth: Iterable[SceneQuestions], preds: Predictions) -> pd.D
                 row.update(options=1, options_right=int(p == q.answer))
             else:
                 p = p if isinstance(p, dict) else {}
+                if not q.choices:
+                    raise DataError(f"scene {s.scene_index}", f"question {q.question_id} has no choices to score")
                 if any(c.answer is None for c in q.choices):
                     raise DataError(f"scene {s.scene_index}", f"question {q.question_id} has choices without answers")
                 right = sum(p.get(c.choice_id) == c.answer for c in q.choices)

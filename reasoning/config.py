@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qa_data.config import require_min
 from reasoning.tokenizer import TokenizerConfig
 
 
@@ -79,6 +80,12 @@ class QATrainConfig:
             self.mixed_precision = "no"
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ValueError(f"train.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        require_min("train", self, {"steps": 1, "batch_size": 1, "lr": 1e-12, "warmup": 0, "min_lr_ratio": 0,
+                                    "weight_decay": 0, "grad_clip": 0, "log_every": 1, "eval_every": 0,
+                                    "checkpoint_every": 1, "keep_checkpoints": 1, "eval_batch_size": 1})
+        if self.warmup > 1 or self.min_lr_ratio > 1:
+            raise ValueError(f"train.warmup and train.min_lr_ratio are fractions in [0, 1], got {self.warmup} "
+                             f"and {self.min_lr_ratio}")
 
 
 @dataclass
