@@ -121,12 +121,12 @@ def decode_proposals(data: dict, path: str | Path = "<proposals>",
         for j, ob in sorted(enumerate(objs), key=lambda jo: jo[1].get("score", 1.0)):  # j: index in the file
             where = f"frames[{t}].objects[{j}]"
             try:
-                size, counts = ob["mask"]["size"], ob["mask"]["counts"]
+                mask_size, counts = ob["mask"]["size"], ob["mask"]["counts"]
                 key = (ob["color"], ob["material"], ob["shape"])
             except (KeyError, TypeError) as e:
                 raise DataError(path, f"{where} is malformed (missing or wrong {e})") from None
-            check_rle(size, counts, path, f"{where} ({' '.join(map(str, key))})")
-            rle = {"size": list(size), "counts": counts.encode("ascii")}
+            check_rle(mask_size, counts, path, f"{where} ({' '.join(map(str, key))})")
+            rle = {"size": list(mask_size), "counts": counts.encode("ascii")}
             if size is None:
                 size = tuple(rle["size"])
                 out = np.zeros((len(frames),) + size, dtype=np.int16)
