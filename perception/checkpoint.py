@@ -9,6 +9,7 @@ good one.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -78,6 +79,33 @@ def resume(accelerator: Accelerator, checkpoints: list[Path], steps: int) -> int
     if step > steps:
         raise ConfigError(f"{checkpoints[-1]}: checkpoint is at step {step}, beyond train.steps={steps}")
     return step
+
+
+def trim_log(path: Path, step: int) -> int:
+    """Keeps only the rows of a JSONL log (`{"step": N, ...}` per line) up to `step`, the step a run resumes
+    from, so that the steps a killed run logged after its last checkpoint are not listed twice; a line cut
+    short by the kill goes too. Rewritten atomically; returns the rows removed."""
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+            keep = isinstance(row, dict) and int(row.get("step", 0)) <= step
+        except (json.JSONDecodeError, TypeError, ValueError):
+            keep = False
+        if keep:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, path)
+        logging.getLogger(__name__).info("%s: %d rows after step %d (logged before the interruption) removed",
+                                         path, dropped, step)
+    return dropped
 
 
 def write_model_file(model: torch.nn.Module, cfg, path: Path, step: int, extra: dict | None = None) -> Path:

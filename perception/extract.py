@@ -25,6 +25,7 @@ from accelerate.utils import broadcast_object_list, gather_object
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from qa_data.run_lock import holds_lock
 from perception.accelerator import make_accelerator
 from perception.checkpoint import LoadedRun, file_sha256
 from perception.registry import feature_dims, model_label, slot_features
@@ -143,6 +144,7 @@ def _as_is(item):
     return item
 
 
+@holds_lock("slots_dir")
 def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractConfig,
             accelerator: Accelerator | None = None, progress: bool = True) -> ExtractResult:
     """Fills `slots_dir/<split>.h5` with the features of every pending video; every process calls it."""

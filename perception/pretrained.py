@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from qa_data.run_lock import holds_lock
 from perception.checkpoint import file_sha256, list_checkpoints, load_model_file
 from perception.config import PerceptionConfig
 from qa_data.config import config_from_dict, save_config
@@ -61,6 +62,7 @@ def install_pretrained(file: Path, run: Path, overrides: list[str] | tuple[str, 
     return cfg, step
 
 
+@holds_lock("out")
 def pretrain(out: Path, config: Path, data_preset: str = "cpu", workers: int = 2, dest: Path = DEMO_CHECKPOINT,
              overrides: list[str] | tuple[str, ...] = ()) -> Path:
     """`make pretrain`: generates the CPU-regime data (videos only) into OUT/data, trains `config` on it into
@@ -80,3 +82,25 @@ def pretrain(out: Path, config: Path, data_preset: str = "cpu", workers: int = 2
     result = train(cfg, data, run)
     return export_pretrained(run, dest, note=f"{Path(config).name} on the `{data_preset}` data preset, "
                                              f"step {result.step}, {result.seconds / 60:.1f} training minutes")
+
+
+def main(argv=None) -> int:
+    """`scripts/pretrain.py`."""
+    import argparse
+    import logging
+
+    repo = Path(__file__).resolve().parents[1]
+    ap = argparse.ArgumentParser(description="Generate the CPU-regime CLEVRER-sim data, train the preset on it "
+                                 "(about an hour on 2 cores; rerunning resumes) and export the weights-only demo "
+                                 "checkpoint.")
+    ap.add_argument("--out", type=Path, default=repo / "runs" / "pretrain")
+    ap.add_argument("--config", type=Path, default=repo / "configs" / "perception" / "oddn_cpu.yaml")
+    ap.add_argument("--data-preset", default="cpu")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dest", type=Path, default=DEMO_CHECKPOINT)
+    ap.add_argument("overrides", nargs="*", help="overrides of the perception preset, e.g. train.steps=100")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    path = pretrain(args.out, args.config, args.data_preset, args.workers, args.dest, args.overrides)
+    print(f"pretrained checkpoint: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0

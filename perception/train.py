@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from perception.accelerator import make_accelerator
-from perception.checkpoint import checkpoint_step, list_checkpoints, resume, save_checkpoint
+from perception.checkpoint import checkpoint_step, list_checkpoints, resume, save_checkpoint, trim_log
 from perception.config import PerceptionConfig
 from perception.evaluate import eval_dataset, evaluate, write_eval
 from perception.figures import curve_figure, decomposition_figure
@@ -44,6 +44,7 @@ from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import build_model, is_video_model, model_label, train_clip_len, training_forward
 from qa_data.config import ConfigError, config_to_dict, flat_hparams, save_config
+from qa_data.run_lock import run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +125,25 @@ def _append_curve(out: Path, step: int, summary: pd.DataFrame, seconds: float) -
     curve_figure(curve.step.tolist(), series, out / "eval_curve.png", title="evaluation during training")
 
 
+def _trim_curve(out: Path, step: int) -> None:
+    """Drops evaluation-curve rows after the step a run resumes from (they are evaluated again)."""
+    path = out / "eval_curve.csv"
+    if path.is_file():
+        curve = pd.read_csv(path)
+        if len(curve) and (curve.step > step).any():
+            curve[curve.step <= step].to_csv(path, index=False)
+
+
 def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
-    out, data = Path(out), Path(data)
+    """Trains (or resumes) the run in `out`, holding its lock (qa_data.run_lock) throughout."""
+    accelerator = make_accelerator(mixed_precision=cfg.train.mixed_precision, log_with="tensorboard",
+                                   project_dir=str(out))
+    with run_lock(out, enabled=accelerator.is_main_process):
+        return _train(cfg, Path(data), Path(out), accelerator)
+
+
+def _train(cfg: PerceptionConfig, data: Path, out: Path, accelerator) -> TrainResult:
     tc = cfg.train
-    accelerator = make_accelerator(mixed_precision=tc.mixed_precision, log_with="tensorboard", project_dir=str(out))
     main = accelerator.is_main_process
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -152,6 +168,9 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     ckpt_root = out / "checkpoints"
     done = list_checkpoints(ckpt_root)
     step = resume(accelerator, done, tc.steps)
+    if main:  # what a killed run logged after its last checkpoint is redone, and logged, again
+        trim_log(out / "train_log.jsonl", step)
+        _trim_curve(out, step)
 
     sampler = StepBatchSampler(frames_ds.num_videos, frames_ds.num_frames, lambda s: train_clip_len(cfg, s),
                                tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,

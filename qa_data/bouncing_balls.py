@@ -28,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from qa_data.run_lock import holds_lock
 from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError, SkipReport
 from qa_data.preprocess import preprocess_frames, preprocess_masks
@@ -190,6 +191,7 @@ def generate_split(root: Path, split: str, cfg: BallsConfig, show_progress: bool
     return path
 
 
+@holds_lock("root")
 def generate_dataset(root: Path, cfg: BallsDatasetConfig, show_progress: bool = True) -> dict[str, Path]:
     """Writes every split of `cfg` whose file is missing or was made with other settings."""
     paths = {}

@@ -9,6 +9,8 @@ directory the job already holds. In a distributed run only the main process lock
 from __future__ import annotations
 
 import fcntl
+import functools
+import inspect
 import json
 import os
 import socket
@@ -85,3 +87,23 @@ def run_lock(directory: str | Path, enabled: bool = True):
         file.seek(0)
         file.truncate()  # an unlocked directory names no holder
         file.close()  # releases the lock
+
+
+def is_main_process() -> bool:
+    """Whether this is the main process of a launched run (`RANK` 0, or no launcher)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def holds_lock(param: str):
+    """Decorates a function that writes the directory named by its argument `param`: the main process
+    holds that directory's lock while the function runs."""
+    def decorate(fn):
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            directory = signature.bind(*args, **kwargs).arguments[param]
+            with run_lock(directory, enabled=is_main_process()):
+                return fn(*args, **kwargs)
+        return wrapped
+    return decorate

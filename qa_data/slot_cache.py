@@ -73,7 +73,7 @@ ATTRS = {
 
 # What must agree for a run to fill in (append to) an existing cache.
 IDENTITY = ("format_version", "model", "model_label", "producer", "producer_id", "source_sha256", "extraction",
-            "dataset", "split", "d_static", "d_dyn", "num_slots", "frame_stride", "frames_per_video",
+            "dataset", "data_root", "split", "d_static", "d_dyn", "num_slots", "frame_stride", "frames_per_video",
             "resolution", "video_index_first", "video_index_last", "num_videos")
 
 
@@ -100,12 +100,43 @@ def read_attrs(path: Path) -> dict:
     try:
         with h5py.File(path, "r") as f:
             attrs = {k: _plain(v) for k, v in f.attrs.items()}
+            if attrs.get("format") != FORMAT:
+                raise DataError(path, f"not a slot cache (format attribute {attrs.get('format')!r}, expected {FORMAT!r})")
+            check_attrs(path, attrs)
+            check_shapes(path, attrs, f)
     except OSError as e:
-        raise DataError(path, f"cannot open as HDF5 ({e})") from e
-    if attrs.get("format") != FORMAT:
-        raise DataError(path, f"not a slot cache (format attribute {attrs.get('format')!r}, expected {FORMAT!r})")
-    check_attrs(path, attrs)
+        raise DataError(path, f"cannot open as HDF5 ({e})") from None
     return attrs
+
+
+SHAPE_ATTRS = ("d_static", "d_dyn", "num_slots", "frame_stride", "frames_per_video", "source_frames", "num_videos",
+               "video_index_first", "video_index_last")
+
+
+def check_shapes(path: Path, attrs: dict, f: h5py.File) -> None:
+    """The attributes that say how to read the datasets agree with the datasets' shapes and contents."""
+    for key in SHAPE_ATTRS:
+        value = attrs[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise DataError(path, f"attribute {key} must be an integer >= 0, got {value!r}")
+    if attrs["num_slots"] < 1 or attrs["frame_stride"] < 1 or attrs["d_static"] + attrs["d_dyn"] < 1:
+        raise DataError(path, "attributes num_slots, frame_stride and d_static + d_dyn must be >= 1")
+    n, t, k = attrs["num_videos"], attrs["frames_per_video"], attrs["num_slots"]
+    expected = {"slots": (n, t, k, attrs["d_static"] + attrs["d_dyn"]), "presence": (n, t, k), "video_index": (n,),
+                "status": (n,), "skip_reason": (n,), "frame_index": (t,)}
+    for name, shape in expected.items():
+        if name not in f or not isinstance(f[name], h5py.Dataset):
+            raise DataError(path, f"slot cache lacks the dataset {name!r}")
+        if tuple(f[name].shape) != shape:
+            raise DataError(path, f"dataset {name} has shape {list(f[name].shape)}, but the attributes say "
+                                  f"{list(shape)} (the file was altered or is damaged)")
+    index = f["video_index"][:]
+    if n and (int(index[0]) != attrs["video_index_first"] or int(index[-1]) != attrs["video_index_last"]
+              or not (np.diff(index) > 0).all()):
+        raise DataError(path, "video_index is not ascending from video_index_first to video_index_last")
+    status = f["status"][:]
+    if not np.isin(status, list(STATUS_NAMES)).all():
+        raise DataError(path, f"status holds values other than {sorted(STATUS_NAMES)}")
 
 
 def check_attrs(path: Path, attrs: dict) -> None:
@@ -160,6 +191,7 @@ def create_cache(path: Path, attrs: dict, video_index: list[int], frame_index: l
         f["frame_index"][:] = np.asarray(frame_index, dtype=np.int64)
         f["slots"].attrs["axes"] = "video, frame, slot, feature"
         f["status"].attrs["values"] = json.dumps(STATUS_NAMES)
+        check_shapes(path, attrs, f)  # a cache whose attributes contradict its datasets is never written
     os.replace(tmp, path)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from qa_data.run_lock import holds_lock
 from qa_data.annotations import COLORS, MATERIALS, SHAPES, Annotation, load_annotation
 from qa_data.errors import DataError
 from qa_data.layout import ClevrerLayout, canonical_split
@@ -102,6 +103,7 @@ def files_sha256(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
+@holds_lock("out_dir")
 def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig, progress: bool = True) -> StateExtractResult:
     """Writes (or completes) `out_dir/<split>.h5` from the split's annotations."""
     layout, split = ClevrerLayout(data_root), canonical_split(cfg.split)

@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from qa_data.run_lock import holds_lock
 from perception.accelerator import make_accelerator  # noqa: E402
 from qa_data.config import load_config  # noqa: E402
 from qa_data.slot_cache import read_attrs, split_file  # noqa: E402
@@ -69,6 +70,7 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+@holds_lock("out")
 def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSource], seeds: list[int],
                  overrides: list[str] = (), progress: bool = True, jobs: int = 1) -> pd.DataFrame:
     """Trains (or resumes) every source x seed under `out/<source>/seed_<s>`; writes `table2.md/.csv`

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from qa_data.run_lock import holds_lock
 from perception.checkpoint import checkpoint_step, list_checkpoints, load_run
 from perception.cli import evaluate_run
 from perception.config import PerceptionConfig
@@ -78,6 +79,7 @@ def qa_jobs(runs: int) -> int:
     return 1 if torch.cuda.is_available() else runs
 
 
+@holds_lock("out")
 def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers: int = 2, seed: int = 0,
         perception_overrides: list[str] | tuple[str, ...] = (), extract_stride: int = 0,
         qa_overrides: list[str] | tuple[str, ...] = (),

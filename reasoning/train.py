@@ -24,9 +24,11 @@ from tqdm import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from perception.accelerator import make_accelerator
-from perception.checkpoint import checkpoint_step, list_checkpoints, load_model_file, resume, save_checkpoint
+from perception.checkpoint import (checkpoint_step, list_checkpoints, load_model_file, resume, save_checkpoint,
+                                  trim_log)
 from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
 from qa_data.layout import ClevrerLayout
+from qa_data.run_lock import run_lock
 from qa_data.qa_report import load_split_with_answers
 from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
@@ -172,12 +174,28 @@ def _slot_attrs(cfg: QAConfig, slots_dir: Path | None) -> dict:
 
 
 def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progress: bool = True) -> QATrainResult:
-    out, data = Path(out), Path(data)
-    tc = cfg.train
+    """Trains (or resumes) the QA run in `out`, holding its lock (qa_data.run_lock) throughout."""
     # A batch may hold no descriptive (or no multiple-choice) question, leaving a head without a
     # gradient, and the masked-slot parameters are unused when that loss is off: DDP must allow it.
-    accelerator = make_accelerator(mixed_precision=tc.mixed_precision, log_with="tensorboard", project_dir=str(out),
+    accelerator = make_accelerator(mixed_precision=cfg.train.mixed_precision, log_with="tensorboard",
+                                   project_dir=str(out),
                                    kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    with run_lock(out, enabled=accelerator.is_main_process):
+        return _train_qa(cfg, Path(data), slots_dir, Path(out), accelerator, progress)
+
+
+def _restore_schedule(scheduler, payload: dict | None, step: int) -> None:
+    """The learning-rate schedule at a resumed step: its state saved in model.pt (plain numbers, loaded
+    weights-only), or for checkpoints without it, the schedule stepped forward from the start."""
+    if payload is not None and isinstance(payload.get("scheduler"), dict):
+        scheduler.load_state_dict(payload["scheduler"])
+        return
+    for _ in range(step):
+        scheduler.step()
+
+
+def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, accelerator, progress: bool) -> QATrainResult:
+    tc = cfg.train
     main = accelerator.is_main_process
     if cfg.aloe.blind:
         slots_dir = None
@@ -220,9 +238,14 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(optimizer, int(tc.warmup * tc.steps), tc.steps,
                                                             min_lr_rate=tc.min_lr_ratio)
     model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
+    # The schedule's state travels in model.pt, not through accelerate's custom-object files, which
+    # accelerate unpickles with weights_only=False (a shared checkpoint could run code on resume).
     raw = accelerator.unwrap_model(model)
     step = resume(accelerator, done, tc.steps)
+    if done:
+        _restore_schedule(scheduler, load_model_file(done[-1]), step)
+    if main:  # what a killed run logged after its last checkpoint is redone, and logged, again
+        trim_log(out / "train_log.jsonl", step)
     sampler = QuestionBatches(len(train_set), tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,
                               accelerator.num_processes)
     loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers,
@@ -291,13 +314,15 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
                 with open(log_path, "a") as f:
                     f.write(json.dumps({"step": step, "questions_seen": step * sampler.batch, **logs}) + "\n")
         if step % tc.checkpoint_every == 0 or step == tc.steps:
-            last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, extra)
+            last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints,
+                                        {**extra, "scheduler": scheduler.state_dict()})
         if tc.eval_every and step % tc.eval_every == 0 and step != tc.steps:
             evaluate_at(step)
     bar.close()
     seconds = time.perf_counter() - t0
     if last_ckpt is None or checkpoint_step(last_ckpt) != step:
-        last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, extra)
+        last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints,
+                                    {**extra, "scheduler": scheduler.state_dict()})
     table = evaluate_at(step)
     if main:
         plot_learning_curves(log_path, out / "learning_curves.png", f"QA on {run_info['features']}")

@@ -1,5 +1,6 @@
 """`python scripts/ablate.py --config configs/qa/aloe_tiny.yaml --data DIR --out DIR --source ODDN=SLOTS_DIR --source 'ODDN -dyn=SLOTS_DIR:static'`."""
 from reasoning.cli import ablate_main
+from qa_data.command import run_command
 
 if __name__ == "__main__":
-    raise SystemExit(ablate_main())
+    raise SystemExit(run_command(ablate_main))

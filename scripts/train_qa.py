@@ -1,5 +1,6 @@
 """`accelerate launch scripts/train_qa.py --config configs/qa/aloe_tiny.yaml --slots SLOTS_DIR --data DIR --out QA_RUN`."""
 from reasoning.cli import train_main
+from qa_data.command import run_command
 
 if __name__ == "__main__":
-    raise SystemExit(train_main())
+    raise SystemExit(run_command(train_main))

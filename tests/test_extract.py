@@ -232,7 +232,8 @@ def synthetic_cache(tmp_path) -> Path:
     path = tmp_path / "train.h5"
     attrs = {k: 0 for k in ATTRS}
     attrs.update(format="odr-slot-cache", format_version=FORMAT_VERSION, model="oddn", d_static=5, d_dyn=2, num_slots=3,
-                 frames_per_video=128, frame_stride=1, resolution=[32, 48], producer_info="{}", extraction="{}")
+                 frames_per_video=128, frame_stride=1, resolution=[32, 48], producer_info="{}", extraction="{}",
+                 num_videos=10, video_index_first=100, video_index_last=109, source_frames=128)
     videos = list(range(100, 110))
     create_cache(path, attrs, videos, list(range(128)), 3, 7, "float32")
     writer = CacheWriter(path)

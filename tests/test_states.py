@@ -19,7 +19,7 @@ from qa_data.scoring import accuracy_table, binomial_ci
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset
 from qa_data.slot_cache import CacheMismatch, SlotFrames, SlotSampling, read_attrs
-from qa_data.state_cache import STATE_FEATURES, StateExtractConfig, extract_states, video_states
+from qa_data.state_cache import STATE_FEATURES, StateExtractConfig, extract_states
 from reasoning.aloe import Aloe
 from reasoning.config import AloeConfig, QAConfig
 from reasoning.qa_dataset import collate
@@ -100,8 +100,8 @@ def test_state_source_refusals(tmp_path):
 def test_video_states_rejects_unknown_attributes():
     ann = hand_annotation()
     ann["object_property"][0]["color"] = "magenta"
-    with pytest.raises(DataError, match="unknown color 'magenta'"):
-        video_states(parse_annotation(ann), np.arange(0, 128, 8), 6)
+    with pytest.raises(DataError, match="object_property\\[0\\]: 'color' must be one of .* got 'magenta'"):
+        parse_annotation(ann)  # refused on reading, before any state is made of it
 
 
 # -- data without pixels --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from qa_data.run_lock import holds_lock
 from qa_data.config import config_to_dict, save_config
 from qa_data.events import SceneFacts, load_scene_facts
 from qa_data.executor import Executor
@@ -98,6 +99,7 @@ def questions_up_to_date(root: str | Path, cfg: QuestionConfig) -> bool:
     return bool(m.get("videos"))
 
 
+@holds_lock("root")
 def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, progress: bool = True) -> QuestionReport:
     """Generates the question files of every split with annotated videos under `root`."""
     cfg.validate()

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from qa_data.run_lock import holds_lock
 from qa_data.annotations import (Annotation, Collision, FrameState, ObjectProperty, ObjectState,
                                  view_events_from_mask)
 from qa_data.config import config_to_dict
@@ -244,6 +245,7 @@ def check_existing(layout: ClevrerLayout, cfg: GeneratorConfig) -> None:
             "use a new --out directory")
 
 
+@holds_lock("out")
 def generate_dataset(cfg: GeneratorConfig, out: str | Path, workers: int = 1, progress: bool = True) -> GenerationReport:
     """Generates every missing video of every split; returns what was done and what failed."""
     import time
