@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from perception.config import FramesConfig
 from qa_data.datasets import ClipConfig
+from qa_data.errors import DataError
 from qa_data.sources import open_clips, split_name, video_frames, video_indices
 
 logger = logging.getLogger(__name__)
@@ -72,16 +73,47 @@ def build_frame_store(root: Path, split: str, cfg: FramesConfig, cache_dir: Path
     h, w = cfg.preprocess.size
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    loader = DataLoader(clips, batch_size=None, num_workers=workers, generator=torch.Generator())  # leaves the global RNG alone
+    loader = DataLoader(_Decoded(clips, cfg.skip_bad), batch_size=None, num_workers=workers,
+                        generator=torch.Generator())  # leaves the global RNG alone
+    kept = []
     with h5py.File(tmp, "w") as f:
-        frames = f.create_dataset("frames", (len(clips), t, h, w, 3), dtype="uint8", chunks=(1, 1, h, w, 3))
-        f.create_dataset("video_index", data=np.asarray(clips.indices, dtype=np.int64))
-        for i, item in enumerate(tqdm(loader, total=len(clips), desc=f"frame store {split}", disable=not show_progress)):
-            frames[i] = (item["frames"].permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+        frames = f.create_dataset("frames", (len(clips), t, h, w, 3), maxshape=(None, t, h, w, 3), dtype="uint8",
+                                  chunks=(1, 1, h, w, 3))
+        for item in tqdm(loader, total=len(clips), desc=f"frame store {split}", disable=not show_progress):
+            if "error" in item:  # skip_bad: a video whose header passed but whose frames do not all decode
+                clips.skipped.add(item["error"])
+                continue
+            frames[len(kept)] = (item["frames"].permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+            kept.append(item["video_index"])
+        if not kept:
+            raise FileNotFoundError(f"{root}/{split}: no usable videos ({clips.skipped.summary()})")
+        frames.resize(len(kept), axis=0)
+        f.create_dataset("video_index", data=np.asarray(kept, dtype=np.int64))
         f.attrs.update(attrs)
         f.attrs["skipped"] = clips.skipped.summary()
+    if clips.skipped:
+        logger.warning("%s/%s frame store: %s", root, split, clips.skipped.summary())
     os.replace(tmp, path)
     return path
+
+
+class _Decoded(Dataset):
+    """The clips of a dataset; with `skip_bad`, a video that fails to decode is `{"error": DataError}` (a
+    counted skip) instead of ending the run."""
+
+    def __init__(self, clips: Dataset, skip_bad: bool):
+        self.clips, self.skip_bad = clips, skip_bad
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> dict:
+        try:
+            return self.clips[i]
+        except DataError as e:
+            if not self.skip_bad:
+                raise
+            return {"error": e}
 
 
 class StoreFrames(Dataset):

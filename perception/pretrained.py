@@ -74,9 +74,7 @@ def pretrain(out: Path, config: Path, data_preset: str = "cpu", workers: int = 2
 
     out = Path(out)
     data = out / "data"
-    gen = generate_dataset(build_config(data_preset, None, None, []), data, workers=workers)
-    if gen.failed:
-        raise RuntimeError(f"{len(gen.failed)} videos failed to generate under {data}")
+    generate_dataset(build_config(data_preset, None, None, []), data, workers=workers)  # raises on a failed video
     cfg = load_config(PerceptionConfig, config, [f"frames.cache_dir={out / 'cache'}", *overrides])
     run = out / Path(config).stem
     result = train(cfg, data, run)

@@ -19,6 +19,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from qa_data.errors import DataError
+
 LOCK_NAME = ".lock"
 
 _held: dict[str, list] = {}  # resolved lock path -> [open file, depth]
@@ -94,15 +96,18 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def holds_lock(param: str):
+def holds_lock(param: str, must_exist: bool = False):
     """Decorates a function that writes the directory named by its argument `param`: the main process
-    holds that directory's lock while the function runs."""
+    holds that directory's lock while the function runs. `must_exist`: a missing directory is an error
+    (DataError) rather than created."""
     def decorate(fn):
         signature = inspect.signature(fn)
 
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
             directory = signature.bind(*args, **kwargs).arguments[param]
+            if must_exist and not Path(directory).is_dir():
+                raise DataError(directory, "directory not found")
             with run_lock(directory, enabled=is_main_process()):
                 return fn(*args, **kwargs)
         return wrapped

@@ -94,9 +94,6 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     cfg = build_config(preset, num_videos, seed, [])
     save_config(cfg, report_dir / "generator_config.yaml")
     gen = generate_dataset(cfg, data, workers=workers)
-    if gen.failed:
-        raise RuntimeError(f"{len(gen.failed)} videos failed to generate: "
-                           + "; ".join(f"{s}/{i}: {e.splitlines()[0]}" for s, i, e in gen.failed[:5]))
     rate = gen.generated / gen.seconds if gen.generated else float("nan")
     print(f"data: {gen.generated} videos generated, {gen.already_done} already there ({rate:.2f} videos/s)")
 

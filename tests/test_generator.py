@@ -147,7 +147,7 @@ def test_same_seed_same_data_and_resume(tmp_path, sim_data, tiny_cfg):
     stray.write_text("partial")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*.json") if "annotation" in p.name}
     again = generate_dataset(tiny_cfg, root, workers=2, progress=False)
-    assert (again.generated, again.already_done, again.failed) == (1, 5, [])
+    assert (again.generated, again.already_done) == (1, 5)
     assert not stray.exists() and not list(root.rglob(".*.tmp*"))
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # complete videos untouched
     # identical to the reference run, byte for byte (annotations, masks, tail, counterfactuals)
@@ -183,9 +183,9 @@ def test_failures_are_reported(tmp_path, tiny_cfg, monkeypatch):
         raise RuntimeError("renderer exploded")
 
     monkeypatch.setattr(gen, "generate_video", boom)
-    report = gen.generate_dataset(tiny_cfg, tmp_path, workers=1, progress=False)
-    assert len(report.failed) == 6 and "renderer exploded" in report.failed[0][2]
+    with pytest.raises(gen.GenerationFailed, match="train video 0 failed: RuntimeError: renderer exploded"):
+        gen.generate_dataset(tiny_cfg, tmp_path, workers=1, progress=False)  # the first failure stops the run
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["complete"] is False and len(manifest["failed"]) == 6
+    assert manifest["complete"] is False and [f["index"] for f in manifest["failed"]] == [0]
     assert not list(tmp_path.rglob("annotation_*.json"))  # nothing half-written
     shutil.rmtree(tmp_path)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qa_data.config import ConfigError
+
 QUESTIONS_VERSION = "clevrer-sim-questions-1.0"
 
 
@@ -43,10 +45,12 @@ class QuestionConfig:
         for name, shares in (("types", self.types), ("subtypes", self.subtypes)):
             vals = list(vars(shares).values())
             if any(v < 0 for v in vals) or abs(sum(vals) - 1.0) > 1e-6:
-                raise ValueError(f"{name} shares must be >= 0 and sum to 1, got {vars(shares)}")
+                raise ConfigError(f"{name} shares must be >= 0 and sum to 1, got {vars(shares)}")
         if not 1 <= self.min_choices <= self.max_choices:
-            raise ValueError("need 1 <= min_choices <= max_choices")
+            raise ConfigError("need 1 <= min_choices <= max_choices")
         if not 0.0 <= self.correct_prob <= 1.0:
-            raise ValueError("correct_prob must be in [0, 1]")
+            raise ConfigError("correct_prob must be in [0, 1]")
         if self.questions_per_video <= 0:
-            raise ValueError("questions_per_video must be > 0")
+            raise ConfigError("questions_per_video must be > 0")
+        if self.max_question_tokens < 1 or self.max_choice_tokens < 1:
+            raise ConfigError("max_question_tokens and max_choice_tokens must be >= 1")

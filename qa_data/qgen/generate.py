@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from tqdm import tqdm
 
 from qa_data.run_lock import holds_lock
 from qa_data.config import config_to_dict, save_config
+from qa_data.errors import DataError
 from qa_data.events import SceneFacts, load_scene_facts
 from qa_data.executor import Executor
 from qa_data.layout import SPLITS, ClevrerLayout, video_filename
@@ -44,10 +47,21 @@ def _init(root: str, cfg: QuestionConfig) -> None:
     _ROOT, _CFG = ClevrerLayout(root), cfg
 
 
+class QuestionsFailed(RuntimeError):
+    """Questions of a video could not be made; the run stopped (no question file was written)."""
+
+    user_error = True
+
+
 def _candidates(task: tuple[str, int]) -> tuple[int, SceneFacts, list[Candidate]]:
     split, index = task
-    facts = load_scene_facts(_ROOT, split, index)
-    return index, facts, video_candidates(facts, _video_rng(_CFG, index))
+    try:
+        facts = load_scene_facts(_ROOT, split, index)
+        return index, facts, video_candidates(facts, _video_rng(_CFG, index))
+    except DataError:
+        raise  # names the file, so the video
+    except Exception as e:  # noqa: BLE001 - a bug or a bad file: end the run naming the video
+        raise QuestionsFailed(f"{split} video {index}: {type(e).__name__}: {e}") from None
 
 
 def verify(facts: SceneFacts, scene: SceneQuestions) -> None:
@@ -70,11 +84,19 @@ class QuestionReport:
 
 
 def annotated_videos(layout: ClevrerLayout, split: str) -> list[int]:
-    """Videos of a split that have an annotation: with pixels, those whose video exists too; a
-    dataset generated without pixels (`--no-render`) asks about every annotation."""
+    """Videos of a split to ask about: with pixels, every video, each of which must have its annotation
+    (a missing one is an error naming it, never a silent drop of its questions); a dataset generated
+    without pixels (`--no-render`) asks about every annotation."""
     if not layout.rendered:
         return layout.annotation_indices(split)
-    return [i for i in layout.video_indices(split) if layout.annotation_path(split, i).is_file()]
+    videos = layout.video_indices(split)
+    missing = [i for i in videos if not layout.annotation_path(split, i).is_file()]
+    if missing:
+        raise DataError(layout.annotation_path(split, missing[0]),
+                        f"annotation not found, so {split} video {missing[0]} would get no questions "
+                        f"({len(missing)} of {len(videos)} {split} videos lack one); regenerate them "
+                        "(scripts/generate_data.py resumes) or remove those videos")
+    return videos
 
 
 def questions_up_to_date(root: str | Path, cfg: QuestionConfig) -> bool:
@@ -92,14 +114,14 @@ def questions_up_to_date(root: str | Path, cfg: QuestionConfig) -> bool:
             return False
         try:
             present = annotated_videos(layout, split)
-        except FileNotFoundError:
+        except (FileNotFoundError, DataError):  # the generation says what is wrong
             return False
         if len(present) != n:
             return False
     return bool(m.get("videos"))
 
 
-@holds_lock("root")
+@holds_lock("root", must_exist=True)
 def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, progress: bool = True) -> QuestionReport:
     """Generates the question files of every split with annotated videos under `root`."""
     cfg.validate()
@@ -108,33 +130,43 @@ def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, 
     t0 = time.perf_counter()
     # the manifest marks a finished run: drop the old one until this run is done
     layout.questions_manifest_path.unlink(missing_ok=True)
-    pool = mp.get_context("spawn").Pool(workers, _init, (str(layout.root), cfg)) if workers > 1 else None
-    if pool is None:
+    found = {}
+    for split in SPLITS:
+        try:
+            found[split] = annotated_videos(layout, split)
+        except FileNotFoundError:
+            continue
+    if not any(found.values()):
+        raise DataError(layout.root, "no annotated videos found in any split; is this a dataset root? "
+                                     "(scripts/generate_data.py makes one)")
+    pool = None
+    if workers > 1:  # a worker that cannot start breaks the pool at once (never restarted for ever)
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init,
+                                   initargs=(str(layout.root), cfg))
+    else:
         _init(str(layout.root), cfg)
     try:
-        for split in SPLITS:
-            try:
-                indices = annotated_videos(layout, split)
-            except FileNotFoundError:
-                continue
+        for split, indices in found.items():
             if not indices:
                 continue
             sampler = Sampler(cfg, np.random.default_rng([cfg.seed, SPLIT_SEEDS[split]]))
             tasks = [(split, i) for i in indices]
-            results = pool.imap(_candidates, tasks, chunksize=4) if pool else map(_candidates, tasks)
+            results = pool.map(_candidates, tasks, chunksize=4) if pool else map(_candidates, tasks)
             scenes = []
-            for index, facts, cands in tqdm(results, total=len(tasks), desc=f"questions {split}",
-                                            unit="video", disable=not progress):
-                scene = SceneQuestions(index, video_filename(index), sampler.select(cands))
-                verify(facts, scene)
-                scenes.append(scene)
+            try:
+                for index, facts, cands in tqdm(results, total=len(tasks), desc=f"questions {split}",
+                                                unit="video", disable=not progress):
+                    scene = SceneQuestions(index, video_filename(index), sampler.select(cands))
+                    verify(facts, scene)
+                    scenes.append(scene)
+            except BrokenProcessPool as e:
+                raise QuestionsFailed(f"a question worker could not start or died ({e})") from None
             report.files += _write(layout, split, scenes)
             report.videos[split] = len(scenes)
             report.questions[split] = sum(len(s.questions) for s in scenes)
     finally:
         if pool is not None:
-            pool.close()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
     save_config(cfg, layout.root / "questions" / "question_config.yaml")
     write_json_atomic(layout.questions_manifest_path, {
         "version": QUESTIONS_VERSION, "config": config_to_dict(cfg),

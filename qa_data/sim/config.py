@@ -1,7 +1,10 @@
 """Typed config of the CLEVRER-sim generator (presets in configs/data/)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+from qa_data.config import ConfigError
 
 # Bump when a change alters generated data for the same config and seed.
 GENERATOR_VERSION = "clevrer-sim-1.1"  # 1.1: the late object is seen before the tail
@@ -112,11 +115,56 @@ class GeneratorConfig:
         return int(round(self.duration_s * self.fps))
 
     def validate(self) -> None:
-        if self.physics.hz % self.fps:
-            raise ValueError(f"physics.hz ({self.physics.hz}) must be a multiple of fps ({self.fps})")
-        if self.rendered_frames > self.simulated_frames:
-            raise ValueError(f"rendered_frames {self.rendered_frames} > simulated frames {self.simulated_frames}")
-        if not 1 <= self.scene.min_objects <= self.scene.max_objects <= 48:
-            raise ValueError("need 1 <= scene.min_objects <= scene.max_objects <= 48")
-        if self.camera.width % 2 or self.camera.height % 2:
-            raise ValueError("camera width and height must be even (H.264 4:2:0)")
+        """Every value checked before anything is written; raises ConfigError naming the field."""
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                raise ConfigError(f"generator config: {message}")
+
+        def number(name: str, value) -> float:
+            need(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+                 f"{name} must be a finite number, got {value!r}")
+            return value
+
+        sizes = {s: getattr(self.splits, s) for s in ("train", "validation", "test")}
+        need(all(isinstance(n, int) and n >= 0 for n in sizes.values()) and sum(sizes.values()) >= 1,
+             f"splits must be video counts >= 0, at least one video in all, got {sizes}")
+        need(number("fps", self.fps) >= 1 and isinstance(self.fps, int), f"fps must be an integer >= 1, got {self.fps}")
+        need(number("duration_s", self.duration_s) > 0, f"duration_s must be > 0, got {self.duration_s}")
+        need(isinstance(self.rendered_frames, int) and self.rendered_frames >= 2,
+             f"rendered_frames must be an integer >= 2, got {self.rendered_frames}")
+        need(self.physics.hz >= 1 and self.physics.hz % self.fps == 0,
+             f"physics.hz ({self.physics.hz}) must be a positive multiple of fps ({self.fps})")
+        need(self.rendered_frames <= self.simulated_frames,
+             f"rendered_frames {self.rendered_frames} > simulated frames {self.simulated_frames} (duration_s x fps)")
+        c = self.camera
+        need(c.width >= 2 and c.height >= 2 and c.width % 2 == 0 and c.height % 2 == 0,
+             f"camera width and height must be even and >= 2 (H.264 4:2:0), got {c.width}x{c.height}")
+        need(0 < number("camera.fov_deg", c.fov_deg) < 180, f"camera.fov_deg must be in (0, 180), got {c.fov_deg}")
+        need(0 < number("camera.near", c.near) < number("camera.far", c.far), "need 0 < camera.near < camera.far")
+        for name in ("eye", "target"):
+            v = getattr(c, name)
+            need(len(v) == 3 and all(math.isfinite(number(f"camera.{name}", x)) for x in v),
+                 f"camera.{name} must be 3 finite numbers, got {v}")
+        need(list(c.eye) != list(c.target), "camera.eye and camera.target must differ")
+        ph = self.physics
+        need(number("physics.object_half_size", ph.object_half_size) > 0, "physics.object_half_size must be > 0")
+        for name in ("floor_friction", "object_friction", "rolling_friction"):
+            need(number(f"physics.{name}", getattr(ph, name)) >= 0, f"physics.{name} must be >= 0")
+        for name in ("restitution_rubber", "restitution_metal"):
+            need(0 <= number(f"physics.{name}", getattr(ph, name)) <= 1, f"physics.{name} must be in [0, 1]")
+        for name in ("mass_rubber", "mass_metal"):
+            need(number(f"physics.{name}", getattr(ph, name)) > 0, f"physics.{name} must be > 0")
+        need(ph.collision_gap_frames >= 0, "physics.collision_gap_frames must be >= 0")
+        sc = self.scene
+        need(1 <= sc.min_objects <= sc.max_objects <= 48, "need 1 <= scene.min_objects <= scene.max_objects <= 48")
+        for name in ("enter_prob", "stationary_prob", "late_object_prob"):
+            need(0 <= number(f"scene.{name}", getattr(sc, name)) <= 1, f"scene.{name} must be in [0, 1]")
+        need(0 <= number("scene.min_speed", sc.min_speed) <= number("scene.max_speed", sc.max_speed),
+             "need 0 <= scene.min_speed <= scene.max_speed")
+        need(number("scene.spawn_extent", sc.spawn_extent) > 0 and number("scene.enter_extent", sc.enter_extent) > 0,
+             "scene.spawn_extent and scene.enter_extent must be > 0")
+        need(0 <= number("scene.view_margin", sc.view_margin) < 0.5, "scene.view_margin must be in [0, 0.5)")
+        need(0 <= sc.min_visible_collisions <= sc.max_visible_collisions,
+             "need 0 <= scene.min_visible_collisions <= scene.max_visible_collisions")
+        need(sc.max_attempts >= 1, "scene.max_attempts must be >= 1")
+        need(0 <= self.video.crf <= 51, f"video.crf must be in [0, 51], got {self.video.crf}")

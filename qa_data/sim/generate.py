@@ -8,6 +8,8 @@ import logging
 import multiprocessing as mp
 import os
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +22,7 @@ from qa_data.run_lock import holds_lock
 from qa_data.annotations import (Annotation, Collision, FrameState, ObjectProperty, ObjectState,
                                  view_events_from_mask)
 from qa_data.config import config_to_dict
+from qa_data.errors import DataError
 from qa_data.layout import SPLITS, ClevrerLayout, video_filename
 from qa_data.masks import proposals_json
 from qa_data.sim.config import GENERATOR_VERSION, GeneratorConfig
@@ -190,31 +193,53 @@ def split_ranges(cfg: GeneratorConfig) -> dict[str, tuple[int, int]]:
 # ------------------------------------------------------------------- parallel driver
 _WORLD: World | None = None
 _LAYOUT: ClevrerLayout | None = None
+_INIT_ERROR: str | None = None
 
 
 def _init_worker(cfg: GeneratorConfig, root: str) -> None:
-    global _WORLD, _LAYOUT
-    _WORLD, _LAYOUT = World(cfg), ClevrerLayout(root)
+    """A worker's setup; a failure is kept and reported with the worker's first video (a pool whose
+    initializer raises would otherwise restart the worker for ever)."""
+    global _WORLD, _LAYOUT, _INIT_ERROR
+    try:
+        _WORLD, _LAYOUT, _INIT_ERROR = World(cfg), ClevrerLayout(root), None
+    except Exception as e:  # noqa: BLE001 - reported by the driver, naming the video
+        _INIT_ERROR = f"the worker could not start: {type(e).__name__}: {e}"
 
 
 def _run_task(task: tuple[str, int]) -> tuple[str, int, VideoSummary | None, str | None]:
     split, index = task
+    if _INIT_ERROR is not None:
+        return split, index, None, _INIT_ERROR
     try:
         return split, index, generate_video(_WORLD, split, index, _LAYOUT), None
     except Exception as e:  # reported per video by the driver, never swallowed
         return split, index, None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=4)}"
 
 
+class GenerationFailed(RuntimeError):
+    """A video could not be generated; the run stopped there (videos already written are kept)."""
+
+    user_error = True  # reported in one line naming the video
+
+    def __init__(self, split: str, index: int, error: str):
+        self.split, self.index, self.error = split, index, error
+        super().__init__(f"{split} video {index} failed: {error.splitlines()[0]}; the videos written so far are "
+                         "kept, and rerunning the command continues after fixing the cause")
+
+    def __reduce__(self):
+        return (type(self), (self.split, self.index, self.error))
+
+
 @dataclass
 class GenerationReport:
     generated: int = 0
     already_done: int = 0
-    failed: list[tuple[str, int, str]] = field(default_factory=list)
     summaries: list[VideoSummary] = field(default_factory=list)
     seconds: float = 0.0
 
 
-def _manifest(cfg: GeneratorConfig, report: GenerationReport | None, ranges) -> dict:
+def _manifest(cfg: GeneratorConfig, report: GenerationReport | None, ranges,
+              failure: tuple[str, int, str] | None = None) -> dict:
     from importlib.metadata import PackageNotFoundError, version
     try:
         pkg = version("object-dynamics-reasoning")
@@ -225,29 +250,41 @@ def _manifest(cfg: GeneratorConfig, report: GenerationReport | None, ranges) -> 
         "rendered": cfg.render,
         "config": config_to_dict(cfg),
         "splits": {s: {"first_index": a, "num_videos": b - a} for s, (a, b) in ranges.items()},
-        "complete": report is not None and not report.failed,
-        "failed": [] if report is None else [{"split": s, "index": i, "error": e.splitlines()[0]}
-                                              for s, i, e in report.failed],
+        "complete": report is not None and failure is None,
+        "failed": [] if failure is None else [{"split": failure[0], "index": failure[1],
+                                              "error": failure[2].splitlines()[0]}],
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
 
 def check_existing(layout: ClevrerLayout, cfg: GeneratorConfig) -> None:
-    """Refuses to add to a dataset generated with another config or seed."""
+    """Refuses to add to a dataset generated with another config or seed. A manifest whose run wrote no
+    video yet (e.g. a run stopped by a bad setting) is replaced: nothing of it would be lost."""
     if not layout.manifest_path.exists():
         return
-    with open(layout.manifest_path) as f:
-        old = json.load(f)
-    if old.get("config") != config_to_dict(cfg) or old.get("generator") != GENERATOR_VERSION:
-        raise ValueError(
-            f"{layout.manifest_path}: this dataset was generated with another config, seed or "
-            f"generator version ({old.get('generator')}, preset {old.get('preset')}, seed {old.get('seed')}); "
-            "use a new --out directory")
+    try:
+        with open(layout.manifest_path) as f:
+            old = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(layout.manifest_path, f"malformed manifest ({e}); this is not a dataset this generator "
+                                              "wrote, use a new --out directory") from None
+    if old.get("config") == config_to_dict(cfg) and old.get("generator") == GENERATOR_VERSION:
+        return
+    written = [p for p in layout.root.rglob("annotation_*.json")]
+    if not written:
+        logger.warning("%s: replacing the manifest of an earlier run that wrote no video", layout.manifest_path)
+        return
+    raise DataError(
+        layout.manifest_path,
+        f"this dataset was generated with another config, seed or generator version ({old.get('generator')}, "
+        f"preset {old.get('preset')}, seed {old.get('seed')}) and holds {len(written)} videos; use a new --out "
+        "directory")
 
 
 @holds_lock("out")
 def generate_dataset(cfg: GeneratorConfig, out: str | Path, workers: int = 1, progress: bool = True) -> GenerationReport:
-    """Generates every missing video of every split; returns what was done and what failed."""
+    """Generates every missing video of every split. The first video that fails stops the run with
+    GenerationFailed naming it; the videos already written are kept, and a rerun continues."""
     import time
     cfg.validate()
     layout = ClevrerLayout(out)
@@ -264,27 +301,39 @@ def generate_dataset(cfg: GeneratorConfig, out: str | Path, workers: int = 1, pr
     report.already_done = len(tasks) - len(todo)
     t0 = time.perf_counter()
     bar = tqdm(total=len(tasks), initial=report.already_done, desc="generate", unit="video", disable=not progress)
-    if workers <= 1:
-        _init_worker(cfg, str(layout.root))
-        results = map(_run_task, todo)
-        pool = None
-    else:
-        pool = mp.get_context("spawn").Pool(workers, _init_worker, (cfg, str(layout.root)))
-        results = pool.imap_unordered(_run_task, todo, chunksize=1)
+    failure: tuple[str, int, str] | None = None
+    pool = None
     try:
+        if workers <= 1 or len(todo) <= 1:
+            _init_worker(cfg, str(layout.root))
+            results = map(_run_task, todo)
+        else:
+            pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("spawn"),
+                                       initializer=_init_worker, initargs=(cfg, str(layout.root)))
+            futures = {pool.submit(_run_task, t): t for t in todo}
+            results = (_result(f, futures[f]) for f in as_completed(futures))
         for split, index, summary, err in results:
-            if err is None:
-                report.generated += 1
-                report.summaries.append(summary)
-            else:
-                report.failed.append((split, index, err))
-                logger.error("video %s/%d failed: %s", split, index, err)
+            if err is not None:
+                failure = (split, index, err)
+                logger.error("%s video %d failed: %s", split, index, err)
+                break
+            report.generated += 1
+            report.summaries.append(summary)
             bar.update(1)
     finally:
         bar.close()
         if pool is not None:
-            pool.close()
-            pool.join()
+            pool.shutdown(wait=True, cancel_futures=True)
     report.seconds = time.perf_counter() - t0
-    write_json_atomic(layout.manifest_path, _manifest(cfg, report, ranges))
+    write_json_atomic(layout.manifest_path, _manifest(cfg, report, ranges, failure))
+    if failure is not None:
+        raise GenerationFailed(*failure)
     return report
+
+
+def _result(future, task: tuple[str, int]) -> tuple[str, int, VideoSummary | None, str | None]:
+    """A finished task's result; a worker that died (killed, out of memory) is that video's failure."""
+    try:
+        return future.result()
+    except BrokenProcessPool as e:
+        return task[0], task[1], None, f"a worker process died while generating it ({e})"
