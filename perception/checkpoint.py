@@ -15,6 +15,7 @@ import os
 import pickle
 import re
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from accelerate import Accelerator
 
 from perception.config import PerceptionConfig
 from qa_data.config import ConfigError, config_from_dict, config_to_dict
+from qa_data.errors import DataError
 
 _STEP_RE = re.compile(r"^step_(\d{7})$")
 
@@ -72,6 +74,11 @@ def resume(accelerator: Accelerator, checkpoints: list[Path], steps: int) -> int
     registered object, e.g. a scheduler) into the prepared objects; returns its step (0 with none)."""
     if not checkpoints:
         return 0
+    pickles = sorted(p.name for p in Path(checkpoints[-1]).glob("custom_checkpoint_*.pkl"))
+    if pickles:  # accelerate would unpickle these with weights_only=False: a shared checkpoint could run code
+        raise DataError(checkpoints[-1], f"holds {pickles}, pickled objects that are never loaded (unpickling could "
+                                         "run code); a checkpoint of an older version: delete those files to resume "
+                                         "(the learning-rate schedule is then rebuilt from the step)")
     accelerator.load_state(str(checkpoints[-1]))
     step = checkpoint_step(checkpoints[-1])
     if accelerator.is_main_process:
@@ -120,15 +127,21 @@ def load_model_file(path: Path) -> dict:
     path = Path(path)
     file = path / "model.pt" if path.is_dir() else path
     if not file.is_file():
-        raise FileNotFoundError(f"{file}: checkpoint model file not found")
+        raise DataError(file, "checkpoint model file not found")
+    if not zipfile.is_zipfile(file):
+        raise DataError(file, "not a readable checkpoint (not an archive written by torch.save)")
     try:  # weights_only: tensors and plain containers only; a file carrying code is refused, never run
         payload = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ValueError(f"{file}: not a plain checkpoint (it holds objects other than tensors and plain "
-                         f"data, which are not loaded): {str(e).splitlines()[0]}") from None
-    missing = {"model", "config", "model_name", "step"} - set(payload)
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        what = next((line for line in lines if "Unsupported global" in line), lines[0] if lines else "")
+        raise DataError(file, f"not a plain checkpoint (it holds objects other than tensors and plain data, "
+                              f"which are not loaded): {what[:200]}") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:  # truncated, not a torch file, damaged archive
+        raise DataError(file, f"not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    missing = {"model", "config", "model_name", "step"} - set(payload) if isinstance(payload, dict) else {"model"}
     if missing:
-        raise ValueError(f"{file}: not a perception checkpoint (missing {sorted(missing)})")
+        raise DataError(file, f"not a perception checkpoint (missing {sorted(missing)})")
     return payload
 
 

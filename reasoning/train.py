@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,8 +191,10 @@ def _restore_schedule(scheduler, payload: dict | None, step: int) -> None:
     if payload is not None and isinstance(payload.get("scheduler"), dict):
         scheduler.load_state_dict(payload["scheduler"])
         return
-    for _ in range(step):
-        scheduler.step()
+    with warnings.catch_warnings():  # stepped without optimizer steps on purpose
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(step):
+            scheduler.step()
 
 
 def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, accelerator, progress: bool) -> QATrainResult:

@@ -128,8 +128,6 @@ def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, 
     layout = ClevrerLayout(root)
     report = QuestionReport()
     t0 = time.perf_counter()
-    # the manifest marks a finished run: drop the old one until this run is done
-    layout.questions_manifest_path.unlink(missing_ok=True)
     found = {}
     for split in SPLITS:
         try:
@@ -139,6 +137,8 @@ def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, 
     if not any(found.values()):
         raise DataError(layout.root, "no annotated videos found in any split; is this a dataset root? "
                                      "(scripts/generate_data.py makes one)")
+    # the manifest marks a finished run: drop the old one until this run is done
+    layout.questions_manifest_path.unlink(missing_ok=True)
     pool = None
     if workers > 1:  # a worker that cannot start breaks the pool at once (never restarted for ever)
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init,
