@@ -29,7 +29,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
@@ -43,7 +42,7 @@ from perception.figures import curve_figure, decomposition_figure
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import build_model, is_video_model, model_label, train_clip_len, training_forward
-from qa_data.config import ConfigError, config_to_dict, flat_hparams, save_config
+from qa_data.config import ConfigError, config_to_dict, flat_hparams, read_yaml, save_config
 from qa_data.run_lock import run_lock
 
 logger = logging.getLogger(__name__)
@@ -71,7 +70,9 @@ def _check_resume_config(out: Path, cfg: PerceptionConfig) -> None:
     saved_path = out / "config.yaml"
     if not saved_path.is_file():
         return
-    saved = yaml.safe_load(saved_path.read_text()) or {}
+    saved = read_yaml(saved_path)
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{saved_path}: not a saved run config (a mapping)")
     new = config_to_dict(cfg)
 
     def section(d: dict, name: str):

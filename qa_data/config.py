@@ -27,9 +27,19 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
     if path is not None:
         if not Path(path).is_file():
             raise ConfigError(f"{path}: config file not found")
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
+        data = read_yaml(path)
     return config_from_dict(cls, data, overrides, source=str(path) if path is not None else "defaults")
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's plain data (safe_load: no tags that build objects); ConfigError naming the file otherwise."""
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not a plain YAML config ({' '.join(str(e).split())[:300]})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason})") from None
 
 
 def config_from_dict(cls: type[T], data: dict | None, overrides: Sequence[str] = (), source: str = "config") -> T:

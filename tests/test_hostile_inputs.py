@@ -623,6 +623,53 @@ def test_a_resumed_perception_run_logs_each_step_once(sim_data, tmp_path):
     assert steps == [1, 2, 3, 4]
 
 
+# -- configs and files of the wrong kind ----------------------------------------------------------------------------------
+
+
+def test_a_yaml_preset_that_builds_objects_is_refused_unrun(capsys, qa_root, tmp_path):
+    preset = tmp_path / "evil.yaml"
+    preset.write_text(f"model: !!python/object/apply:pathlib.Path.touch [!!python/object/apply:pathlib.Path "
+                      f"['{tmp_path / 'ran'}']]\n")
+    line = fails(capsys, perception_train_main, "--config", preset, "--data", qa_root, "--out", tmp_path / "run")
+    assert "evil.yaml: not a plain YAML config" in line and not (tmp_path / "ran").exists()
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_malformed_yaml_preset_is_one_line(capsys, qa_root, tmp_path):
+    preset = tmp_path / "bad.yaml"
+    preset.write_text("train: {steps: 3\n")
+    line = fails(capsys, perception_train_main, "--config", preset, "--data", qa_root, "--out", tmp_path / "run")
+    assert "bad.yaml: not a plain YAML config" in line
+
+
+def test_an_unknown_config_key_is_refused(capsys, qa_root, slots, tmp_path):
+    line = fails(capsys, qa_train_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--slots", slots, "--data",
+                 qa_root, "--out", tmp_path / "q", "train.stepz=3")
+    assert "stepz" in line and "QAConfig" in line and not (tmp_path / "q").exists()
+
+
+def test_a_tampered_saved_run_config_is_refused_on_resume(capsys, sim_data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("- a list\n- not a config\n")
+    line = fails(capsys, perception_train_main, "--config", REPO / "configs/perception/iodine_tiny.yaml", "--data",
+                 sim_data, "--out", run, "train.steps=1")
+    assert "config.yaml: not a saved run config" in line
+
+
+def test_a_question_file_that_is_not_text_is_refused(capsys, qa_run, data):
+    questions_file(data).write_bytes(b"\xff\xfe\x00binary")
+    line = fails(capsys, qa_eval_main, "--run", qa_run, "--data", data, "--out", data / "eval")
+    assert "validation.json: not a UTF-8 text file" in line
+
+
+def test_a_slot_cache_that_is_not_hdf5_is_refused(capsys, qa_run, tmp_path):
+    (tmp_path / "slots").mkdir()
+    (tmp_path / "slots" / "validation.h5").write_text("not hdf5")
+    line = fails(capsys, qa_eval_main, "--run", qa_run, "--slots", tmp_path / "slots", "--out", tmp_path / "eval")
+    assert "validation.h5: cannot open as HDF5" in line
+
+
 # -- the command line itself --------------------------------------------------------------------------------------------
 
 
