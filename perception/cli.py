@@ -14,7 +14,7 @@ from perception.evaluate import eval_dataset, evaluate, write_eval
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import is_video_model, model_label
 from perception.train import train
-from qa_data.config import load_config
+from qa_data.config import ConfigError, load_config
 from qa_data.layout import NoPixelsError
 
 
@@ -147,6 +147,9 @@ def lengths_main(argv=None) -> int:
     ap.add_argument("--seq-clamp", type=float, default=10.0, help="SEQ-IODINE gradient/update clamp (<= 0: none)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if min(args.lengths) < 1 or args.num_videos < 0 or args.batch_size < 1:
+        raise ConfigError(f"--lengths must be >= 1, --num-videos >= 0 and --batch-size >= 1; got {args.lengths}, "
+                          f"{args.num_videos}, {args.batch_size}")
     accelerator = make_accelerator()
     entries = []
     for run in args.runs:
@@ -175,6 +178,7 @@ def extract_main(argv=None) -> int:
     from perception.extract import ExtractConfig, extract
     from qa_data.errors import DataError
     from qa_data.slot_cache import summary
+    from qa_data.sources import split_name
 
     ap = argparse.ArgumentParser(description="Extract per-frame slot features of a split into SLOTS_DIR/<split>.h5 "
                                  "(run with `accelerate launch` for several processes). Rerunning fills in what an "
@@ -202,6 +206,7 @@ def extract_main(argv=None) -> int:
                          num_workers=args.num_workers, retry_skipped=args.retry_skipped)
     accelerator = make_accelerator()
     loaded = load_run(args.run, args.checkpoint, [], accelerator.device)
+    split_name(ecfg.split, loaded.cfg.frames.dataset)  # an unknown split is refused before --out is made
     try:
         result = extract(loaded, args.data, args.out, ecfg, accelerator, progress=not args.no_progress)
     except DataError as e:

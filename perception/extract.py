@@ -29,7 +29,7 @@ from qa_data.run_lock import holds_lock
 from perception.accelerator import make_accelerator
 from perception.checkpoint import LoadedRun, file_sha256
 from perception.registry import feature_dims, model_label, slot_features
-from qa_data.config import config_to_dict
+from qa_data.config import ConfigError, config_to_dict
 from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError
 from qa_data.provenance import code_version
@@ -58,11 +58,12 @@ class ExtractConfig:
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.batch_size < 1 or self.frame_stride < 0 or self.num_videos < 0:
-            raise ValueError("batch_size must be >= 1; frame_stride and num_videos >= 0")
+            raise ConfigError(f"--batch-size must be >= 1, --frame-stride and --num-videos >= 0; got {self.batch_size}, "
+                              f"{self.frame_stride}, {self.num_videos}")
 
 
 @dataclass

@@ -80,6 +80,23 @@ class BallsDatasetConfig:
         "train": BallsSplit(1000, [4, 4], 4, 0), "validation": BallsSplit(100, [4, 4], 4, 1),
         "test": BallsSplit(100, [4, 4], 4, 2), "test_6to8": BallsSplit(100, [6, 8], 4, 3)})
 
+    def __post_init__(self):
+        """Every value checked before anything is written."""
+        if self.frames < 2 or self.size < 8 or self.substeps < 1:
+            raise ValueError(f"need frames >= 2, size >= 8 and substeps >= 1, got {self.frames}, {self.size}, "
+                             f"{self.substeps}")
+        if len(self.radius) != 2 or not 0 < self.radius[0] <= self.radius[1] < self.size / 2:
+            raise ValueError(f"radius must be [min, max] with 0 < min <= max < size / 2, got {list(self.radius)}")
+        if len(self.speed) != 2 or not 0 <= self.speed[0] <= self.speed[1]:
+            raise ValueError(f"speed must be [min, max] with 0 <= min <= max, got {list(self.speed)}")
+        for name, sp in self.splits.items():
+            if sp.videos < 0:
+                raise ValueError(f"splits.{name}.videos must be >= 0, got {sp.videos}")
+            if len(sp.balls) != 2 or not 1 <= sp.balls[0] <= sp.balls[1]:
+                raise ValueError(f"splits.{name}.balls must be [min, max] with 1 <= min <= max, got {list(sp.balls)}")
+            if not 1 <= sp.palette <= len(PALETTE):
+                raise ValueError(f"splits.{name}.palette must be 1..{len(PALETTE)}, got {sp.palette}")
+
     def split_config(self, name: str) -> BallsConfig:
         if name not in self.splits:
             raise KeyError(f"no split {name!r}; the config has {sorted(self.splits)}")

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa_data.config import ConfigError
+
 SPLITS = ("train", "validation", "test")
 SPLIT_ALIASES = {"val": "validation", "valid": "validation"}
 # Global video indices of the full CLEVRER dataset.
@@ -33,7 +35,7 @@ def canonical_split(split: str) -> str:
     """`val` -> `validation`; rejects unknown names."""
     name = SPLIT_ALIASES.get(split, split)
     if name not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS} (or 'val')")
+        raise ConfigError(f"unknown split {split!r}; expected one of {SPLITS} (or 'val')")
     return name
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qa_data.config import ConfigError
+
 from qa_data.bouncing_balls import BallsClips
 from qa_data.bouncing_balls import video_indices as balls_indices
 from qa_data.datasets import ClevrerClips, ClipConfig
@@ -19,7 +21,7 @@ CLEVRER_FRAMES = 128
 
 def _check(dataset: str) -> None:
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+        raise ConfigError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
 
 
 def split_name(split: str, dataset: str) -> str:

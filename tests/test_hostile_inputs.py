@@ -670,6 +670,25 @@ def test_a_slot_cache_that_is_not_hdf5_is_refused(capsys, qa_run, tmp_path):
     assert "validation.h5: cannot open as HDF5" in line
 
 
+@pytest.mark.parametrize("case", ["unknown split", "zero batch", "negative ball videos", "zero length"])
+def test_bad_arguments_are_one_line_and_create_nothing(case, capsys, perception_run, qa_root, tmp_path):
+    from perception.cli import lengths_main
+    from qa_data.bouncing_balls_cli import main as balls_main
+
+    out = tmp_path / "out"
+    main, argv, message = {
+        "unknown split": (extract_main, ["--run", perception_run, "--data", qa_root, "--out", out, "--split", "dev"],
+                          "unknown split 'dev'"),
+        "zero batch": (extract_main, ["--run", perception_run, "--data", qa_root, "--out", out, "--batch-size", "0"],
+                       "--batch-size must be >= 1"),
+        "negative ball videos": (balls_main, ["--out", out, "splits.train.videos=-1"],
+                                 "splits.train.videos must be >= 0, got -1"),
+        "zero length": (lengths_main, ["--runs", perception_run, "--data", qa_root, "--out", out, "--lengths", "0"],
+                        "--lengths must be >= 1"),
+    }[case]
+    assert message in fails(capsys, main, *argv) and not out.exists()
+
+
 # -- the command line itself --------------------------------------------------------------------------------------------
 
 
