@@ -53,6 +53,8 @@ CURVE_METRICS = ("FG-ARI (per frame)", "ARI (per frame)", "FG-ARI (per video)", 
 class NonFiniteLoss(RuntimeError):
     """Training met a non-finite loss or gradient; nothing was saved after the last good checkpoint."""
 
+    user_error = True  # reported in one line: the step and the last good checkpoint
+
 
 @dataclass
 class TrainResult:

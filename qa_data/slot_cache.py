@@ -351,7 +351,11 @@ class SlotFrames(Dataset):
         index = (slice(None), slice(None), slice(0, self.dim)) if what == "slots" else (slice(None), slice(None))
         if frames is not None:
             index = (slice(frames[0], frames[-1] + 1, self.stride), *index[1:])  # one strided read
-        return data[(row, *index)]
+        out = data[(row, *index)]
+        if what == "slots" and not np.isfinite(out).all():  # a done row is finite (extraction skips others)
+            raise DataError(self.path, f"video {video_index}: non-finite features in a row marked done (the file "
+                                       "was altered or is damaged)")
+        return out
 
     def __getitem__(self, i: int) -> dict:
         return self.sample(self.videos[i])

@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 class NonFiniteLoss(RuntimeError):
     """A non-finite QA loss; nothing was saved after the last good checkpoint."""
 
+    user_error = True  # reported in one line: the step and the last good checkpoint
+
 
 @dataclass
 class QATrainResult:

@@ -480,6 +480,17 @@ def test_a_status_value_outside_the_format_is_refused(slots, tmp_path):
         SlotFrames(path)
 
 
+def test_non_finite_features_in_a_done_row_are_refused(capsys, qa_run, slots, tmp_path):
+    cache = Path(shutil.copytree(slots, tmp_path / "slots", ignore=shutil.ignore_patterns(".lock")))
+    with h5py.File(cache / "validation.h5", "r+") as f:
+        row = f["slots"][1]
+        row[0, 0, 0] = np.nan
+        f["slots"][1] = row
+        video = int(f["video_index"][1])
+    line = fails(capsys, qa_eval_main, "--run", qa_run, "--slots", cache, "--out", tmp_path / "eval")
+    assert f"validation.h5: video {video}: non-finite features in a row marked done" in line
+
+
 # -- 8. silent no-ops ---------------------------------------------------------------------------------------------
 
 
