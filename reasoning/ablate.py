@@ -97,7 +97,11 @@ def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSourc
             bar = tqdm(as_completed(futures), total=len(futures), desc=f"QA runs ({jobs} at a time)",
                        unit="run", disable=not progress)
             for fut in bar:
-                row = fut.result()
+                try:
+                    row = fut.result()
+                except BaseException:  # the first failed run ends the ablation; runs not started are dropped
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
                 done[futures[fut]] = row
                 bar.write(f"{row['feature']} seed {row['seed']}: descriptive {row['Descriptive']:.1f}, "
                           f"{row['seconds']:.0f} s")
