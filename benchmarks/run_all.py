@@ -25,7 +25,7 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 # bench_learning.py is left out: it trains each model for up to an hour (run it on its own).
 SCRIPTS = ["bench_generator", "bench_questions", "bench_iodine", "bench_perception_speed", "bench_oddn",
-           "bench_provide", "bench_extract", "bench_qa", "bench_e2e"]
+           "bench_provide", "bench_extract", "bench_qa", "bench_input_checks", "bench_e2e"]
 
 
 def main() -> int:
