@@ -122,8 +122,12 @@ def write_model_file(model: torch.nn.Module, cfg, path: Path, step: int, extra: 
     return Path(path)
 
 
-def load_model_file(path: Path) -> dict:
-    """Reads `model.pt` of a checkpoint folder (or the file itself)."""
+QA_MODELS = ("aloe",)  # model names of the QA stage's checkpoints; every other name is a perception model
+
+
+def load_model_file(path: Path, stage: str | None = None) -> dict:
+    """Reads `model.pt` of a checkpoint folder (or the file itself). `stage` ("perception" | "qa") refuses
+    a checkpoint of the other stage, naming what it is."""
     path = Path(path)
     file = path / "model.pt" if path.is_dir() else path
     if not file.is_file():
@@ -142,6 +146,10 @@ def load_model_file(path: Path) -> dict:
     missing = {"model", "config", "model_name", "step"} - set(payload) if isinstance(payload, dict) else {"model"}
     if missing:
         raise DataError(file, f"not a perception checkpoint (missing {sorted(missing)})")
+    if stage is not None:
+        found = "qa" if payload["model_name"] in QA_MODELS else "perception"
+        if found != stage:
+            raise DataError(file, f"a {found} checkpoint ({payload['model_name']}), not a {stage} one")
     return payload
 
 
@@ -166,7 +174,7 @@ def load_run(run: Path, checkpoint: Path | None = None, overrides: list[str] | t
             raise SystemExit(f"{run}/checkpoints: no complete checkpoint found")
         ckpt = found[-1]
     file = Path(ckpt) / "model.pt" if Path(ckpt).is_dir() else Path(ckpt)
-    payload = load_model_file(file)
+    payload = load_model_file(file, stage="perception")
     bad = [o for o in overrides if not o.startswith("eval.")]
     if bad:
         raise SystemExit(f"only eval.* settings can be overridden at evaluation, got {bad}")

@@ -28,7 +28,7 @@ def export_pretrained(run: Path, dest: Path = DEMO_CHECKPOINT, note: str = "") -
     found = list_checkpoints(Path(run) / "checkpoints")
     if not found:
         raise FileNotFoundError(f"{run}/checkpoints: no complete checkpoint to export")
-    payload = load_model_file(found[-1])
+    payload = load_model_file(found[-1], stage="perception")
     out = {k: payload[k] for k in ("model", "config", "model_name", "step")}
     out["config"]["frames"]["cache_dir"] = ""  # a path of the machine it was trained on
     out["source"] = {"run": Path(run).name, "checkpoint": found[-1].name, "note": note}
@@ -46,7 +46,7 @@ def export_pretrained(run: Path, dest: Path = DEMO_CHECKPOINT, note: str = "") -
 def install_pretrained(file: Path, run: Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[PerceptionConfig, int]:
     """Makes `run` a run directory whose only checkpoint is `file`; returns its config (with `overrides`
     applied to the eval section only) and step. An existing identical install is kept."""
-    payload = load_model_file(file)
+    payload = load_model_file(file, stage="perception")
     step = int(payload["step"])
     bad = [o for o in overrides if not o.startswith("eval.")]
     if bad:

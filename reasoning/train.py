@@ -151,7 +151,7 @@ def load_qa_run(run: Path, device="cpu") -> tuple[Aloe, QAConfig, QuestionTokeni
     found = list_checkpoints(Path(run) / "checkpoints")
     if not found:
         raise SystemExit(f"{run}/checkpoints: no complete checkpoint found")
-    payload = load_model_file(found[-1])
+    payload = load_model_file(found[-1], stage="qa")
     cfg = config_from_dict(QAConfig, payload["config"], [], source=str(found[-1] / "model.pt"))
     tokenizer = QuestionTokenizer.from_state(payload["tokenizer"])
     model = build_model(cfg, payload["slot_attrs"], tokenizer).to(device)
@@ -214,7 +214,7 @@ def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, acce
     if main:
         out.mkdir(parents=True, exist_ok=True)
         if done:
-            old = load_model_file(done[-1])
+            old = load_model_file(done[-1], stage="qa")
             # the saved config read back, so that fields added since it was saved take their defaults
             saved = config_to_dict(config_from_dict(QAConfig, old["config"], [], source=str(done[-1] / "model.pt")))
             if saved != config_to_dict(cfg) or old["slot_attrs"] != attrs:

@@ -202,6 +202,16 @@ def test_a_plain_dict_is_not_a_perception_checkpoint(capsys, perception_run, qa_
     assert "not a perception checkpoint (missing ['config', 'model', 'model_name', 'step'])" in line
 
 
+def test_checkpoints_of_the_other_stage_are_refused_by_name(capsys, perception_run, qa_run, qa_root, slots, tmp_path):
+    prun = Path(shutil.copytree(perception_run, tmp_path / "prun"))
+    before = tree_bytes(prun)
+    line = fails(capsys, qa_train_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--slots", slots, "--data",
+                 qa_root, "--out", prun, *QA_SMALL, "train.steps=2")
+    assert "a perception checkpoint (oddn), not a qa one" in line and tree_bytes(prun) == before
+    line = fails(capsys, extract_main, "--run", qa_run, "--data", qa_root, "--out", tmp_path / "slots")
+    assert "a qa checkpoint (aloe), not a perception one" in line
+
+
 # -- 2, 3. question files: every field checked, ids unique -------------------------------------------------------
 
 QUESTION_CASES = {
