@@ -25,7 +25,6 @@ from accelerate.utils import broadcast_object_list, gather_object
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from qa_data.run_lock import holds_lock
 from perception.accelerator import make_accelerator
 from perception.checkpoint import LoadedRun, file_sha256
 from perception.registry import feature_dims, model_label, slot_features
@@ -33,6 +32,7 @@ from qa_data.config import ConfigError, config_to_dict
 from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError
 from qa_data.provenance import code_version
+from qa_data.run_lock import holds_lock
 from qa_data.slot_cache import (DONE, FORMAT, FORMAT_VERSION, PENDING, SKIPPED, CacheMismatch,  # noqa: F401
                                 CacheWriter, check_or_create, read_attrs, split_file)
 from qa_data.sources import open_clips, split_name, video_frames, video_indices

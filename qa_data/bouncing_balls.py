@@ -28,10 +28,10 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from qa_data.run_lock import holds_lock
 from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError, SkipReport
 from qa_data.preprocess import preprocess_frames, preprocess_masks
+from qa_data.run_lock import holds_lock
 
 logger = logging.getLogger(__name__)
 

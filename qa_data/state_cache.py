@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from qa_data.run_lock import holds_lock
 from qa_data.annotations import COLORS, MATERIALS, SHAPES, Annotation, load_annotation
 from qa_data.errors import DataError
 from qa_data.layout import ClevrerLayout, canonical_split
 from qa_data.provenance import code_version
+from qa_data.run_lock import holds_lock
 from qa_data.slot_cache import (DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file)
 
 logger = logging.getLogger(__name__)
