@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa_data.config import ConfigError
-
 from qa_data.bouncing_balls import BallsClips
 from qa_data.bouncing_balls import video_indices as balls_indices
+from qa_data.config import ConfigError
 from qa_data.datasets import ClevrerClips, ClipConfig
 from qa_data.layout import ClevrerLayout, canonical_split
 

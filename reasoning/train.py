@@ -29,8 +29,8 @@ from perception.checkpoint import (checkpoint_step, list_checkpoints, load_model
                                   trim_log)
 from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
 from qa_data.layout import ClevrerLayout
-from qa_data.run_lock import run_lock
 from qa_data.qa_report import load_split_with_answers
+from qa_data.run_lock import run_lock
 from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
 from reasoning.config import QAConfig
