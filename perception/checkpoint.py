@@ -8,7 +8,6 @@ good one.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -185,12 +184,3 @@ def load_run(run: Path, checkpoint: Path | None = None, overrides: list[str] | t
     model.load_state_dict(payload["model"])
     model.eval()
     return LoadedRun(model=model, cfg=cfg, step=int(payload["step"]), path=file)
-
-
-def file_sha256(path: Path, block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes (checkpoint identity in slot caches)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()

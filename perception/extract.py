@@ -26,12 +26,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from perception.accelerator import make_accelerator
-from perception.checkpoint import LoadedRun, file_sha256
+from perception.checkpoint import LoadedRun
 from perception.registry import feature_dims, model_label, slot_features
 from qa_data.config import ConfigError, config_to_dict
 from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError
-from qa_data.provenance import code_version
+from qa_data.provenance import code_version, file_sha256
 from qa_data.run_lock import holds_lock
 from qa_data.slot_cache import (DONE, FORMAT, FORMAT_VERSION, PENDING, SKIPPED, CacheMismatch,  # noqa: F401
                                 CacheWriter, check_or_create, read_attrs, split_file)

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from perception.checkpoint import file_sha256, list_checkpoints, load_model_file
+from perception.checkpoint import list_checkpoints, load_model_file
 from perception.config import PerceptionConfig
 from qa_data.config import config_from_dict, save_config
+from qa_data.provenance import file_sha256
 from qa_data.run_lock import holds_lock
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"

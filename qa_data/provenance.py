@@ -1,6 +1,7 @@
-"""Which code made an output: the package version and the git commit of the checkout."""
+"""Which code and which input made an output: the package version and git commit, and file hashes."""
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from functools import lru_cache
 from importlib import metadata
@@ -30,3 +31,12 @@ def code_version() -> str:
         return version
     dirty = _git("status", "--porcelain", "--untracked-files=no")
     return f"{version}+g{commit}" + (".dirty" if dirty else "")
+
+
+def file_sha256(path: Path, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes (the identity of a checkpoint or an imported slot file in a cache)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()

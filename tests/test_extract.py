@@ -16,12 +16,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from perception.checkpoint import file_sha256, load_run, write_model_file
+from perception.checkpoint import load_run, write_model_file
 from perception.config import PerceptionConfig
 from perception.extract import CacheMismatch, ExtractConfig, extract, video_seeds
 from perception.registry import build_model, feature_dims, slot_features
 from qa_data.config import config_to_dict, load_config
 from qa_data.errors import DataError
+from qa_data.provenance import file_sha256
 from qa_data.layout import ClevrerLayout
 from qa_data.preprocess import preprocess_frames
 from qa_data.slot_cache import (ATTRS, DONE, FORMAT_VERSION, PENDING, SKIPPED, CacheWriter, SlotFrames, SlotSampling, create_cache,
