@@ -6,6 +6,11 @@ tokens and choices to 12. Unknown words are explicit: `unknown="error"` raises a
 naming the text and the words; `unknown="unk"` maps them to an extra id (82, vocabulary size 83)
 and counts them. Overlong text always raises.
 
+`words`: a word vocabulary learned from the training questions and choices (nltk's Treebank word
+tokenizer, which needs no downloaded data; lower-cased, punctuation dropped), keeping words seen at
+least `min_count` times; id 1 is the unknown word, whose occurrences are counted. For human-written
+question sets (CLEVRER-Humans) whose words CLEVRER's vocabulary lacks.
+
 `sentencepiece`: a SentencePiece model trained on a question set's texts, for free-form questions
 outside CLEVRER's vocabulary; it is stored inside the tokenizer's state (and so in every QA
 checkpoint). Answers keep CLEVRER's 21 classes either way.
@@ -23,33 +28,49 @@ from qa_data.vocab import (ANSWER_VOCAB, ANSWER_VOCAB_SIZE, ANSWERS, PAD, QUESTI
 
 QUESTION_LEN = 20
 CHOICE_LEN = 12
-KINDS = ("clevrer", "sentencepiece")
+KINDS = ("clevrer", "words", "sentencepiece")
+WORDS_UNK = 1  # `words`: the unknown word's id (0 is padding)
 UNKNOWN = ("error", "unk")
 
 
 @dataclass
 class TokenizerConfig:
-    kind: str = "clevrer"  # clevrer | sentencepiece
+    kind: str = "clevrer"  # clevrer | words | sentencepiece
     question_len: int = QUESTION_LEN
     choice_len: int = CHOICE_LEN
     unknown: str = "error"  # clevrer: error | unk (an extra id for words outside the 82)
     sp_vocab_size: int = 512  # sentencepiece: pieces (256 of them bytes, so any text encodes), trained on the training questions
+    min_count: int = 1  # words: a training word joins the vocabulary when seen at least this often
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"tokenizer kind must be one of {KINDS}, got {self.kind!r}")
         if self.unknown not in UNKNOWN:
             raise ValueError(f"tokenizer unknown must be one of {UNKNOWN}, got {self.unknown!r}")
+        if self.min_count < 1 or self.question_len < 1 or self.choice_len < 1:
+            raise ValueError("tokenizer min_count, question_len and choice_len must be >= 1")
+
+
+def split_words(text: str) -> list[str]:
+    """Lower-cased words of `text` (nltk's Treebank tokenizer), punctuation dropped: "cube's" -> cube 's."""
+    from nltk.tokenize import TreebankWordTokenizer
+
+    return [w for w in TreebankWordTokenizer().tokenize(text.lower()) if any(c.isalnum() for c in w)]
 
 
 class QuestionTokenizer:
     """Text -> fixed-length id lists; answers -> CLEVRER's answer ids (1..21, 0 is padding)."""
 
-    def __init__(self, cfg: TokenizerConfig, sp_model: bytes | None = None):
+    def __init__(self, cfg: TokenizerConfig, sp_model: bytes | None = None, words: list[str] | None = None):
         self.cfg = cfg
         self.unknown_counts: Counter = Counter()
         self._sp = None
         self._sp_model = sp_model
+        self._words = words
+        if cfg.kind == "words":
+            if words is None:
+                raise ValueError("a words tokenizer needs its vocabulary (QuestionTokenizer.train)")
+            self._word_ids = {w: i + 2 for i, w in enumerate(words)}  # 0 padding, 1 unknown
         if cfg.kind == "sentencepiece":
             if sp_model is None:
                 raise ValueError("a sentencepiece tokenizer needs a trained model (QuestionTokenizer.train)")
@@ -64,6 +85,10 @@ class QuestionTokenizer:
         """A tokenizer for `cfg`; a sentencepiece one learns its pieces from `texts`."""
         if cfg.kind == "clevrer":
             return cls(cfg)
+        if cfg.kind == "words":
+            counts = Counter(w for t in texts for w in split_words(t))
+            kept = sorted((w for w, n in counts.items() if n >= cfg.min_count), key=lambda w: (-counts[w], w))
+            return cls(cfg, words=kept)
         import sentencepiece as spm
 
         model = io.BytesIO()
@@ -81,12 +106,14 @@ class QuestionTokenizer:
         out = {"config": asdict(self.cfg)}
         if self._sp_model is not None:
             out["sp_model"] = base64.b64encode(self._sp_model).decode()
+        if self._words is not None:
+            out["words"] = list(self._words)
         return out
 
     @classmethod
     def from_state(cls, state: dict) -> "QuestionTokenizer":
         sp = base64.b64decode(state["sp_model"]) if "sp_model" in state else None
-        return cls(TokenizerConfig(**state["config"]), sp)
+        return cls(TokenizerConfig(**state["config"]), sp, state.get("words"))
 
     # -- vocabularies ------------------------------------------------------------------------------
 
@@ -94,12 +121,16 @@ class QuestionTokenizer:
     def vocab_size(self) -> int:
         if self._sp is not None:
             return self._sp.get_piece_size()
+        if self._words is not None:
+            return len(self._words) + 2
         return QUESTION_VOCAB_SIZE + (1 if self.cfg.unknown == "unk" else 0)
 
     @property
     def unk_id(self) -> int | None:
         if self._sp is not None:
             return self._sp.unk_id()
+        if self._words is not None:
+            return WORDS_UNK
         return QUESTION_VOCAB_SIZE if self.cfg.unknown == "unk" else None
 
     num_answers = ANSWER_VOCAB_SIZE  # 21 answers + PAD: the descriptive head's 22 classes
@@ -110,6 +141,10 @@ class QuestionTokenizer:
         """Token ids of `text`, unpadded."""
         if self._sp is not None:
             return self._sp.encode(text.lower().replace("?", ""))
+        if self._words is not None:
+            words = split_words(text)
+            self.unknown_counts.update(w for w in words if w not in self._word_ids)
+            return [self._word_ids.get(w, WORDS_UNK) for w in words]
         toks = tokenize(text)
         unknown = [t for t in toks if t not in QUESTION_VOCAB]
         if unknown and self.cfg.unknown == "error":
@@ -134,6 +169,8 @@ class QuestionTokenizer:
         ids = [int(i) for i in ids if int(i) != PAD]
         if self._sp is not None:
             return self._sp.decode(ids)
+        if self._words is not None:
+            return " ".join(self._words[i - 2] if i >= 2 else "<unk>" for i in ids)
         inverse = {v: k for k, v in QUESTION_VOCAB.items()}
         return " ".join(inverse.get(i, "<unk>") for i in ids)
 
