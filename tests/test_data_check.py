@@ -1,0 +1,67 @@
+"""The dataset doctor on generated data with planted defects: each is reported with the stage it stops."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from qa_data.command import run_command
+from qa_data.data_check import check_dataset, git_blob_id, main as check_main
+from qa_data.layout import ClevrerLayout
+from qa_data.video_io import read_video, write_video
+
+
+def test_a_clean_dataset_has_nothing_to_report(qa_root, capsys):
+    report = check_dataset(qa_root, decode="all", progress=False)
+    assert not len(report.problems) and not report.stopping
+    assert report.table.missing.sum() == 0 and set(report.table.item) == {"videos", "annotations", "proposals"}
+    assert (report.questions.status == "not CLEVRER (generated)").all()
+    assert run_command(check_main, ["--data", str(qa_root), "--no-progress", "--workers", "1"]) == 0
+    assert "nothing that stops a stage" in capsys.readouterr().out
+
+
+def test_planted_defects_are_each_reported(qa_root, tmp_path, capsys):
+    root = Path(shutil.copytree(qa_root, tmp_path / "data", ignore=shutil.ignore_patterns(".lock")))
+    layout = ClevrerLayout(root)
+    write_video(layout.video_path("train", 3), read_video(layout.video_path("train", 3))[:104])  # short (9777)
+    layout.annotation_path("train", 4).unlink()  # missing annotation
+    proposal = json.loads(layout.proposal_path(5).read_text())
+    frame = next(fr for fr in proposal["frames"] if fr["objects"])
+    frame["objects"][0]["mask"]["counts"] = frame["objects"][0]["mask"]["counts"][:3]  # malformed RLE
+    layout.proposal_path(5).write_text(json.dumps(proposal))
+    crowded = json.loads(layout.proposal_path(6).read_text())
+    crowded["frames"][10]["objects"] = (crowded["frames"][10]["objects"] * 8)[:8]  # 8 objects (8182)
+    layout.proposal_path(6).write_text(json.dumps(crowded))
+    cut = json.loads(layout.proposal_path(7).read_text())
+    cut["frames"] = cut["frames"][:104]  # 104 frames of masks (7648)
+    layout.proposal_path(7).write_text(json.dumps(cut))
+    (root / "videos" / "validation").rename(root / "videos" / "dev")  # a renamed split
+
+    report = check_dataset(root, decode="sample", progress=False)
+    found = {(r.problem, r.video) for r in report.problems.itertuples()}
+    assert {("video short", 3), ("annotation missing", 4), ("proposal malformed", 5),
+            ("proposal too many objects", 6), ("proposal short", 7)} <= found
+    assert {("video missing", v) for v in (10, 11, 12)} <= found  # the validation videos, under another name
+    assert any(p == "unexpected folder" for p, _ in found) and ("questions without video", 10) in found
+    assert report.stopping
+    short = report.problems[report.problems.problem == "video short"].iloc[0]
+    assert "104 frames" in short.detail and "frames.skip_bad=true" in short["what to do"]
+    table = report.table.set_index(["split", "item"])
+    assert table.loc[("validation", "videos"), "missing"] == 3 and table.loc[("train", "videos"), "short"] == 1
+    assert table.loc[("train", "proposals"), "malformed"] == 1
+
+    assert run_command(check_main, ["--data", str(root), "--no-progress", "--json", str(tmp_path / "r.json")]) == 1
+    out = capsys.readouterr().out
+    assert "stops a stage" in out and "perception evaluation (FG-ARI)" in out
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert {p["problem"] for p in saved["problems"]} >= {"video short", "proposal too many objects"}
+
+
+def test_git_blob_ids_are_gits(qa_root):
+    path = qa_root / "questions" / "train.json"
+    assert git_blob_id(path) == subprocess.run(["git", "hash-object", str(path)], capture_output=True,
+                                               text=True, check=True).stdout.strip()
+    assert len(np.unique([git_blob_id(p) for p in (qa_root / "questions").glob("*.json")])) >= 3
