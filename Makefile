@@ -25,7 +25,9 @@ demo: venv
 pretrain: venv
 	$(PY) scripts/pretrain.py --out runs/pretrain
 
+# The linter first (ruff, configured in pyproject.toml), then the tests.
 test: venv
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: venv

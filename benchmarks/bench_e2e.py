@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,9 +108,13 @@ def main() -> None:
           f"({platform.processor() or platform.machine()}, {threads} logical CPUs, "
           f"{'CUDA' if args.gpu else 'CPU'})\n")
     print(table.to_markdown(index=False, floatfmt=".3f"))
-    emit("slot extraction", [{"setup": f"{args.config.stem}, {r['setup']}", "figure": "videos/s", "value": r["videos/s"],
-                              "unit": "videos/s", "reference": f"x{r['speed-up vs 1 process']} vs 1 process "
-                              "(target: x1.7 with 2)" if r["processes"] == 2 else ""} for r in table.to_dict("records")])
+    rows = []
+    for r in table.to_dict("records"):
+        reference = (f"x{r['speed-up vs 1 process']} vs 1 process (target: x1.7 with 2)" if r["processes"] == 2
+                     else "")
+        rows.append({"setup": f"{args.config.stem}, {r['setup']}", "figure": "videos/s", "value": r["videos/s"],
+                     "unit": "videos/s", "reference": reference})
+    emit("slot extraction", rows)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -16,10 +16,10 @@ import tempfile
 import time
 
 import pandas as pd
+from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset
-from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 
 def bench(preset: str, videos: int, workers: int, render: bool = True) -> dict:

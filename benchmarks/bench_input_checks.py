@@ -15,11 +15,11 @@ import platform
 import tempfile
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
+from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 import qa_data.masks as masks
 from qa_data.annotations import parse_annotation
@@ -29,7 +29,6 @@ from qa_data.qgen.generate import generate_questions
 from qa_data.questions import parse_questions
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset
-from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 
 def timed(fn, repeats: int) -> float:
@@ -84,7 +83,8 @@ def main() -> None:
         rows.append({"read": f"proposal file, {n} masks, {label}", "checked ms": 1000 * checked,
                      "unchecked ms": 1000 * plain})
     rows.append({"read": f"annotation, {len(annotation['motion_trajectory'])} frames (checked)",
-                 "checked ms": 1000 * timed(lambda: parse_annotation(annotation), args.repeats), "unchecked ms": np.nan})
+                 "checked ms": 1000 * timed(lambda: parse_annotation(annotation), args.repeats),
+                 "unchecked ms": np.nan})
     nq = sum(len(s["questions"]) for s in questions)
     rows.append({"read": f"question file, {nq} questions (checked)",
                  "checked ms": 1000 * timed(lambda: parse_questions(questions), args.repeats), "unchecked ms": np.nan})

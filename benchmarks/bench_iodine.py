@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
 from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,7 +187,8 @@ def main() -> None:
     table.loc[table.model.str.contains("tiny"), "speedup_vs_port"] = None
     print(f"{platform.processor() or platform.machine()}, {args.threads} threads, median of {args.steps} steps")
     print(table.to_markdown(index=False))
-    emit("IODINE training", [{"setup": f"{r.model}, batch {r.batch}, {r.size}", "figure": "s/step", "value": r.s_per_step,
+    emit("IODINE training",
+         [{"setup": f"{r.model}, batch {r.batch}, {r.size}", "figure": "s/step", "value": r.s_per_step,
                               "unit": "s", "reference": "" if r.model.startswith("port") or "tiny" in r.model
                               else f"port-equivalent (Kelly) {port} s: x{r.speedup_vs_port} faster"}
                              for r in table.itertuples()])

@@ -126,7 +126,8 @@ def targets(table: pd.DataFrame, prediction: pd.DataFrame | None, video: pd.Data
         rows.append({"target": "ODDN >= IODINE on FG-ARI and MSE at equal training (steps; judged at the last "
                                "common step)",
                      "measured": "; ".join(f"step {s}: FG-ARI {pair(s)[0]['FG-ARI (per frame)']:.3f} vs "
-                                           f"{pair(s)[1]['FG-ARI (per frame)']:.3f}, MSE {pair(s)[0]['MSE (per frame)']:.5f} "
+                                           f"{pair(s)[1]['FG-ARI (per frame)']:.3f}, "
+                                           f"MSE {pair(s)[0]['MSE (per frame)']:.5f} "
                                            f"vs {pair(s)[1]['MSE (per frame)']:.5f}" for s in common),
                      "reached": bool(od["FG-ARI (per frame)"] >= io["FG-ARI (per frame)"]
                                      and od["MSE (per frame)"] <= io["MSE (per frame)"])})
@@ -137,7 +138,8 @@ def targets(table: pd.DataFrame, prediction: pd.DataFrame | None, video: pd.Data
         p = video[video.model == "PROVIDE"].iloc[0]
         q = video[video.model == "SEQ-IODINE"].iloc[0]
         rows.append({"target": "PROVIDE per-video F-ARI >= SEQ-IODINE's",
-                     "measured": f"{p['fg_ari']:.3f} vs {q['fg_ari']:.3f}", "reached": bool(p["fg_ari"] >= q["fg_ari"])})
+                     "measured": f"{p['fg_ari']:.3f} vs {q['fg_ari']:.3f}",
+                     "reached": bool(p["fg_ari"] >= q["fg_ari"])})
     else:
         rows.append({"target": "PROVIDE per-video F-ARI >= SEQ-IODINE's", "measured": "not run", "reached": None})
     if prediction is not None and "oddn" in prediction:

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
 from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -38,7 +38,8 @@ from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 REFERENCE = ["iodine.num_slots=7", "iodine.num_iters=5", "iodine.latent_dim=64", "train.batch_size=4",
              "provide.curriculum=[[0,4]]"]
-COMPLEXITY = ["iodine.num_slots=7", "iodine.num_iters=5", "iodine.latent_dim=16", "iodine.decoder_channels=[32,32,32,32]",
+COMPLEXITY = ["iodine.num_slots=7", "iodine.num_iters=5", "iodine.latent_dim=16",
+              "iodine.decoder_channels=[32,32,32,32]",
               "iodine.refine_channels=[32,32,32,32]", "iodine.refine_mlp=[128]", "iodine.refine_hidden=128",
               "frames.preprocess.size=[32,48]"]
 
@@ -256,7 +257,8 @@ def main() -> None:
         for name, part in rows.groupby("model", sort=False):
             f = fits.set_index("model").loc[name]
             ax.plot(part.frames, part.s_per_video, "o", label=f"{name}: {f['s_per_frame (slope)']:.3f} s/frame")
-            ax.plot(part.frames, f["intercept_s"] + f["s_per_frame (slope)"] * part.frames, "-", color=ax.lines[-1].get_color())
+            ax.plot(part.frames, f["intercept_s"] + f["s_per_frame (slope)"] * part.frames, "-",
+                    color=ax.lines[-1].get_color())
         ax.set_xlabel("frames T")
         ax.set_ylabel("seconds per video (inference)")
         ax.set_title("K=7, R=5, latent 16, 32x48, CPU", fontsize=8)

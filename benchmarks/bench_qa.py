@@ -24,6 +24,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
+
 from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +143,8 @@ def main() -> None:
     rows = [time_preset(p, args.steps, args.device, args.batch, o, b, args.slots, args.dim) for p, o, b in runs]
     print(f"# QA training throughput ({platform.machine()}, {args.device}, {torch.get_num_threads()} threads)\n")
     print(pd.DataFrame(rows).to_markdown(index=False))
-    emit("QA training", [{"setup": f"{r['preset']}, batch {r['questions/step']}, {args.device}", "figure": "questions/s",
+    emit("QA training",
+         [{"setup": f"{r['preset']}, batch {r['questions/step']}, {args.device}", "figure": "questions/s",
                           "value": r["questions/s"], "unit": "questions/s",
                           "reference": "model only, synthetic batches"} for r in rows])
 

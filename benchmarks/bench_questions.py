@@ -14,19 +14,20 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 from qa_data.qgen.cli import build_question_config
 from qa_data.qgen.generate import generate_questions
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset
-from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
 
 def bench(root: Path, workers: int, per_video: float) -> dict:
     report = generate_questions(root, build_question_config(overrides=[f"questions_per_video={per_video}"]),
                                 workers=workers, progress=False)
     videos, questions = sum(report.videos.values()), sum(report.questions.values())
-    return {"videos": videos, "asked per video": per_video, "questions": questions, "workers": workers, "wall_s": round(report.seconds, 1),
+    return {"videos": videos, "asked per video": per_video, "questions": questions, "workers": workers,
+            "wall_s": round(report.seconds, 1),
             "videos_per_s": round(videos / report.seconds, 1), "questions_per_s": round(questions / report.seconds)}
 
 

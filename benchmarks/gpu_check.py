@@ -171,7 +171,8 @@ def check(smoke: bool, steps: int, compiled: bool) -> tuple[pd.DataFrame, pd.Dat
     rows.append(extraction_row(presets["oddn"], device, steps, bf16, shrink))
     rows.append(qa_row(presets["qa"], device, steps, bf16, ["train.batch_size=8"] if smoke else []))
     table = pd.DataFrame(rows)
-    by = {r["item"].split()[0]: r for r in rows if r["item"].endswith("training step") and "compiled" not in r["preset"]}
+    by = {r["item"].split()[0]: r for r in rows
+          if r["item"].endswith("training step") and "compiled" not in r["preset"]}
     oddn, iodine = by["ODDN"], by["IODINE"]
     projections = pd.DataFrame([
         {"projection": "ODDN / IODINE step cost", "value": oddn["seconds"] / iodine["seconds"], "unit": "x"},

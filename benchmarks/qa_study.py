@@ -100,8 +100,9 @@ def main() -> None:
     table = pd.DataFrame(rows)
     table.to_csv(args.out / "study.csv", index=False)
     show = table.drop(columns=["command"])
+    study = args.study.relative_to(REPO) if args.study.is_relative_to(REPO) else args.study
     md = ["# QA study on ground-truth states\n",
-          f"Data `{args.data}`, states `{args.states}`, study `{args.study.relative_to(REPO) if args.study.is_relative_to(REPO) else args.study}`; "
+          f"Data `{args.data}`, states `{args.states}`, study `{study}`; "
           "validation accuracy per question (%) with its 95 % binomial interval.\n",
           show.to_markdown(index=False), "\n## Commands\n"]
     md += [f"- `{r['run']}`: `{r['command']}`" for r in rows]

@@ -7,7 +7,6 @@ import logging
 from pathlib import Path
 
 from perception.accelerator import make_accelerator, release
-
 from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.evaluate import eval_dataset, evaluate, write_eval

@@ -26,9 +26,11 @@ class IodineConfig:
     num_iters: int = 5  # R decodes, with R - 1 refinements between them (PROVIDE/ODDN/Kelly layout)
     # Likelihood: spatial Gaussian mixture with a fixed variance (both papers: "variance 0.3").
     pixel_variance: float = 0.3
-    mixture: str = "pixel"  # pixel: mixture over the joint RGB vector (IODINE paper, DeepMind) | channel: per channel (Kelly)
+    # pixel: mixture over the joint RGB vector (IODINE paper, DeepMind) | channel: per channel (Kelly)
+    mixture: str = "pixel"
     beta: float = 100.0  # weight on the NLL (PROVIDE/ODDN code and ODDN Alg. 1; the KL has weight 1)
-    step_weights: str = "increasing"  # increasing: (t+1)/R (Kelly/PROVIDE) | linspace: 0..1 (DeepMind) | uniform (ODDN eq. 5)
+    # increasing: (t+1)/R (Kelly/PROVIDE) | linspace: 0..1 (DeepMind) | uniform (ODDN eq. 5)
+    step_weights: str = "increasing"
     mask_grad: str = "logits"  # gradient input w.r.t. mask logits (DeepMind) | probs (Kelly)
     # Spatial broadcast decoder.
     decoder_channels: list[int] = field(default_factory=lambda: [64, 64, 64, 64])
@@ -102,7 +104,8 @@ class TrainConfig:
     lr: float = 3e-4  # Adam (both papers)
     grad_clip: float = 5.0  # global norm (all IODINE-line code)
     mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
-    channels_last: bool = False  # channels-last weights: 1.12x faster bf16 steps on CPU, slower in float32 (docs/benchmarks.md)
+    # channels-last weights: 1.12x faster bf16 steps on CPU, slower in float32 (docs/benchmarks.md)
+    channels_last: bool = False
     log_every: int = 10
     figure_every: int = 200
     checkpoint_every: int = 200

@@ -33,8 +33,18 @@ from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError
 from qa_data.provenance import code_version, file_sha256
 from qa_data.run_lock import holds_lock
-from qa_data.slot_cache import (DONE, FORMAT, FORMAT_VERSION, PENDING, SKIPPED, CacheMismatch,  # noqa: F401
-                                CacheWriter, check_or_create, read_attrs, split_file)
+from qa_data.slot_cache import (  # noqa: F401
+    DONE,
+    FORMAT,
+    FORMAT_VERSION,
+    PENDING,
+    SKIPPED,
+    CacheMismatch,
+    CacheWriter,
+    check_or_create,
+    read_attrs,
+    split_file,
+)
 from qa_data.sources import open_clips, split_name, video_frames, video_indices
 
 logger = logging.getLogger(__name__)
@@ -62,7 +72,8 @@ class ExtractConfig:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.batch_size < 1 or self.frame_stride < 0 or self.num_videos < 0:
-            raise ConfigError(f"--batch-size must be >= 1, --frame-stride and --num-videos >= 0; got {self.batch_size}, "
+            raise ConfigError("--batch-size must be >= 1, --frame-stride and --num-videos >= 0; got "
+                              f"{self.batch_size}, "
                               f"{self.frame_stride}, {self.num_videos}")
 
 
@@ -207,7 +218,8 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
     frame_t = torch.tensor(frame_index, dtype=torch.long)
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     result = ExtractResult(path=path, computed=0, already_done=already)
-    bar = tqdm(total=todo, unit="video", desc=f"extract {split}", disable=not (progress and accelerator.is_main_process))
+    bar = tqdm(total=todo, unit="video", desc=f"extract {split}",
+               disable=not (progress and accelerator.is_main_process))
     start = time.perf_counter()
     for r in range(rounds):
         out = None
@@ -252,6 +264,8 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
         left = int((final == PENDING).sum())
         if left:
             raise RuntimeError(f"{path}: {left} videos still pending after extraction")
-    counts = broadcast_object_list([result.computed, result.skipped]) if world > 1 else [result.computed, result.skipped]
+    counts = [result.computed, result.skipped]
+    if world > 1:
+        counts = broadcast_object_list(counts)
     result.computed, result.skipped = counts
     return result

@@ -36,7 +36,8 @@ STORE_VERSION = 1
 def store_path(cache_dir: Path, split: str, cfg: FramesConfig) -> Path:
     h, w = cfg.preprocess.size
     prefix = "" if cfg.dataset == "clevrer" else f"{cfg.dataset}_"
-    return Path(cache_dir) / f"{prefix}{split_name(split, cfg.dataset)}_{cfg.preprocess.mode}_{h}x{w}_s{cfg.frame_stride}.h5"
+    name = f"{prefix}{split_name(split, cfg.dataset)}_{cfg.preprocess.mode}_{h}x{w}_s{cfg.frame_stride}.h5"
+    return Path(cache_dir) / name
 
 
 def _expected_attrs(root: Path, split: str, cfg: FramesConfig, indices: list[int]) -> dict:

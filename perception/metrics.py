@@ -71,7 +71,7 @@ def segmentation_scores(true_ids: torch.Tensor, masks: torch.Tensor) -> dict[str
     b, t = true_ids.shape[:2]
     pred = masks.argmax(2)  # [B, T, H, W]
     fg = true_ids > 0
-    frame_true, frame_pred, frame_fg = true_ids.flatten(0, 1).flatten(1), pred.flatten(0, 1).flatten(1), fg.flatten(0, 1).flatten(1)
+    frame_true, frame_pred, frame_fg = (x.flatten(0, 1).flatten(1) for x in (true_ids, pred, fg))
     video_true, video_pred, video_fg = true_ids.flatten(1), pred.flatten(1), fg.flatten(1)
     return {
         "ari_frame": adjusted_rand_index(frame_true, frame_pred).view(b, t),

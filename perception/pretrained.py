@@ -44,7 +44,8 @@ def export_pretrained(run: Path, dest: Path = DEMO_CHECKPOINT, note: str = "") -
     return dest
 
 
-def install_pretrained(file: Path, run: Path, overrides: list[str] | tuple[str, ...] = ()) -> tuple[PerceptionConfig, int]:
+def install_pretrained(file: Path, run: Path,
+                       overrides: list[str] | tuple[str, ...] = ()) -> tuple[PerceptionConfig, int]:
     """Makes `run` a run directory whose only checkpoint is `file`; returns its config (with `overrides`
     applied to the eval section only) and step. An existing identical install is kept."""
     payload = load_model_file(file, stage="perception")

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm import tqdm

@@ -185,8 +185,8 @@ def write_lengths(result: LengthResult, out_dir: Path, title: str, split: str) -
         "model per frame.\n\n" + t1.to_markdown(index=False, floatfmt=".4f") + "\n")
     (out_dir / "per_frame.md").write_text(
         f"# {title}: per-frame scores\n\nMean over frames and videos of each frame's ARI and F-ARI (slot identity "
-        "may change between frames), and the MSE.\n\n" + per_frame.reset_index().to_markdown(index=False, floatfmt=".4f")
-        + "\n")
+        "may change between frames), and the MSE.\n\n"
+        + per_frame.reset_index().to_markdown(index=False, floatfmt=".4f") + "\n")
     if result.figure is not None:
         video_decomposition_figure(result.figure, out_dir / "video_decomposition.png", title=title)
     return out_dir

@@ -176,7 +176,8 @@ def _get(d: dict, key: str, typ, path, what: str):
         raise DataError(path, f"{what}: missing key {key!r}")
     v = d[key]
     if typ is int and isinstance(v, bool) or not isinstance(v, typ):
-        raise DataError(path, f"{what}: {key!r} must be {typ.__name__ if isinstance(typ, type) else typ}, got {type(v).__name__}")
+        name = typ.__name__ if isinstance(typ, type) else typ
+        raise DataError(path, f"{what}: {key!r} must be {name}, got {type(v).__name__}")
     return v
 
 

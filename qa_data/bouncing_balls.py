@@ -249,7 +249,8 @@ class BallsClips(Dataset):
         self.span = (cfg.clip_len - 1) * cfg.stride + 1
         self.skipped = SkipReport()
         if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no Bouncing Balls split {split!r} (see scripts/generate_bouncing_balls.py)")
+            raise FileNotFoundError(f"{self.path}: no Bouncing Balls split {split!r} "
+                                    "(see scripts/generate_bouncing_balls.py)")
         with h5py.File(self.path, "r") as f:
             for name in ("videos", "masks"):
                 if name not in f:
@@ -273,9 +274,11 @@ class BallsClips(Dataset):
             self._file = h5py.File(self.path, "r")
         cfg, idx = self.cfg, self.indices[i]
         last_start = self.num_frames - self.span
-        start = int(torch.randint(0, last_start + 1, ()).item()) if cfg.random_start else min(cfg.start_frame, last_start)
+        start = (int(torch.randint(0, last_start + 1, ()).item()) if cfg.random_start
+                 else min(cfg.start_frame, last_start))
         frame_ids = np.arange(start, start + self.span, cfg.stride)
-        item = {"frames": preprocess_frames(self._file["videos"][idx, start:start + self.span:cfg.stride], cfg.preprocess),
+        item = {"frames": preprocess_frames(self._file["videos"][idx, start:start + self.span:cfg.stride],
+                                            cfg.preprocess),
                 "video_index": idx, "start": start}
         if cfg.with_masks:
             item["masks"] = preprocess_masks(self._file["masks"][idx, frame_ids[0]:frame_ids[-1] + 1:cfg.stride],

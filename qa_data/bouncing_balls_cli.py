@@ -19,7 +19,8 @@ def preset_path(preset: str) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--preset", default="tiny", help="tiny | paper | path to a YAML preset")
-    ap.add_argument("--out", required=True, help="dataset directory (splits already made with the same settings are kept)")
+    ap.add_argument("--out", required=True,
+                    help="dataset directory (splits already made with the same settings are kept)")
     ap.add_argument("overrides", nargs="*", help="config overrides, e.g. colour=true splits.train.videos=50")
     args = ap.parse_args(argv)
     cfg = load_config(BallsDatasetConfig, preset_path(args.preset), args.overrides)

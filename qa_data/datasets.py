@@ -72,7 +72,8 @@ class ClevrerClips(Dataset):
     def __getitem__(self, i: int) -> dict:
         cfg, idx = self.cfg, self.indices[i]
         last_start = cfg.expected_frames - self.span
-        start = int(torch.randint(0, last_start + 1, ()).item()) if cfg.random_start else min(cfg.start_frame, last_start)
+        start = (int(torch.randint(0, last_start + 1, ()).item()) if cfg.random_start
+                 else min(cfg.start_frame, last_start))
         frame_ids = np.arange(start, start + self.span, cfg.stride)
         src = self.layout.video_source(self.split, idx)
         video = read_video(src, max_frames=int(frame_ids[-1]) + 1)
@@ -85,8 +86,10 @@ class ClevrerClips(Dataset):
             props = load_annotation(ann_path).object_property if ann_path.is_file() else None
             masks = load_masks(self.layout.proposal_path(idx), props)  # [T_all, H, W]
             if len(masks) <= frame_ids[-1]:
-                raise DataError(self.layout.proposal_path(idx), f"has {len(masks)} mask frames, clip needs frame {frame_ids[-1]}")
+                raise DataError(self.layout.proposal_path(idx),
+                                f"has {len(masks)} mask frames, clip needs frame {frame_ids[-1]}")
             if masks.shape[1:] != video.shape[1:3]:
-                raise DataError(self.layout.proposal_path(idx), f"mask size {masks.shape[1:]} differs from video {video.shape[1:3]}")
+                raise DataError(self.layout.proposal_path(idx),
+                                f"mask size {masks.shape[1:]} differs from video {video.shape[1:3]}")
             item["masks"] = preprocess_masks(masks[frame_ids], cfg.preprocess)  # [T, h, w]
         return item

@@ -174,7 +174,8 @@ def _counterfactuals(cf: dict[str, Any], path, ids: set[int]) -> dict[int, list[
             removed = _object_ids([r["removed_object_id"]], ids, 1, path, f"counterfactuals[{i}]")[0]
             if removed in out:
                 raise DataError(path, f"counterfactuals[{i}]: object {removed} is removed twice")
-            out[removed] = [collision_event(*_object_ids(c["object_ids"], ids, 2, path, f"counterfactuals[{i}].collision[{j}]"),
+            out[removed] = [collision_event(*_object_ids(c["object_ids"], ids, 2, path,
+                                                         f"counterfactuals[{i}].collision[{j}]"),
                                             _frame(c["frame_id"], path, f"counterfactuals[{i}].collision[{j}]"))
                             for j, c in enumerate(r["collision"])]
     except (KeyError, TypeError) as e:

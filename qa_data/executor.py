@@ -183,7 +183,8 @@ def full_programs(q: Question) -> list[list[str]]:
 def check_question(q: Question, where: str = "") -> None:
     """Type-checks every program of a question (each choice combined with the question)."""
     for i, pg in enumerate(full_programs(q)):
-        label = f"{where}question {q.question_id}" + (f" choice {q.choices[i].choice_id}" if q.is_multiple_choice else "")
+        choice = f" choice {q.choices[i].choice_id}" if q.is_multiple_choice else ""
+        label = f"{where}question {q.question_id}{choice}"
         kind = check_program(pg, label)
         if q.is_multiple_choice and kind != "bool":
             raise ProgramError(label, None, None, "a choice program must end in yes/no")

@@ -80,7 +80,8 @@ def score_questions(truth: Iterable[SceneQuestions], preds: Predictions) -> pd.D
                    "missing": p is None}
             if not q.is_multiple_choice:
                 if q.answer is None:
-                    raise DataError(f"scene {s.scene_index}", f"question {q.question_id} has no answer to score against")
+                    raise DataError(f"scene {s.scene_index}",
+                                    f"question {q.question_id} has no answer to score against")
                 row.update(options=1, options_right=int(p == q.answer))
             else:
                 p = p if isinstance(p, dict) else {}

@@ -104,7 +104,8 @@ def read_attrs(path: Path) -> dict:
         with h5py.File(path, "r") as f:
             attrs = {k: _plain(v) for k, v in f.attrs.items()}
             if attrs.get("format") != FORMAT:
-                raise DataError(path, f"not a slot cache (format attribute {attrs.get('format')!r}, expected {FORMAT!r})")
+                raise DataError(path,
+                                f"not a slot cache (format attribute {attrs.get('format')!r}, expected {FORMAT!r})")
             check_attrs(path, attrs)
             check_shapes(path, attrs, f)
     except OSError as e:
@@ -366,7 +367,8 @@ class SlotFrames(Dataset):
     def sample(self, video: int) -> dict:
         """The item of one video (by video index), sampled as configured."""
         s = self.sampling
-        start = int(torch.randint(0, self.last_start + 1, ()).item()) if s.random_start else min(s.start, self.last_start)
+        start = (int(torch.randint(0, self.last_start + 1, ()).item()) if s.random_start
+                 else min(s.start, self.last_start))
         frames = self.frames_for(start)
         slots = torch.from_numpy(np.asarray(self.read(video, frames), dtype=np.float32))  # [F, K, D']
         presence = torch.from_numpy(self.read(video, frames, "presence") > 0)  # [F, K]

@@ -30,7 +30,7 @@ from qa_data.errors import DataError
 from qa_data.layout import ClevrerLayout, canonical_split
 from qa_data.provenance import code_version
 from qa_data.run_lock import holds_lock
-from qa_data.slot_cache import (DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file)
+from qa_data.slot_cache import DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ def files_sha256(paths: list[Path]) -> str:
 
 
 @holds_lock("out_dir")
-def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig, progress: bool = True) -> StateExtractResult:
+def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
+                   progress: bool = True) -> StateExtractResult:
     """Writes (or completes) `out_dir/<split>.h5` from the split's annotations."""
     layout, split = ClevrerLayout(data_root), canonical_split(cfg.split)
     if cfg.frame_stride < 1 or cfg.max_objects < 1:

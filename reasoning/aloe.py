@@ -123,7 +123,8 @@ class Aloe(nn.Module):
                 vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
             if self.training and self.cfg.mask_slot_weight > 0:
                 pick = torch.randint(0, self.num_slots, (n, self.num_frames), device=slots.device)  # [N, F]
-                masked = F.one_hot(pick, self.num_slots).bool().flatten(1) & presence.flatten(1)  # [N, F*K], present only
+                # [N, F*K], present only
+                masked = F.one_hot(pick, self.num_slots).bool().flatten(1) & presence.flatten(1)
                 vis = torch.where(masked[..., None], self.mask_token.to(vis.dtype), vis)
             tokens.append(vis)
             pad.append(~presence.flatten(1))

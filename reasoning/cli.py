@@ -23,7 +23,8 @@ def train_main(argv=None) -> int:
                     "(scripts/extract_slots.py); not needed with aloe.blind=true")
     ap.add_argument("--data", type=Path, required=True, help="CLEVRER(-sim) root (questions)")
     ap.add_argument("--out", type=Path, required=True, help="QA run directory")
-    ap.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. train.steps=500 data.drop_dynamics=true")
+    ap.add_argument("overrides", nargs="*",
+                    help="key=value config overrides, e.g. train.steps=500 data.drop_dynamics=true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(QAConfig, args.config, args.overrides)
@@ -39,10 +40,10 @@ def train_main(argv=None) -> int:
 
 
 def eval_main(argv=None) -> int:
+    from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, split_file
     from reasoning.evaluate import predict, write_eval
     from reasoning.qa_dataset import QuestionSet
     from reasoning.train import load_qa_run
-    from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, split_file
 
     ap = argparse.ArgumentParser(description="Evaluate a QA run on a split: accuracy per type and subtype "
                                  "(Markdown, CSV) and a submission JSON in CLEVRER's test format.")
@@ -91,7 +92,8 @@ def ablate_main(argv=None) -> int:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--source", action="append", default=[], metavar="LABEL=SLOTS_DIR[:static]",
-                    help="a feature source; `:static` drops the dynamics dims (e.g. 'ODDN -dyn=runs/slots/oddn:static')")
+                    help="a feature source; `:static` drops the dynamics dims "
+                    "(e.g. 'ODDN -dyn=runs/slots/oddn:static')")
     ap.add_argument("--no-blind", action="store_true", help="leave out the blind (text-only) row")
     ap.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2],
                     help="comma-separated training seeds (default 0,1,2)")

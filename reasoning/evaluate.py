@@ -12,8 +12,14 @@ from accelerate.utils import gather_object
 from torch.utils.data import DataLoader
 
 from qa_data.questions import MC_TYPES, SceneQuestions
-from qa_data.scoring import (Predictions, accuracy_markdown, accuracy_table, binomial_ci, predictions_to_json,
-                             score_questions)
+from qa_data.scoring import (
+    Predictions,
+    accuracy_markdown,
+    accuracy_table,
+    binomial_ci,
+    predictions_to_json,
+    score_questions,
+)
 from reasoning.aloe import Aloe
 from reasoning.qa_dataset import QuestionSet, collate
 from reasoning.tokenizer import QuestionTokenizer

@@ -194,7 +194,8 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
         attrs_table, status_table, stats_table = slot_summary(res.path)
         (report_dir / f"slots_{split}.md").write_text(
             f"# Slot cache {res.path}\n\n" + status_table.to_markdown(index=False) + "\n\n"
-            + stats_table.to_markdown(index=False, floatfmt=".4f") + "\n\n" + attrs_table.to_markdown(index=False) + "\n")
+            + stats_table.to_markdown(index=False, floatfmt=".4f") + "\n\n"
+            + attrs_table.to_markdown(index=False) + "\n")
 
     # 7b. Ground-truth object states in the same cache format, at the slots' frame stride: the QA
     # model's upper bound.

@@ -22,8 +22,8 @@ TYPE_ID = {t: i for i, t in enumerate(QUESTION_TYPES)}
 
 
 class QuestionSet(Dataset):
-    """Items `{"slots" [F, K, D] and "presence" [F, K] bool (absent when blind), "scene_index", "question_id", "type", "question"
-    [Lq], "choices" [n, Lc], "choice_ids" [n], "answer" (descriptive id, -1 unknown), "labels" [n]
+    """Items `{"slots" [F, K, D] and "presence" [F, K] bool (absent when blind), "scene_index", "question_id", "type",
+    "question" [Lq], "choices" [n, Lc], "choice_ids" [n], "answer" (descriptive id, -1 unknown), "labels" [n]
     (1 correct, 0 wrong, -1 unknown)}`. Questions whose video has no slots are counted skips."""
 
     def __init__(self, scenes: list[SceneQuestions], tokenizer: QuestionTokenizer, slots: SlotFrames | None,
@@ -87,7 +87,8 @@ class Passes:
 
     def to(self, device) -> "Passes":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Passes(move(self.slots), move(self.presence), move(self.text), move(self.segment), move(self.is_choice), move(self.answer),
+        return Passes(move(self.slots), move(self.presence), move(self.text), move(self.segment), move(self.is_choice),
+                      move(self.answer),
                       move(self.label), move(self.question), move(self.qtype), self.keys)
 
 

@@ -64,7 +64,8 @@ def build(run: Path, out: Path, ablation: Path | None = None, figures: Path | No
         COMMANDS.format(extra="".join(f"{c}\n" for c in commands),
                         ablation_arg=f" --ablation {ablation}" if ablation else "") + "\n",
         _section("Wall time per stage", times.to_markdown(index=False, floatfmt=".1f"), "report/stage_times.md"),
-        _section("Dataset", _tables_of(report / "dataset_stats.md") + f"\n\n![contact sheet]({rel('contact_sheet.png')})",
+        _section("Dataset",
+                 _tables_of(report / "dataset_stats.md") + f"\n\n![contact sheet]({rel('contact_sheet.png')})",
                  "report/dataset_stats.md"),
         _section("Questions", _tables_of(report / "question_stats.md"), "report/question_stats.md"),
         _section("Baselines (validation)", _validation_baselines(report / "baselines.md"), "report/baselines.md"),
@@ -81,7 +82,8 @@ def build(run: Path, out: Path, ablation: Path | None = None, figures: Path | No
                           _tables_of(report / "qa_table2.md") + f"\n\n![QA accuracy]({rel('qa_table2.png')})",
                           "report/qa_table2.md"))
     for seed_dir in sorted((run / "qa").glob("*/seed_*")):
-        evals = sorted((seed_dir / "eval").glob("*_step_*/accuracy.md"), key=lambda p: int(p.parent.name.rsplit("_", 1)[1]))
+        evals = sorted((seed_dir / "eval").glob("*_step_*/accuracy.md"),
+                       key=lambda p: int(p.parent.name.rsplit("_", 1)[1]))
         if not evals:
             continue
         acc = evals[-1]

@@ -23,8 +23,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
-from qa_data.vocab import (ANSWER_VOCAB, ANSWER_VOCAB_SIZE, ANSWERS, PAD, QUESTION_VOCAB, QUESTION_VOCAB_SIZE,
-                           VocabError, tokenize)
+from qa_data.vocab import (
+    ANSWER_VOCAB,
+    ANSWER_VOCAB_SIZE,
+    ANSWERS,
+    PAD,
+    QUESTION_VOCAB,
+    QUESTION_VOCAB_SIZE,
+    VocabError,
+    tokenize,
+)
 
 QUESTION_LEN = 20
 CHOICE_LEN = 12
@@ -39,7 +47,8 @@ class TokenizerConfig:
     question_len: int = QUESTION_LEN
     choice_len: int = CHOICE_LEN
     unknown: str = "error"  # clevrer: error | unk (an extra id for words outside the 82)
-    sp_vocab_size: int = 512  # sentencepiece: pieces (256 of them bytes, so any text encodes), trained on the training questions
+    # sentencepiece: pieces (256 of them bytes, so any text encodes), trained on the training questions
+    sp_vocab_size: int = 512
     min_count: int = 1  # words: a training word joins the vocabulary when seen at least this often
 
     def __post_init__(self):

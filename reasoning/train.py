@@ -25,16 +25,15 @@ from tqdm import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from perception.accelerator import make_accelerator
-from perception.checkpoint import (checkpoint_step, list_checkpoints, load_model_file, resume, save_checkpoint,
-                                  trim_log)
+from perception.checkpoint import checkpoint_step, list_checkpoints, load_model_file, resume, save_checkpoint, trim_log
 from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
 from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import load_split_with_answers
+from qa_data.questions import QUESTION_TYPES
 from qa_data.run_lock import run_lock
 from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
 from reasoning.config import QAConfig
-from qa_data.questions import QUESTION_TYPES
 from reasoning.curves import plot_learning_curves
 from reasoning.evaluate import predict, summary_row, write_eval
 from reasoning.qa_dataset import Passes, QuestionSet, collate
@@ -199,7 +198,8 @@ def _restore_schedule(scheduler, payload: dict | None, step: int) -> None:
             scheduler.step()
 
 
-def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, accelerator, progress: bool) -> QATrainResult:
+def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, accelerator,
+              progress: bool) -> QATrainResult:
     tc = cfg.train
     main = accelerator.is_main_process
     if cfg.aloe.blind:

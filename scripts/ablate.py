@@ -1,6 +1,10 @@
-"""`python scripts/ablate.py --config configs/qa/aloe_tiny.yaml --data DIR --out DIR --source ODDN=SLOTS_DIR --source 'ODDN -dyn=SLOTS_DIR:static'`."""
-from reasoning.cli import ablate_main
+"""The representation ablation:
+
+    python scripts/ablate.py --config configs/qa/aloe_tiny.yaml --data DIR --out DIR \\
+        --source ODDN=SLOTS_DIR --source 'ODDN -dyn=SLOTS_DIR:static'
+"""
 from qa_data.command import run_command
+from reasoning.cli import ablate_main
 
 if __name__ == "__main__":
     raise SystemExit(run_command(ablate_main))

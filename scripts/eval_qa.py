@@ -1,6 +1,6 @@
 """`python scripts/eval_qa.py --run QA_RUN --split validation`."""
-from reasoning.cli import eval_main
 from qa_data.command import run_command
+from reasoning.cli import eval_main
 
 if __name__ == "__main__":
     raise SystemExit(run_command(eval_main))

@@ -1,4 +1,8 @@
-"""PROVIDE Table 1: `python scripts/eval_video_decomposition.py --runs IODINE_RUN PROVIDE_RUN --data DIR --split test --lengths 10 20 30 40 --out DIR`."""
+"""PROVIDE Table 1:
+
+    python scripts/eval_video_decomposition.py --runs IODINE_RUN PROVIDE_RUN --data DIR --split test \\
+        --lengths 10 20 30 40 --out DIR
+"""
 from perception.cli import lengths_main
 from qa_data.command import run_command
 

@@ -2,8 +2,8 @@
 
     python scripts/generate_data.py --preset tiny --out DIR [--num-videos N] [--seed S] [--workers W] [key=value ...]
 """
-from qa_data.sim.cli import main
 from qa_data.command import run_command
+from qa_data.sim.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(run_command(main))

@@ -1,6 +1,6 @@
 """`python scripts/results_page.py --run runs/demo --out docs/results.md [--ablation runs/demo/qa]`."""
-from reasoning.cli import results_page_main
 from qa_data.command import run_command
+from reasoning.cli import results_page_main
 
 if __name__ == "__main__":
     raise SystemExit(run_command(results_page_main))

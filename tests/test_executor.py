@@ -109,11 +109,14 @@ def test_counterfactual_outcomes_count_within_the_video():
 
 
 def test_multiple_choice_runs_choice_then_question(ex):
-    q = Question(3, "Which of the following is responsible for the collision between the blue object and the green object?",
+    q = Question(3,
+                 "Which of the following is responsible for the collision between the blue object and the "
+                 "green object?",
                  "explanatory", program=["events", "events"] + BLUE + ["filter_collision"] + GREEN +
                  ["filter_collision", "unique", "filter_ancestor", "belong_to"],
                  choices=[Choice(0, "the presence of the red cube", RED_CUBE),
-                          Choice(1, "the red cube's exiting the scene", ["events"] + RED_CUBE + ["filter_out", "unique"])])
+                          Choice(1, "the red cube's exiting the scene",
+                                 ["events"] + RED_CUBE + ["filter_out", "unique"])])
     assert ex.answer(q) == ["correct", "wrong"]
 
 

@@ -22,11 +22,21 @@ from perception.extract import CacheMismatch, ExtractConfig, extract, video_seed
 from perception.registry import build_model, feature_dims, slot_features
 from qa_data.config import config_to_dict, load_config
 from qa_data.errors import DataError
-from qa_data.provenance import file_sha256
 from qa_data.layout import ClevrerLayout
 from qa_data.preprocess import preprocess_frames
-from qa_data.slot_cache import (ATTRS, DONE, FORMAT_VERSION, PENDING, SKIPPED, CacheWriter, SlotFrames, SlotSampling, create_cache,
-                                read_attrs)
+from qa_data.provenance import file_sha256
+from qa_data.slot_cache import (
+    ATTRS,
+    DONE,
+    FORMAT_VERSION,
+    PENDING,
+    SKIPPED,
+    CacheWriter,
+    SlotFrames,
+    SlotSampling,
+    create_cache,
+    read_attrs,
+)
 from qa_data.video_io import read_video, write_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -205,9 +215,11 @@ def test_every_perception_model_extracts(preset, sim_data, tmp_path):
     fresh = load_run(tmp_path / "run")
     assert all(p.requires_grad for p in fresh.model.parameters())
     layout, videos = ClevrerLayout(sim_data), reader.videos
-    clips = torch.stack([preprocess_frames(read_video(layout.video_source("train", v))[::32], fresh.cfg.frames.preprocess)
+    clips = torch.stack([preprocess_frames(read_video(layout.video_source("train", v))[::32],
+                                           fresh.cfg.frames.preprocess)
                          for v in videos])  # [2, 4, 3, 32, 48]
-    direct = slot_features(fresh.model, fresh.cfg, clips, video_seeds(torch.tensor(videos), torch.arange(0, 128, 32), 128))
+    direct = slot_features(fresh.model, fresh.cfg, clips,
+                           video_seeds(torch.tensor(videos), torch.arange(0, 128, 32), 128))
     stored = torch.stack([torch.from_numpy(reader.read(v)) for v in videos])
     torch.testing.assert_close(stored, direct, atol=1e-5, rtol=1e-5)
 
@@ -260,7 +272,8 @@ def test_reader_serves_the_requested_frames_and_dims(synthetic_cache):
 
     static = SlotFrames(synthetic_cache, SlotSampling(num_frames=8, drop_dynamics=True))
     assert static[2]["slots"].shape == (8, 3, 5)
-    torch.testing.assert_close(static[2]["slots"], SlotFrames(synthetic_cache, SlotSampling(num_frames=8))[2]["slots"][..., :5])
+    torch.testing.assert_close(static[2]["slots"],
+                               SlotFrames(synthetic_cache, SlotSampling(num_frames=8))[2]["slots"][..., :5])
     with pytest.raises(ValueError, match="cannot sample 129 frames"):
         SlotFrames(synthetic_cache, SlotSampling(num_frames=129))
     with pytest.raises(DataError, match="not in this cache"):

@@ -20,7 +20,8 @@ import torch
 
 from perception.checkpoint import write_model_file
 from perception.cli import eval_main as perception_eval_main
-from perception.cli import extract_main, train_main as perception_train_main
+from perception.cli import extract_main
+from perception.cli import train_main as perception_train_main
 from perception.config import PerceptionConfig
 from perception.registry import build_model
 from qa_data.annotations import parse_annotation
@@ -44,7 +45,7 @@ QA_SMALL = ["aloe.d_model=32", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=32", "
 MARKER_ENV = "HOSTILE_MARKER"
 
 
-# -- helpers ------------------------------------------------------------------------------------------------
+# -- helpers -----------------------------------------------------------------------------------------------------------
 
 
 def fails(capsys, main, *argv: str) -> str:
@@ -84,7 +85,7 @@ def hold_lock_elsewhere(directory: Path) -> subprocess.Popen:
     return proc
 
 
-# -- fixtures -----------------------------------------------------------------------------------------------
+# -- fixtures ----------------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -135,7 +136,7 @@ def first_mc(scenes: list) -> dict:
     return next(q for q in scenes[0]["questions"] if q["question_type"] != "descriptive")
 
 
-# -- 1. nothing loaded from disk runs code --------------------------------------------------------------------
+# -- 1. nothing loaded from disk runs code -----------------------------------------------------------------------------
 
 
 def test_a_perception_checkpoint_carrying_code_is_refused_unrun(capsys, perception_run, qa_root, tmp_path):
@@ -212,13 +213,14 @@ def test_checkpoints_of_the_other_stage_are_refused_by_name(capsys, perception_r
     assert "a qa checkpoint (aloe), not a perception one" in line
 
 
-# -- 2, 3. question files: every field checked, ids unique -------------------------------------------------------
+# -- 2, 3. question files: every field checked, ids unique -------------------------------------------------------------
 
 QUESTION_CASES = {
     "empty choices": (lambda s: first_mc(s).update(choices=[]), "needs at least one choice, got 'choices': []"),
     "duplicate question id": (lambda s: s[0]["questions"][1].update(question_id=s[0]["questions"][0]["question_id"]),
                               "duplicate question_id [0]"),
-    "all question ids equal": (lambda s: [q.update(question_id=7) for q in s[0]["questions"]], "duplicate question_id [7]"),
+    "all question ids equal": (lambda s: [q.update(question_id=7) for q in s[0]["questions"]],
+                               "duplicate question_id [7]"),
     "question id as a string": (lambda s: s[0]["questions"][0].update(question_id="0"),
                                 "question_id must be an integer, got '0'"),
     "question id as a bool": (lambda s: s[0]["questions"][0].update(question_id=True),
@@ -229,7 +231,8 @@ QUESTION_CASES = {
     "choice answer not correct|wrong": (lambda s: first_mc(s)["choices"][0].update(answer="maybe"),
                                         "answer must be correct|wrong, got 'maybe'"),
     "duplicate choice id": (lambda s: first_mc(s)["choices"][1].update(choice_id=first_mc(s)["choices"][0]["choice_id"])
-                            if len(first_mc(s)["choices"]) > 1 else first_mc(s)["choices"].append(first_mc(s)["choices"][0]),
+                            if len(first_mc(s)["choices"]) > 1
+                            else first_mc(s)["choices"].append(first_mc(s)["choices"][0]),
                             "duplicate choice_id"),
     "unknown question type": (lambda s: s[0]["questions"][0].update(question_type="hypothetical"),
                               "unknown question_type 'hypothetical'"),
@@ -265,14 +268,15 @@ def test_keyed_layout_with_a_non_integer_scene_key_is_refused():
 
 
 def test_a_prediction_given_twice_is_refused():
-    preds = [{"scene_index": 3, "questions": [{"question_id": 1, "answer": "red"}, {"question_id": 1, "answer": "blue"}]}]
+    preds = [{"scene_index": 3,
+              "questions": [{"question_id": 1, "answer": "red"}, {"question_id": 1, "answer": "blue"}]}]
     with pytest.raises(DataError, match="scene 3: question 1 is predicted twice"):
         predictions_from_json(preds, "submission.json")
     with pytest.raises(DataError, match="question_id must be an integer, got '1'"):
         predictions_from_json([{"scene_index": 3, "questions": [{"question_id": "1", "answer": "red"}]}], "s.json")
 
 
-# -- 7. annotations: finite numbers, right lengths and types, known ids ------------------------------------------
+# -- 7. annotations: finite numbers, right lengths and types, known ids ------------------------------------------------
 
 ANNOTATION_CASES = {
     "NaN location": (lambda a: a["motion_trajectory"][5]["objects"][0].update(location=[math.nan, 0.0, 0.2]),
@@ -283,13 +287,15 @@ ANNOTATION_CASES = {
                                 "location must be a list of 3 numbers"),
     "location with a string": (lambda a: a["motion_trajectory"][0]["objects"][0].update(location=[0.0, "1", 0.2]),
                                "location must be a list of 3 numbers"),
-    "object id as a string": (lambda a: a["object_property"][0].update(object_id="0"), "'object_id' must be int, got str"),
+    "object id as a string": (lambda a: a["object_property"][0].update(object_id="0"),
+                              "'object_id' must be int, got str"),
     "unknown colour": (lambda a: a["object_property"][0].update(color="magenta"), "'color' must be one of"),
     "duplicate object ids": (lambda a: a["object_property"][1].update(object_id=a["object_property"][0]["object_id"]),
                              "object_id values are not unique"),
     "frames out of order": (lambda a: a["motion_trajectory"][3].update(frame_id=1), "frame_id 1 does not follow 2"),
     "negative frame id": (lambda a: a["motion_trajectory"][0].update(frame_id=-1), "'frame_id' must be >= 0, got -1"),
-    "an object twice in a frame": (lambda a: a["motion_trajectory"][0]["objects"].append(a["motion_trajectory"][0]["objects"][0]),
+    "an object twice in a frame": (lambda a: a["motion_trajectory"][0]["objects"].append(
+                                       a["motion_trajectory"][0]["objects"][0]),
                                    "appears twice in frame 0"),
     "collision of an object with itself": (lambda a: a["collision"].append({"object_ids": [0, 0], "frame_id": 3,
                                                                             "location": [0, 0, 0]}),
@@ -332,7 +338,7 @@ def test_tail_events_naming_an_unknown_object_are_refused(qa_root):
         scene_facts(ann, None, {"counterfactuals": [{"removed_object_id": "0", "collision": []}]}, "t", "cf.json")
 
 
-# -- 4. instance masks (COCO RLE) -----------------------------------------------------------------------------
+# -- 4. instance masks (COCO RLE) --------------------------------------------------------------------------------------
 
 
 def proposal(qa_root: Path) -> dict:
@@ -384,7 +390,7 @@ def test_a_malformed_mask_file_stops_perception_evaluation_in_one_line(capsys, p
     assert "proposal_00010.json" in line and "RLE run lengths add up to" in line
 
 
-# -- 5. one writer per directory ---------------------------------------------------------------------------------
+# -- 5. one writer per directory ---------------------------------------------------------------------------------------
 
 
 def test_a_second_qa_training_in_the_same_directory_is_refused_at_once(capsys, qa_root, slots, qa_run, tmp_path):
@@ -436,7 +442,7 @@ def test_a_lock_dies_with_its_holder(tmp_path):
     assert (tmp_path / ".lock").read_text() == ""  # released, naming no holder
 
 
-# -- 6, 9. caches: identity and attributes ------------------------------------------------------------------------
+# -- 6, 9. caches: identity and attributes -----------------------------------------------------------------------------
 
 
 def test_a_resumed_extraction_from_another_dataset_is_refused(capsys, perception_run, qa_root, data, tmp_path):
@@ -501,7 +507,7 @@ def test_non_finite_features_in_a_done_row_are_refused(capsys, qa_run, slots, tm
     assert f"validation.h5: video {video}: non-finite features in a row marked done" in line
 
 
-# -- 8. silent no-ops ---------------------------------------------------------------------------------------------
+# -- 8. silent no-ops --------------------------------------------------------------------------------------------------
 
 
 def test_questions_for_a_missing_path_are_an_error_that_creates_nothing(capsys, tmp_path):
@@ -533,7 +539,7 @@ def test_training_for_no_steps_is_refused_before_writing(steps, capsys, qa_root,
     assert not (tmp_path / "p").exists() and not (tmp_path / "q").exists()
 
 
-# -- 9. configs checked before any file is written -------------------------------------------------------------------
+# -- 9. configs checked before any file is written ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("override, message", [
@@ -595,7 +601,7 @@ def test_skip_bad_survives_a_video_that_decodes_partly(qa_root, tmp_path, monkey
         build_frame_store(qa_root, "train", FramesConfig(frame_stride=16), tmp_path / "strict", show_progress=False)
 
 
-# -- 10. failures in workers end the command at once ------------------------------------------------------------------
+# -- 10. failures in workers end the command at once -------------------------------------------------------------------
 
 
 def test_a_bad_annotation_in_a_question_worker_ends_the_command(data):
@@ -615,7 +621,7 @@ def test_project_errors_cross_process_boundaries_intact(err):
     assert type(back) is type(err) and str(back) == str(err)
 
 
-# -- 11. logs after a resume ---------------------------------------------------------------------------------------------
+# -- 11. logs after a resume -------------------------------------------------------------------------------------------
 
 
 def test_a_resumed_qa_run_logs_each_step_once(qa_root, slots, tmp_path):
@@ -644,7 +650,7 @@ def test_a_resumed_perception_run_logs_each_step_once(sim_data, tmp_path):
     assert steps == [1, 2, 3, 4]
 
 
-# -- configs and files of the wrong kind ----------------------------------------------------------------------------------
+# -- configs and files of the wrong kind -------------------------------------------------------------------------------
 
 
 def test_a_yaml_preset_that_builds_objects_is_refused_unrun(capsys, qa_root, tmp_path):
@@ -710,7 +716,7 @@ def test_bad_arguments_are_one_line_and_create_nothing(case, capsys, perception_
     assert message in fails(capsys, main, *argv) and not out.exists()
 
 
-# -- the command line itself --------------------------------------------------------------------------------------------
+# -- the command line itself -------------------------------------------------------------------------------------------
 
 
 def test_debug_lets_the_traceback_through(qa_root, tmp_path):

@@ -12,7 +12,8 @@ from qa_data.command import run_command
 from qa_data.config import load_config
 from qa_data.questions import load_questions, parse_questions
 from reasoning.config import QAConfig
-from reasoning.token_report import coverage, main as report_main, texts_of
+from reasoning.token_report import coverage, texts_of
+from reasoning.token_report import main as report_main
 from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig, split_words
 from reasoning.train import load_qa_run, train_qa
 

@@ -31,7 +31,8 @@ SMALL = ["aloe.d_model=32", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=32", "alo
 
 
 def sample_texts(samples_dir: Path) -> list[str]:
-    scenes = load_questions(samples_dir / "train-orig-small.json") + load_questions(samples_dir / "valid-orig-small.json")
+    scenes = (load_questions(samples_dir / "train-orig-small.json")
+              + load_questions(samples_dir / "valid-orig-small.json"))
     return [q.question for s in scenes for q in s.questions] + [c.choice for s in scenes for q in s.questions
                                                                 for c in q.choices]
 
@@ -60,7 +61,8 @@ def test_tokenizer_round_trips_real_clevrer_questions(samples_dir):
     with pytest.raises(VocabError, match="more than 12"):
         tok.choice("the cube enters the scene and the sphere exits the scene after the collision")
 
-    sp = QuestionTokenizer.train(TokenizerConfig(kind="sentencepiece", sp_vocab_size=600, question_len=32, choice_len=24), texts)
+    sp = QuestionTokenizer.train(TokenizerConfig(kind="sentencepiece", sp_vocab_size=600, question_len=32,
+                                                 choice_len=24), texts)
     again = QuestionTokenizer.from_state(json.loads(json.dumps(sp.state())))  # saved with the model as JSON
     for text in texts[:200] + ["Is there a zebra colliding with the cube?"]:
         assert sp.decode(sp.question(text)) == text.lower().replace("?", "").strip()
@@ -78,7 +80,8 @@ def toy_batch(n_desc: int = 6, n_mc: int = 4, frames: int = 4, slots: int = 3, d
         item = {"scene_index": i, "question_id": 0, "type": 0, "question": q,
                 "slots": torch.randn(frames, slots, dim, generator=g)}
         if i < n_desc:
-            item.update(choices=torch.zeros(0, 12, dtype=torch.long), choice_ids=[], labels=torch.zeros(0, dtype=torch.long),
+            item.update(choices=torch.zeros(0, 12, dtype=torch.long), choice_ids=[],
+                        labels=torch.zeros(0, dtype=torch.long),
                         answer=int(torch.randint(1, 22, (), generator=g)))
         else:
             item.update(choices=torch.randint(1, 82, (3, 12), generator=g), choice_ids=[0, 1, 2],
@@ -227,7 +230,8 @@ def test_two_process_evaluation_equals_one_process(qa_root, qa_slots, tmp_path):
 
 
 def test_every_qa_preset_runs_one_step(qa_root, qa_slots, tmp_path):
-    for preset in ("aloe_tiny", "aloe_cpu", "aloe_clevrer"):  # the presets' models as they are; data and batch fit the test
+    # the presets' models as they are; data and batch fit the test
+    for preset in ("aloe_tiny", "aloe_cpu", "aloe_clevrer"):
         cfg = load_config(QAConfig, REPO / "configs/qa" / f"{preset}.yaml",
                           ["data.num_frames=4", "train.batch_size=8", "train.steps=1", "train.mixed_precision=no",
                            "data.num_workers=0", "train.eval_batch_size=64"])

@@ -145,7 +145,8 @@ def test_sampler_balances_skewed_answers_and_keeps_type_shares():
                                       ("query_material", ["metal", "rubber"], [0.5, 0.5]),
                                       ("query_shape", ["cube", "sphere", "cylinder"], [0.6, 0.3, 0.1])):
             cands += [_desc(sub, a, i) for i, a in enumerate(rng.choice(answers, 30, p=weights))]
-        pool = [ChoiceCandidate("the presence of the cube", ("objects", str(k)), k % 2 == 0, "presence") for k in range(6)]
+        pool = [ChoiceCandidate("the presence of the cube", ("objects", str(k)), k % 2 == 0,
+                                "presence") for k in range(6)]
         for k in range(3):
             cands += [Candidate("explanatory", "e", "Which of the following is responsible for the collision?",
                                 ("e", str(k)), choices=pool),
@@ -168,12 +169,14 @@ def test_sampler_balances_skewed_answers_and_keeps_type_shares():
         assert abs(shares[t] / total - want) < 0.02, (t, shares)
     labels = Counter(c.answer for q in chosen for c in q.choices if q.question_type != "predictive")
     assert abs(labels["correct"] / sum(labels.values()) - 0.5) < 0.05
-    assert all(sum(c.answer == "correct" for c in q.choices) >= 1 for q in chosen if q.question_type == "counterfactual")
+    assert all(sum(c.answer == "correct" for c in q.choices) >= 1
+               for q in chosen if q.question_type == "counterfactual")
 
 
 # ---------------------------------------------------------------- scoring and baselines
 def _truth():
-    mc = lambda qid, qtype, answers: Question(qid, "q", qtype, choices=[Choice(i, "c", None, a) for i, a in enumerate(answers)])
+    mc = lambda qid, qtype, answers: Question(qid, "q", qtype,
+                                              choices=[Choice(i, "c", None, a) for i, a in enumerate(answers)])
     return [SceneQuestions(0, "video_00000.mp4", [
         Question(0, "q", "descriptive", "count", answer="2"),
         Question(1, "q", "descriptive", "exist", answer="yes"),
@@ -214,7 +217,8 @@ def test_majority_baseline_and_templates():
     train = [SceneQuestions(i, "v", [Question(0, "q", "descriptive", "count", answer=a),
                                      Question(1, "What will happen next?", "predictive",
                                               choices=[Choice(0, "The cube and the red sphere collide", None, "wrong"),
-                                                       Choice(1, "The sphere collides with the cube", None, "correct")])])
+                                                       Choice(1, "The sphere collides with the cube", None,
+                                                              "correct")])])
              for i, a in enumerate(["1", "1", "2"])]
     base = MajorityBaseline.fit(train)
     assert base.by_subtype == {"count": "1"}

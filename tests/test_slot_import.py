@@ -15,7 +15,8 @@ from qa_data.config import load_config
 from qa_data.errors import DataError
 from qa_data.layout import ClevrerLayout
 from qa_data.slot_cache import SlotFrames, SlotSampling
-from qa_data.slot_import import ImportConfig, import_slots, main as import_main
+from qa_data.slot_import import ImportConfig, import_slots
+from qa_data.slot_import import main as import_main
 from reasoning.config import QAConfig
 from reasoning.train import train_qa
 

@@ -229,7 +229,8 @@ def presence_batch(seed: int = 0):
         else:
             q = item["question"]
             q[12:] = 0  # padded question tail
-            item.update(choices=torch.cat([torch.randint(1, 82, (2, 6), generator=g), torch.zeros(2, 6, dtype=torch.long)], 1),
+            item.update(choices=torch.cat([torch.randint(1, 82, (2, 6), generator=g),
+                                           torch.zeros(2, 6, dtype=torch.long)], 1),
                         choice_ids=[0, 1], labels=torch.tensor([1, 0]), answer=-1)
         items.append(item)
     return collate(items)
@@ -347,8 +348,10 @@ def test_two_process_training(no_render, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    done = subprocess.run([*launch, str(REPO / "scripts/train_qa.py"), "--config", str(REPO / "configs/qa/aloe_tiny.yaml"),
-                           "--slots", str(no_render / "states"), "--data", str(no_render), "--out", str(tmp_path / "run"),
+    done = subprocess.run([*launch, str(REPO / "scripts/train_qa.py"), "--config",
+                           str(REPO / "configs/qa/aloe_tiny.yaml"),
+                           "--slots", str(no_render / "states"), "--data", str(no_render), "--out",
+                           str(tmp_path / "run"),
                            *SMALL, "train.steps=3", "train.batch_size=4"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -122,7 +122,8 @@ def questions_up_to_date(root: str | Path, cfg: QuestionConfig) -> bool:
 
 
 @holds_lock("root", must_exist=True)
-def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1, progress: bool = True) -> QuestionReport:
+def generate_questions(root: str | Path, cfg: QuestionConfig, workers: int = 1,
+                       progress: bool = True) -> QuestionReport:
     """Generates the question files of every split with annotated videos under `root`."""
     cfg.validate()
     layout = ClevrerLayout(root)

@@ -62,7 +62,8 @@ class Sampler:
         if c.question_type == "predictive":  # always 2 choices, exactly 1 correct
             if not right or not wrong:
                 return None
-            picked = [(right[self.rng.integers(len(right))], "correct"), (wrong[self.rng.integers(len(wrong))], "wrong")]
+            picked = [(right[self.rng.integers(len(right))], "correct"),
+                      (wrong[self.rng.integers(len(wrong))], "wrong")]
         else:
             n = min(cfg.max_choices, len(pool))
             if n < cfg.min_choices or len(right) < c.min_correct:
@@ -91,8 +92,8 @@ class Sampler:
             elif not pools["correct"]:
                 lab = "wrong"
             kinds = sorted({ch.kind for ch in pools[lab]})
-            need = [(self._share((c.question_type, c.negated, k)) * (1 if lab == "correct" else -1), self.rng.random(), k)
-                    for k in kinds]
+            sign = 1 if lab == "correct" else -1
+            need = [(self._share((c.question_type, c.negated, k)) * sign, self.rng.random(), k) for k in kinds]
             kind = min(need)[2]
             items = [i for i, ch in enumerate(pools[lab]) if ch.kind == kind]
             picked.append((pools[lab].pop(items[self.rng.integers(len(items))]), lab))

@@ -15,8 +15,15 @@ from typing import Iterator
 import numpy as np
 
 from qa_data.events import Event, SceneFacts
-from qa_data.qgen.describe import (EventRef, ObjectName, ObjectSet, collision_program, event_refs,
-                                   name_objects, object_sets)
+from qa_data.qgen.describe import (
+    EventRef,
+    ObjectName,
+    ObjectSet,
+    collision_program,
+    event_refs,
+    name_objects,
+    object_sets,
+)
 
 MAX_COUNT = 5  # CLEVRER's count answers are 0-5
 ORDINALS = ("first", "second", "last")
@@ -86,7 +93,8 @@ def descriptive(facts: SceneFacts, names: dict[int, ObjectName], rng) -> Iterato
                 frame_pg = ("null",) if ref is None else ref.program + ("get_frame",)
                 pg = s.program + frame_pg + (f"filter_{motion}",)
                 yield from count(f"count_{motion}", f"How many {s.plural()} are {motion}{when}?", pg + ("count",), n)
-                yield from exist(f"exist_{motion}", f"Are there any {motion} {s.plural()}{when}?", pg + ("exist",), n > 0)
+                yield from exist(f"exist_{motion}", f"Are there any {motion} {s.plural()}{when}?", pg + ("exist",),
+                                 n > 0)
 
     # collisions, in all or before/after an event
     collisions = [e for e in facts.events if e.kind == "collision"]
@@ -94,7 +102,8 @@ def descriptive(facts: SceneFacts, names: dict[int, ObjectName], rng) -> Iterato
     yield from count("count_collisions", "How many collisions happen?", all_col + ("count",), len(collisions))
     for ref in anchors:
         for rel in ("before", "after"):
-            sel = [e for e in collisions if (e.frame < ref.event.frame if rel == "before" else e.frame > ref.event.frame)]
+            sel = [e for e in collisions
+                   if (e.frame < ref.event.frame if rel == "before" else e.frame > ref.event.frame)]
             pg = all_col + ref.program + (f"filter_{rel}",)
             yield from count(f"count_collisions_{rel}", f"How many collisions happen {rel} {ref.clause}?",
                              pg + ("count",), len(sel))
@@ -111,7 +120,8 @@ def descriptive(facts: SceneFacts, names: dict[int, ObjectName], rng) -> Iterato
             n = sum(e.objects[0] in s.members for e in evs)
             pg = ("events",) + s.program + (f"filter_{kind}",)
             yield from count(f"count_{verb}", f"How many {s.plural()} {verb} the scene?", pg + ("count",), n)
-            yield from exist(f"exist_{verb}", f"Are there any {s.plural()} that {verb} the scene?", pg + ("exist",), n > 0)
+            yield from exist(f"exist_{verb}", f"Are there any {s.plural()} that {verb} the scene?", pg + ("exist",),
+                             n > 0)
 
     yield from _queries(facts, names, sets, times, rng)
 
@@ -141,7 +151,8 @@ def _queries(facts: SceneFacts, names, sets: list[ObjectSet], times: list[EventR
                 sel = [e for e in evs if e.objects[0] in s.members]
                 if len(sel) == 1:
                     pg = ("events",) + s.program + (f"filter_{kind}", "unique", "get_object")
-                    yield from out(attr, f"query_{verb}", f"the {s.singular()} that {verb} the scene", pg, sel[0].objects[0])
+                    yield from out(attr, f"query_{verb}", f"the {s.singular()} that {verb} the scene", pg,
+                                   sel[0].objects[0])
             # the first / second / last object to enter / exit
             frames = [e.frame for e in evs]
             if len(evs) >= 2 and len(set(frames)) == len(frames):
@@ -220,7 +231,8 @@ def explanatory(facts: SceneFacts, names: dict[int, ObjectName], rng) -> Iterato
         for e in enters:
             if e.frame <= target.frame:
                 n = names[e.objects[0]]
-                text = f"{n.the(chr(39) + 's')} entering the scene" if rng.random() < 0.5 else f"{n.the(chr(39) + 's')} entrance"
+                owner = n.the(chr(39) + "s")
+                text = f"{owner} entering the scene" if rng.random() < 0.5 else f"{owner} entrance"
                 pool.append(ChoiceCandidate(text, ("events",) + n.program + ("filter_in", "unique"),
                                             any(e.same_as(x) for x in anc), "enter"))
         for negated in (False, True):
@@ -293,7 +305,8 @@ def counterfactual(facts: SceneFacts, names: dict[int, ObjectName], rng) -> Iter
             else:
                 text = f"Without {r.the(',')} which event will {nt}happen?"
             yield Candidate("counterfactual", f"counterfactual{'_not' if negated else ''}", text,
-                            ("all_events",) + r.program + ("get_counterfact", "belong_to") + (("negate",) if negated else ()),
+                            ("all_events",) + r.program + ("get_counterfact", "belong_to")
+                            + (("negate",) if negated else ()),
                             negated=negated, choices=pool, min_correct=1)
 
 

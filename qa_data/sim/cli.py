@@ -57,7 +57,8 @@ def main(argv=None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    cfg = build_config(args.preset, args.num_videos, args.seed, args.overrides + (["render=false"] if args.no_render else []))
+    cfg = build_config(args.preset, args.num_videos, args.seed,
+                       args.overrides + (["render=false"] if args.no_render else []))
     report = generate_dataset(cfg, args.out, workers=args.workers)
     save_config(cfg, Path(args.out) / "generator_config.yaml")
     rate = report.generated / report.seconds if report.seconds > 0 else float("nan")

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from qa_data.annotations import (Annotation, Collision, FrameState, ObjectProperty, ObjectState,
-                                 view_events_from_mask)
+from qa_data.annotations import Annotation, Collision, FrameState, ObjectProperty, ObjectState, view_events_from_mask
 from qa_data.config import config_to_dict
 from qa_data.errors import DataError
 from qa_data.layout import SPLITS, ClevrerLayout, video_filename
@@ -282,7 +281,8 @@ def check_existing(layout: ClevrerLayout, cfg: GeneratorConfig) -> None:
 
 
 @holds_lock("out")
-def generate_dataset(cfg: GeneratorConfig, out: str | Path, workers: int = 1, progress: bool = True) -> GenerationReport:
+def generate_dataset(cfg: GeneratorConfig, out: str | Path, workers: int = 1,
+                     progress: bool = True) -> GenerationReport:
     """Generates every missing video of every split. The first video that fails stops the run with
     GenerationFailed naming it; the videos already written are kept, and a rerun continues."""
     import time
