@@ -13,7 +13,7 @@ from reasoning.tokenizer import TokenizerConfig
 
 @dataclass
 class AloeConfig:
-    """ALOE (Ding et al. 2021) as in SlotFormer's Aloe* (`../shared/reference/clevrer_and_aloe.md` §9-10)."""
+    """ALOE (Ding et al. 2021) as in SlotFormer's Aloe* (docs/sources.md)."""
 
     d_model: int = 144  # SlotFormer: 18 x 8
     layers: int = 12
