@@ -36,10 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 def prepare(work: Path, videos: int, config: Path) -> tuple[Path, Path]:
     import torch
 
-    from perception.checkpoint import write_model_file
     from perception.config import PerceptionConfig
     from perception.registry import build_model
     from qa_data.config import load_config
+    from qa_data.runtime.checkpoints import write_model_file
     from qa_data.sim.cli import build_config
     from qa_data.sim.generate import generate_dataset
 

@@ -6,7 +6,6 @@ import functools
 import logging
 from pathlib import Path
 
-from perception.accelerator import make_accelerator, release
 from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.evaluate import eval_dataset, evaluate, write_eval
@@ -15,6 +14,7 @@ from perception.registry import is_video_model, model_label
 from perception.train import train
 from qa_data.config import ConfigError, load_config
 from qa_data.layout import NoPixelsError
+from qa_data.runtime.accelerator import make_accelerator, release
 
 
 def needs_pixels(main):

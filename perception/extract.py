@@ -25,14 +25,14 @@ from accelerate.utils import broadcast_object_list, gather_object
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from perception.accelerator import make_accelerator
 from perception.checkpoint import LoadedRun
 from perception.registry import feature_dims, model_label, slot_features
 from qa_data.config import ConfigError, config_to_dict
 from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError
 from qa_data.provenance import code_version, file_sha256
-from qa_data.run_lock import holds_lock
+from qa_data.runtime.accelerator import make_accelerator
+from qa_data.runtime.run_lock import holds_lock
 from qa_data.slot_cache import (  # noqa: F401
     DONE,
     FORMAT,

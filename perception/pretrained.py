@@ -3,7 +3,7 @@
 `export_pretrained` writes a run's checkpoint as one weights-only file (`model.pt`'s payload: weights,
 resolved config, model name, step, plus where it came from); `install_pretrained` puts such a file into
 a run directory as its only checkpoint, so evaluation and slot extraction read it like any trained run.
-Loading goes through `perception.checkpoint.load_model_file` (weights-only: a file that carries code is
+Loading goes through `qa_data.runtime.checkpoints.load_model_file` (weights-only: a file that carries code is
 refused).
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from perception.checkpoint import list_checkpoints, load_model_file
 from perception.config import PerceptionConfig
 from qa_data.config import config_from_dict, save_config
 from qa_data.provenance import file_sha256
-from qa_data.run_lock import holds_lock
+from qa_data.runtime.checkpoints import list_checkpoints, load_model_file
+from qa_data.runtime.run_lock import holds_lock
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEMO_CHECKPOINT = PRETRAINED_DIR / "oddn_cpu.pt"

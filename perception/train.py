@@ -9,7 +9,7 @@ checkpointed and evaluated.
 
 Run directory:
     config.yaml                 resolved config (a resumed run must match its model/frames sections)
-    checkpoints/step_NNNNNNN/   last `keep_checkpoints` checkpoints (see perception.checkpoint)
+    checkpoints/step_NNNNNNN/   last `keep_checkpoints` checkpoints (see qa_data.runtime.checkpoints)
     tensorboard/                scalars (accelerate's TensorBoard tracker)
     train_log.jsonl             the logged scalars, one JSON object per logged step
     figures/train_step_N.png    decompositions of training batches
@@ -33,8 +33,6 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from perception.accelerator import make_accelerator
-from perception.checkpoint import checkpoint_step, list_checkpoints, resume, save_checkpoint, trim_log
 from perception.config import PerceptionConfig
 from perception.evaluate import eval_dataset, evaluate, write_eval
 from perception.figures import curve_figure, decomposition_figure
@@ -42,17 +40,15 @@ from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import build_model, is_video_model, model_label, train_clip_len, training_forward
 from qa_data.config import ConfigError, config_to_dict, flat_hparams, read_yaml, save_config
-from qa_data.run_lock import run_lock
+from qa_data.runtime.accelerator import make_accelerator
+from qa_data.runtime.checkpoints import list_checkpoints, resume, save_checkpoint, save_final
+from qa_data.runtime.guards import check_finite
+from qa_data.runtime.run_lock import run_lock
+from qa_data.runtime.run_log import append_row, trim_log
 
 logger = logging.getLogger(__name__)
 
 CURVE_METRICS = ("FG-ARI (per frame)", "ARI (per frame)", "FG-ARI (per video)", "MSE (per frame)")
-
-
-class NonFiniteLoss(RuntimeError):
-    """Training met a non-finite loss or gradient; nothing was saved after the last good checkpoint."""
-
-    user_error = True  # reported in one line: the step and the last good checkpoint
 
 
 @dataclass
@@ -137,7 +133,7 @@ def _trim_curve(out: Path, step: int) -> None:
 
 
 def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
-    """Trains (or resumes) the run in `out`, holding its lock (qa_data.run_lock) throughout."""
+    """Trains (or resumes) the run in `out`, holding its lock (qa_data.runtime.run_lock) throughout."""
     accelerator = make_accelerator(mixed_precision=cfg.train.mixed_precision, log_with="tensorboard",
                                    project_dir=str(out))
     with run_lock(out, enabled=accelerator.is_main_process):
@@ -227,14 +223,10 @@ def _train(cfg: PerceptionConfig, data: Path, out: Path, accelerator) -> TrainRe
         with accelerator.autocast():
             output = training_forward(model, cfg, clips)
         loss = output.loss
-        bad = accelerator.reduce(torch.tensor(float(not torch.isfinite(loss.detach())), device=accelerator.device),
-                                 reduction="sum")
-        if bad.item() > 0:
-            raise NonFiniteLoss(f"non-finite loss at step {step + 1}; last good checkpoint: {last_ckpt}")
+        check_finite(accelerator, loss, "loss", step + 1, last_ckpt)
         accelerator.backward(loss)
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip)
-        if not torch.isfinite(grad_norm):
-            raise NonFiniteLoss(f"non-finite gradient at step {step + 1}; last good checkpoint: {last_ckpt}")
+        check_finite(accelerator, grad_norm, "gradient", step + 1, last_ckpt)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -254,8 +246,7 @@ def _train(cfg: PerceptionConfig, data: Path, out: Path, accelerator) -> TrainRe
             accelerator.log(logs, step=step)
             bar.set_postfix(loss=f"{logs['train/loss']:.4g}", mse=f"{logs['train/mse']:.4f}")
             if main:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps({"step": step, **logs}) + "\n")
+                append_row(log_path, {"step": step, **logs})
         if main and tc.figure_every and step % tc.figure_every == 0:
             n = min(4, output.masks.shape[0])
             decomposition_figure(clips.flatten(0, 1)[:n].float().cpu(), output.recon[:n].detach().float().cpu(),
@@ -269,10 +260,10 @@ def _train(cfg: PerceptionConfig, data: Path, out: Path, accelerator) -> TrainRe
             run_eval(step, time.perf_counter() - t0)
     bar.close()
     seconds = time.perf_counter() - t0
-    if last_ckpt is None or checkpoint_step(last_ckpt) != step:  # e.g. steps=0: save the initial model
-        last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints)
-        if main:
-            _write_elapsed(last_ckpt, seconds)
+    final = save_final(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, last_ckpt)
+    if main and final != last_ckpt:
+        _write_elapsed(final, seconds)
+    last_ckpt = final
     eval_dir, metrics = run_eval(step, seconds)
     if is_video_model(cfg):
         run_prediction_eval(eval_dir)

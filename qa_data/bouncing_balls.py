@@ -31,7 +31,7 @@ from tqdm import tqdm
 from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError, SkipReport
 from qa_data.preprocess import preprocess_frames, preprocess_masks
-from qa_data.run_lock import holds_lock
+from qa_data.runtime.run_lock import holds_lock
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import numpy as np
 from qa_data.errors import DataError
 from qa_data.layout import ClevrerLayout, canonical_split
 from qa_data.provenance import code_version, file_sha256
-from qa_data.run_lock import holds_lock
+from qa_data.runtime.run_lock import holds_lock
 from qa_data.slot_cache import DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file
 
 logger = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from qa_data.annotations import COLORS, MATERIALS, SHAPES, Annotation, load_anno
 from qa_data.errors import DataError
 from qa_data.layout import ClevrerLayout, canonical_split
 from qa_data.provenance import code_version
-from qa_data.run_lock import holds_lock
+from qa_data.runtime.run_lock import holds_lock
 from qa_data.slot_cache import DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file
 
 logger = logging.getLogger(__name__)

@@ -17,9 +17,9 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from perception.accelerator import make_accelerator  # noqa: E402
 from qa_data.config import load_config  # noqa: E402
-from qa_data.run_lock import holds_lock  # noqa: E402
+from qa_data.runtime.accelerator import make_accelerator  # noqa: E402
+from qa_data.runtime.run_lock import holds_lock  # noqa: E402
 from qa_data.slot_cache import read_attrs, split_file  # noqa: E402
 from reasoning.config import QAConfig  # noqa: E402
 from reasoning.evaluate import SUMMARY_COLUMNS  # noqa: E402

@@ -5,10 +5,10 @@ import argparse
 import logging
 from pathlib import Path
 
-from perception.accelerator import make_accelerator, release
 from qa_data.config import load_config
 from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import load_split_with_answers
+from qa_data.runtime.accelerator import make_accelerator, release
 from qa_data.scoring import accuracy_markdown
 from reasoning.config import QAConfig
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from perception.checkpoint import checkpoint_step, list_checkpoints, load_run
+from perception.checkpoint import load_run
 from perception.cli import evaluate_run
 from perception.config import PerceptionConfig
 from perception.extract import ExtractConfig, extract
@@ -29,7 +29,8 @@ from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import wide_accuracy, write_question_report
 from qa_data.qgen.cli import build_question_config
 from qa_data.qgen.generate import generate_questions, questions_up_to_date
-from qa_data.run_lock import holds_lock
+from qa_data.runtime.checkpoints import checkpoint_step, list_checkpoints
+from qa_data.runtime.run_lock import holds_lock
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset, split_ranges
 from qa_data.slot_cache import read_attrs as slot_attrs

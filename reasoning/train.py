@@ -24,13 +24,21 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
-from perception.accelerator import make_accelerator
-from perception.checkpoint import checkpoint_step, list_checkpoints, load_model_file, resume, save_checkpoint, trim_log
 from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
 from qa_data.layout import ClevrerLayout
 from qa_data.qa_report import load_split_with_answers
 from qa_data.questions import QUESTION_TYPES
-from qa_data.run_lock import run_lock
+from qa_data.runtime.accelerator import make_accelerator
+from qa_data.runtime.checkpoints import (
+    list_checkpoints,
+    load_model_file,
+    resume,
+    save_checkpoint,
+    save_final,
+)
+from qa_data.runtime.guards import check_finite
+from qa_data.runtime.run_lock import run_lock
+from qa_data.runtime.run_log import append_row, trim_log
 from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
 from reasoning.config import QAConfig
@@ -40,12 +48,6 @@ from reasoning.qa_dataset import Passes, QuestionSet, collate
 from reasoning.tokenizer import QuestionTokenizer
 
 logger = logging.getLogger(__name__)
-
-
-class NonFiniteLoss(RuntimeError):
-    """A non-finite QA loss; nothing was saved after the last good checkpoint."""
-
-    user_error = True  # reported in one line: the step and the last good checkpoint
 
 
 @dataclass
@@ -176,7 +178,7 @@ def _slot_attrs(cfg: QAConfig, slots_dir: Path | None) -> dict:
 
 
 def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progress: bool = True) -> QATrainResult:
-    """Trains (or resumes) the QA run in `out`, holding its lock (qa_data.run_lock) throughout."""
+    """Trains (or resumes) the QA run in `out`, holding its lock (qa_data.runtime.run_lock) throughout."""
     # A batch may hold no descriptive (or no multiple-choice) question, leaving a head without a
     # gradient, and the masked-slot parameters are unused when that loss is off: DDP must allow it.
     accelerator = make_accelerator(mixed_precision=cfg.train.mixed_precision, log_with="tensorboard",
@@ -273,8 +275,7 @@ def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, acce
             scalars = {f"eval/{k}": v for k, v in summary_row(table[0]).items()}
             accelerator.log(scalars, step=at_step)
             if main:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps({"step": at_step, "questions_seen": at_step * sampler.batch, **scalars}) + "\n")
+                append_row(log_path, {"step": at_step, "questions_seen": at_step * sampler.batch, **scalars})
         model.train()
         return table[0]
 
@@ -289,10 +290,7 @@ def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, acce
         with accelerator.autocast():
             output = model(passes.slots, passes.text, passes.segment, passes.presence)
             loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight)
-        bad = accelerator.reduce(torch.tensor(float(not torch.isfinite(loss.detach())), device=accelerator.device),
-                                 reduction="sum")
-        if bad.item() > 0:
-            raise NonFiniteLoss(f"non-finite QA loss at step {step + 1}; last good checkpoint: {last_ckpt}")
+        check_finite(accelerator, loss, "QA loss", step + 1, last_ckpt)
         seen += question_correct(output, passes)
         accelerator.backward(loss)
         if tc.grad_clip > 0:
@@ -316,8 +314,7 @@ def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, acce
             accelerator.log(logs, step=step)
             bar.set_postfix(loss=f"{logs['train/loss']:.3f}")
             if main:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps({"step": step, "questions_seen": step * sampler.batch, **logs}) + "\n")
+                append_row(log_path, {"step": step, "questions_seen": step * sampler.batch, **logs})
         if step % tc.checkpoint_every == 0 or step == tc.steps:
             last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints,
                                         {**extra, "scheduler": scheduler.state_dict()})
@@ -325,9 +322,8 @@ def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, acce
             evaluate_at(step)
     bar.close()
     seconds = time.perf_counter() - t0
-    if last_ckpt is None or checkpoint_step(last_ckpt) != step:
-        last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints,
-                                    {**extra, "scheduler": scheduler.state_dict()})
+    last_ckpt = save_final(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, last_ckpt,
+                           {**extra, "scheduler": scheduler.state_dict()})
     table = evaluate_at(step)
     if main:
         plot_learning_curves(log_path, out / "learning_curves.png", f"QA on {run_info['features']}")

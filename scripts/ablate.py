@@ -3,7 +3,7 @@
     python scripts/ablate.py --config configs/qa/aloe_tiny.yaml --data DIR --out DIR \\
         --source ODDN=SLOTS_DIR --source 'ODDN -dyn=SLOTS_DIR:static'
 """
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 from reasoning.cli import ablate_main
 
 if __name__ == "__main__":

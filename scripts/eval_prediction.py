@@ -1,6 +1,6 @@
 """`python scripts/eval_prediction.py --runs RUN_A RUN_B ... --data DIR --out DIR [eval.k=v ...]`."""
 from perception.cli import prediction_main
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 
 if __name__ == "__main__":
     raise SystemExit(run_command(prediction_main))

@@ -1,5 +1,5 @@
 """`python scripts/eval_qa.py --run QA_RUN --split validation`."""
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 from reasoning.cli import eval_main
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
         --lengths 10 20 30 40 --out DIR
 """
 from perception.cli import lengths_main
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 
 if __name__ == "__main__":
     raise SystemExit(run_command(lengths_main))

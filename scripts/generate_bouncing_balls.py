@@ -4,7 +4,7 @@
     python scripts/generate_bouncing_balls.py --preset paper --out DIR colour=true
 """
 from qa_data.bouncing_balls_cli import main
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 
 if __name__ == "__main__":
     raise SystemExit(run_command(main))

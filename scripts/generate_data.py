@@ -2,7 +2,7 @@
 
     python scripts/generate_data.py --preset tiny --out DIR [--num-videos N] [--seed S] [--workers W] [key=value ...]
 """
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 from qa_data.sim.cli import main
 
 if __name__ == "__main__":

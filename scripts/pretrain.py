@@ -6,7 +6,7 @@ Generates the CPU-regime CLEVRER-sim data, trains the preset on it (about an hou
 resumes) and writes perception/pretrained/oddn_cpu.pt (weights-only, under 10 MB).
 """
 from perception.pretrained import main
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 
 if __name__ == "__main__":
     raise SystemExit(run_command(main))

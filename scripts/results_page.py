@@ -1,5 +1,5 @@
 """`python scripts/results_page.py --run runs/demo --out docs/results.md [--ablation runs/demo/qa]`."""
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 from reasoning.cli import results_page_main
 
 if __name__ == "__main__":

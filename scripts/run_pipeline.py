@@ -1,5 +1,5 @@
 """The README's main job: `python scripts/run_pipeline.py --out runs/demo`."""
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 from reasoning.pipeline import main
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     accelerate launch scripts/train_qa.py --config configs/qa/aloe_tiny.yaml --slots SLOTS_DIR --data DIR --out QA_RUN
 """
-from qa_data.command import run_command
+from qa_data.runtime.command import run_command
 from reasoning.cli import train_main
 
 if __name__ == "__main__":

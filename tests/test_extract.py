@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from perception.checkpoint import load_run, write_model_file
+from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.extract import CacheMismatch, ExtractConfig, extract, video_seeds
 from perception.registry import build_model, feature_dims, slot_features
@@ -25,6 +25,7 @@ from qa_data.errors import DataError
 from qa_data.layout import ClevrerLayout
 from qa_data.preprocess import preprocess_frames
 from qa_data.provenance import file_sha256
+from qa_data.runtime.checkpoints import write_model_file
 from qa_data.slot_cache import (
     ATTRS,
     DONE,

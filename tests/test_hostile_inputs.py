@@ -18,21 +18,21 @@ import numpy as np
 import pytest
 import torch
 
-from perception.checkpoint import write_model_file
 from perception.cli import eval_main as perception_eval_main
 from perception.cli import extract_main
 from perception.cli import train_main as perception_train_main
 from perception.config import PerceptionConfig
 from perception.registry import build_model
 from qa_data.annotations import parse_annotation
-from qa_data.command import EXIT_ERROR, EXIT_INTERNAL, run_command
 from qa_data.config import ConfigError, load_config
 from qa_data.errors import DataError
 from qa_data.events import scene_facts
 from qa_data.masks import decode_proposals
 from qa_data.qgen.cli import main as questions_main
 from qa_data.questions import parse_questions
-from qa_data.run_lock import RunLocked, run_lock
+from qa_data.runtime.checkpoints import write_model_file
+from qa_data.runtime.command import EXIT_ERROR, EXIT_INTERNAL, run_command
+from qa_data.runtime.run_lock import RunLocked, run_lock
 from qa_data.scoring import predictions_from_json
 from qa_data.sim.cli import main as generate_main
 from qa_data.sim.generate import GenerationFailed
@@ -77,7 +77,7 @@ class Payload:
 
 def hold_lock_elsewhere(directory: Path) -> subprocess.Popen:
     """Another process holding the directory's lock (until killed)."""
-    code = ("import sys, time\nfrom qa_data.run_lock import run_lock\n"
+    code = ("import sys, time\nfrom qa_data.runtime.run_lock import run_lock\n"
             "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, text=True,
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -196,11 +196,11 @@ def test_a_checkpoint_that_is_not_a_torch_file_is_a_clear_error(capsys, percepti
     assert "model.pt" in line and "not a readable checkpoint" in line
 
 
-def test_a_plain_dict_is_not_a_perception_checkpoint(capsys, perception_run, qa_root, tmp_path):
+def test_a_plain_dict_is_not_a_model_checkpoint(capsys, perception_run, qa_root, tmp_path):
     run = Path(shutil.copytree(perception_run, tmp_path / "run"))
     torch.save({"weights": torch.zeros(2)}, run / "checkpoints/step_0000000/model.pt")
     line = fails(capsys, extract_main, "--run", run, "--data", qa_root, "--out", tmp_path / "slots")
-    assert "not a perception checkpoint (missing ['config', 'model', 'model_name', 'step'])" in line
+    assert "not a model checkpoint (missing ['config', 'model', 'model_name', 'step'])" in line
 
 
 def test_checkpoints_of_the_other_stage_are_refused_by_name(capsys, perception_run, qa_run, qa_root, slots, tmp_path):

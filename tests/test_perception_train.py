@@ -14,13 +14,14 @@ import pytest
 import torch
 
 import perception.train as train_module
-from perception.checkpoint import list_checkpoints, load_model_file
 from perception.config import FramesConfig, PerceptionConfig
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
-from perception.train import NonFiniteLoss, train
+from perception.train import train
 from qa_data.config import ConfigError, load_config
 from qa_data.layout import ClevrerLayout
 from qa_data.preprocess import PreprocessConfig
+from qa_data.runtime.checkpoints import list_checkpoints, load_model_file
+from qa_data.runtime.guards import NonFiniteLoss
 
 REPO = Path(__file__).resolve().parents[1]
 # Sizes only: the same model and loop as the presets.

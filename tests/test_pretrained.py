@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from perception.checkpoint import load_model_file, load_run, write_model_file
+from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.pretrained import MAX_BYTES, export_pretrained, install_pretrained
 from perception.registry import build_model
 from qa_data.config import load_config
+from qa_data.runtime.checkpoints import load_model_file, write_model_file
 
 REPO = Path(__file__).resolve().parents[1]
 

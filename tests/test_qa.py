@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from perception.checkpoint import load_run, write_model_file
+from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.extract import ExtractConfig, extract
 from perception.registry import build_model as build_perception
 from qa_data.config import load_config
 from qa_data.questions import Choice, Question, SceneQuestions, load_questions
+from qa_data.runtime.checkpoints import write_model_file
 from qa_data.vocab import VocabError, tokenize
 from reasoning.aloe import Aloe
 from reasoning.config import AloeConfig, QAConfig

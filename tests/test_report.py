@@ -98,12 +98,12 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
 
 def test_main_job_starts_from_a_pretrained_checkpoint(tmp_path, capsys):
     """With `pretrained`, the perception stage installs, evaluates and extracts that model; nothing is trained."""
-    from perception.checkpoint import write_model_file
     from perception.config import PerceptionConfig
     from perception.pretrained import export_pretrained
     from perception.registry import build_model
     from qa_data.config import load_config
     from qa_data.provenance import file_sha256
+    from qa_data.runtime.checkpoints import write_model_file
     from qa_data.slot_cache import read_attrs
     from reasoning.pipeline import REPO, run
 

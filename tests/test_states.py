@@ -144,9 +144,9 @@ def test_pixel_commands_refuse_no_render_data(no_render, tmp_path, script):
                 "--out", str(tmp_path / "run"), "train.steps=1"]
         main = train_main
     else:
-        from perception.checkpoint import write_model_file
         from perception.config import PerceptionConfig
         from perception.registry import build_model
+        from qa_data.runtime.checkpoints import write_model_file
 
         cfg = load_config(PerceptionConfig, REPO / "configs/perception/iodine_tiny.yaml", [])
         (tmp_path / "run/checkpoints/step_0000000").mkdir(parents=True)
@@ -200,10 +200,11 @@ def test_mixing_producers_is_refused(no_render, qa_slots_like, tmp_path):
 @pytest.fixture
 def qa_slots_like(tmp_path) -> Path:
     """A perception-made validation cache (untrained ODDN) for the mixing test, on a rendered dataset."""
-    from perception.checkpoint import load_run, write_model_file
+    from perception.checkpoint import load_run
     from perception.config import PerceptionConfig
     from perception.extract import ExtractConfig, extract
     from perception.registry import build_model
+    from qa_data.runtime.checkpoints import write_model_file
 
     data = tmp_path / "rendered"
     generate_dataset(build_config("tiny", 3, 0, []), data, workers=1, progress=False)

@@ -24,7 +24,7 @@ from qa_data.qgen.config import QUESTIONS_VERSION, QuestionConfig
 from qa_data.qgen.sampling import Sampler
 from qa_data.qgen.templates import Candidate, video_candidates
 from qa_data.questions import SceneQuestions
-from qa_data.run_lock import holds_lock
+from qa_data.runtime.run_lock import holds_lock
 from qa_data.sim.generate import write_json_atomic
 
 SPLIT_SEEDS = {s: i for i, s in enumerate(SPLITS)}

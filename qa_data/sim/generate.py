@@ -23,7 +23,7 @@ from qa_data.config import config_to_dict
 from qa_data.errors import DataError
 from qa_data.layout import SPLITS, ClevrerLayout, video_filename
 from qa_data.masks import proposals_json
-from qa_data.run_lock import holds_lock
+from qa_data.runtime.run_lock import holds_lock
 from qa_data.sim.config import GENERATOR_VERSION, GeneratorConfig
 from qa_data.sim.physics import SimResult, World
 from qa_data.sim.scene import SceneSpec, add_late_object, sample_scene
