@@ -21,12 +21,12 @@ import pandas as pd
 from pycocotools import mask as mask_utils
 from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
-import qa_data.masks as masks
-from qa_data.annotations import parse_annotation
-from qa_data.layout import ClevrerLayout
+import qa_data.clevrer.masks as masks
+from qa_data.clevrer.annotations import parse_annotation
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.questions import parse_questions
 from qa_data.qgen.cli import build_question_config
 from qa_data.qgen.generate import generate_questions
-from qa_data.questions import parse_questions
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset
 

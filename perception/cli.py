@@ -12,8 +12,8 @@ from perception.evaluate import eval_dataset, evaluate, write_eval
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import is_video_model, model_label
 from perception.train import train
+from qa_data.clevrer.layout import NoPixelsError
 from qa_data.config import ConfigError, load_config
-from qa_data.layout import NoPixelsError
 from qa_data.runtime.accelerator import make_accelerator, release
 
 
@@ -176,7 +176,7 @@ def extract_main(argv=None) -> int:
 
     from perception.extract import ExtractConfig, extract
     from qa_data.errors import DataError
-    from qa_data.slot_cache import summary
+    from qa_data.slots.slot_cache import summary
     from qa_data.sources import split_name
 
     ap = argparse.ArgumentParser(description="Extract per-frame slot features of a split into SLOTS_DIR/<split>.h5 "
@@ -231,7 +231,7 @@ def extract_main(argv=None) -> int:
 
 def inspect_main(argv=None) -> int:
     from qa_data.errors import DataError
-    from qa_data.slot_cache import summary
+    from qa_data.slots.slot_cache import summary
 
     ap = argparse.ArgumentParser(description="Print a slot cache's attributes, row status and feature statistics.")
     ap.add_argument("path", type=Path, help="SLOTS_DIR/<split>.h5")

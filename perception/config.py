@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from qa_data.clevrer.preprocess import PreprocessConfig
 from qa_data.config import require_min
-from qa_data.preprocess import PreprocessConfig
 
 
 @dataclass
@@ -85,7 +85,7 @@ class ProvideConfig:
 class FramesConfig:
     """Which frames a model trains and evaluates on."""
 
-    dataset: str = "clevrer"  # clevrer (real layout or CLEVRER-sim) | bouncing_balls (qa_data.bouncing_balls)
+    dataset: str = "clevrer"  # clevrer (real layout or CLEVRER-sim) | bouncing_balls (qa_data.balls.bouncing_balls)
     preprocess: PreprocessConfig = field(default_factory=lambda: PreprocessConfig(mode="provide", size=[64, 64]))
     frame_stride: int = 1  # keep every n-th video frame in the frame store (ODDN: 4)
     cache_dir: str = ""  # frame store location; empty -> <run dir>/frame_cache

@@ -21,8 +21,8 @@ from perception.config import PerceptionConfig
 from perception.figures import decomposition_figure
 from perception.metrics import reconstruction_mse, segmentation_scores
 from perception.registry import decompose
+from qa_data.clevrer.datasets import ClipConfig
 from qa_data.config import save_config
-from qa_data.datasets import ClipConfig
 from qa_data.sources import open_clips, video_frames
 
 

@@ -1,5 +1,5 @@
 """Slot extraction: a trained perception model run over every video of a split, its per-frame
-slot features written to the HDF5 cache of `qa_data.slot_cache`.
+slot features written to the HDF5 cache of `qa_data.slots.slot_cache`.
 
 Work is cut into fixed batches of consecutive videos (the same cut for any number of processes
 and for every rerun), so each video's features come from the same computation however the run
@@ -27,13 +27,13 @@ from tqdm.auto import tqdm
 
 from perception.checkpoint import LoadedRun
 from perception.registry import feature_dims, model_label, slot_features
+from qa_data.clevrer.datasets import ClipConfig
 from qa_data.config import ConfigError, config_to_dict
-from qa_data.datasets import ClipConfig
 from qa_data.errors import DataError
 from qa_data.provenance import code_version, file_sha256
 from qa_data.runtime.accelerator import make_accelerator
 from qa_data.runtime.run_lock import holds_lock
-from qa_data.slot_cache import (  # noqa: F401
+from qa_data.slots.slot_cache import (  # noqa: F401
     DONE,
     FORMAT,
     FORMAT_VERSION,

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from perception.config import FramesConfig
-from qa_data.datasets import ClipConfig
+from qa_data.clevrer.datasets import ClipConfig
 from qa_data.errors import DataError
 from qa_data.sources import open_clips, split_name, video_frames, video_indices
 

@@ -26,7 +26,7 @@ from tqdm import tqdm  # noqa: E402
 from perception.config import PerceptionConfig  # noqa: E402
 from perception.figures import save_figure  # noqa: E402
 from perception.registry import is_video_model, model_label, predict  # noqa: E402
-from qa_data.datasets import ClipConfig  # noqa: E402
+from qa_data.clevrer.datasets import ClipConfig  # noqa: E402
 from qa_data.sources import open_clips, video_frames  # noqa: E402
 
 REPEAT = "repeat last frame"

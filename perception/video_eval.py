@@ -35,7 +35,7 @@ from perception.figures import save_figure  # noqa: E402
 from perception.metrics import reconstruction_mse, segmentation_scores  # noqa: E402
 from perception.registry import decompose  # noqa: E402
 from perception.seq_iodine import seq_iodine  # noqa: E402
-from qa_data.datasets import ClipConfig  # noqa: E402
+from qa_data.clevrer.datasets import ClipConfig  # noqa: E402
 from qa_data.sources import open_clips, video_frames  # noqa: E402
 
 SEQ_IODINE = "SEQ-IODINE"

@@ -1,18 +1,18 @@
 """The video datasets a perception model can read, by name: one place that maps names to readers.
 
-`clevrer`: the real CLEVRER layout or CLEVRER-sim (`qa_data.datasets.ClevrerClips`, 128-frame
+`clevrer`: the real CLEVRER layout or CLEVRER-sim (`qa_data.clevrer.datasets.ClevrerClips`, 128-frame
 videos, splits train / validation / test). `bouncing_balls`: one HDF5 file per split
-(`qa_data.bouncing_balls.BallsClips`, any split name, the file's frame count).
+(`qa_data.balls.bouncing_balls.BallsClips`, any split name, the file's frame count).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from qa_data.bouncing_balls import BallsClips
-from qa_data.bouncing_balls import video_indices as balls_indices
+from qa_data.balls.bouncing_balls import BallsClips
+from qa_data.balls.bouncing_balls import video_indices as balls_indices
+from qa_data.clevrer.datasets import ClevrerClips, ClipConfig
+from qa_data.clevrer.layout import ClevrerLayout, canonical_split
 from qa_data.config import ConfigError
-from qa_data.datasets import ClevrerClips, ClipConfig
-from qa_data.layout import ClevrerLayout, canonical_split
 
 DATASETS = ("clevrer", "bouncing_balls")
 CLEVRER_FRAMES = 128

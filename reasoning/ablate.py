@@ -20,7 +20,7 @@ from tqdm import tqdm  # noqa: E402
 from qa_data.config import load_config  # noqa: E402
 from qa_data.runtime.accelerator import make_accelerator  # noqa: E402
 from qa_data.runtime.run_lock import holds_lock  # noqa: E402
-from qa_data.slot_cache import read_attrs, split_file  # noqa: E402
+from qa_data.slots.slot_cache import read_attrs, split_file  # noqa: E402
 from reasoning.config import QAConfig  # noqa: E402
 from reasoning.evaluate import SUMMARY_COLUMNS  # noqa: E402
 from reasoning.train import train_qa  # noqa: E402

@@ -5,11 +5,11 @@ import argparse
 import logging
 from pathlib import Path
 
+from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import load_config
-from qa_data.layout import ClevrerLayout
-from qa_data.qa_report import load_split_with_answers
+from qa_data.programs.scoring import accuracy_markdown
+from qa_data.reports.qa_report import load_split_with_answers
 from qa_data.runtime.accelerator import make_accelerator, release
-from qa_data.scoring import accuracy_markdown
 from reasoning.config import QAConfig
 
 
@@ -40,7 +40,7 @@ def train_main(argv=None) -> int:
 
 
 def eval_main(argv=None) -> int:
-    from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, split_file
+    from qa_data.slots.slot_cache import SlotFrames, SlotSampling, producer_key, split_file
     from reasoning.evaluate import predict, write_eval
     from reasoning.qa_dataset import QuestionSet
     from reasoning.train import load_qa_run

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from qa_data.questions import QUESTION_TYPES  # noqa: E402
+from qa_data.clevrer.questions import QUESTION_TYPES  # noqa: E402
 
 # validation columns (summary_row names) of each type's per-question accuracy
 EVAL_COLUMN = {"descriptive": "eval/Descriptive", "explanatory": "eval/Explanatory per ques.",

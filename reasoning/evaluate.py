@@ -1,5 +1,5 @@
 """QA evaluation: predictions of every question of a split, gathered over processes, scored with
-CLEVRER's metrics (`qa_data.scoring`), written as Markdown/CSV tables and a submission JSON."""
+CLEVRER's metrics (`qa_data.programs.scoring`), written as Markdown/CSV tables and a submission JSON."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,8 @@ from accelerate import Accelerator
 from accelerate.utils import gather_object
 from torch.utils.data import DataLoader
 
-from qa_data.questions import MC_TYPES, SceneQuestions
-from qa_data.scoring import (
+from qa_data.clevrer.questions import MC_TYPES, SceneQuestions
+from qa_data.programs.scoring import (
     Predictions,
     accuracy_markdown,
     accuracy_table,

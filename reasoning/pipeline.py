@@ -23,20 +23,20 @@ from perception.extract import ExtractConfig, extract
 from perception.pretrained import DEMO_CHECKPOINT, install_pretrained
 from perception.registry import is_video_model, model_label
 from perception.train import train as train_perception
+from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import load_config, save_config
-from qa_data.contact_sheet import contact_sheet
-from qa_data.layout import ClevrerLayout
-from qa_data.qa_report import wide_accuracy, write_question_report
 from qa_data.qgen.cli import build_question_config
 from qa_data.qgen.generate import generate_questions, questions_up_to_date
+from qa_data.reports.contact_sheet import contact_sheet
+from qa_data.reports.qa_report import wide_accuracy, write_question_report
+from qa_data.reports.stats import summary_table, video_table
 from qa_data.runtime.checkpoints import checkpoint_step, list_checkpoints
 from qa_data.runtime.run_lock import holds_lock
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset, split_ranges
-from qa_data.slot_cache import read_attrs as slot_attrs
-from qa_data.slot_cache import summary as slot_summary
-from qa_data.state_cache import StateExtractConfig, extract_states
-from qa_data.stats import summary_table, video_table
+from qa_data.slots.slot_cache import read_attrs as slot_attrs
+from qa_data.slots.slot_cache import summary as slot_summary
+from qa_data.slots.state_cache import StateExtractConfig, extract_states
 from reasoning.ablate import FeatureSource, run_ablation
 
 logger = logging.getLogger(__name__)

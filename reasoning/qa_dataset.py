@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset
 
+from qa_data.clevrer.questions import QUESTION_TYPES, SceneQuestions
 from qa_data.errors import DataError, SkipReport
-from qa_data.questions import QUESTION_TYPES, SceneQuestions
-from qa_data.slot_cache import SlotFrames
+from qa_data.slots.slot_cache import SlotFrames
 from reasoning.tokenizer import QuestionTokenizer
 
 logger = logging.getLogger(__name__)

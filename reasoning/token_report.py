@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qa_data.questions import SceneQuestions, load_questions
-from qa_data.vocab import VocabError
+from qa_data.clevrer.questions import SceneQuestions, load_questions
+from qa_data.clevrer.vocab import VocabError
 from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig, split_words
 
 

@@ -1,7 +1,7 @@
 """Question tokenizers for the QA model, saved with it.
 
 `clevrer`: CLEVRER's 82-token question vocabulary (ids as DeepMind ALOE's and SlotFormer's
-vocab files, `qa_data.vocab`) and its 21 answers (+ PAD = 22 classes). Questions are padded to 20
+vocab files, `qa_data.clevrer.vocab`) and its 21 answers (+ PAD = 22 classes). Questions are padded to 20
 tokens and choices to 12. Unknown words are explicit: `unknown="error"` raises a `VocabError`
 naming the text and the words; `unknown="unk"` maps them to an extra id (82, vocabulary size 83)
 and counts them. Overlong text always raises.
@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
 
-from qa_data.vocab import (
+from qa_data.clevrer.vocab import (
     ANSWER_VOCAB,
     ANSWER_VOCAB_SIZE,
     ANSWERS,

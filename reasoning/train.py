@@ -24,10 +24,10 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.questions import QUESTION_TYPES
 from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
-from qa_data.layout import ClevrerLayout
-from qa_data.qa_report import load_split_with_answers
-from qa_data.questions import QUESTION_TYPES
+from qa_data.reports.qa_report import load_split_with_answers
 from qa_data.runtime.accelerator import make_accelerator
 from qa_data.runtime.checkpoints import (
     list_checkpoints,
@@ -39,7 +39,7 @@ from qa_data.runtime.checkpoints import (
 from qa_data.runtime.guards import check_finite
 from qa_data.runtime.run_lock import run_lock
 from qa_data.runtime.run_log import append_row, trim_log
-from qa_data.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
+from qa_data.slots.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
 from reasoning.config import QAConfig
 from reasoning.curves import plot_learning_curves

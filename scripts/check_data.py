@@ -1,6 +1,6 @@
 """`python scripts/check_data.py --data ROOT [--decode none|sample|all] [--json FILE]`: the dataset doctor; exit
 status 1 when anything would stop a stage."""
-from qa_data.data_check import main
+from qa_data.reports.data_check import main
 from qa_data.runtime.command import run_command
 
 if __name__ == "__main__":

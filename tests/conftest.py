@@ -50,7 +50,7 @@ def qa_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def balls_data(tmp_path_factory) -> Path:
     """A tiny binary Bouncing Balls dataset: 4 train, 2 validation and 2 test videos of 50 frames."""
-    from qa_data.bouncing_balls import BallsDatasetConfig, BallsSplit, generate_dataset
+    from qa_data.balls.bouncing_balls import BallsDatasetConfig, BallsSplit, generate_dataset
 
     root = tmp_path_factory.mktemp("bouncing_balls")
     cfg = BallsDatasetConfig(splits={"train": BallsSplit(4, [4, 4], 4, 0), "validation": BallsSplit(2, [4, 4], 4, 1),

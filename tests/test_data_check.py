@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_data.data_check import check_dataset, git_blob_id
-from qa_data.data_check import main as check_main
-from qa_data.layout import ClevrerLayout
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.video_io import read_video, write_video
+from qa_data.reports.data_check import check_dataset, git_blob_id
+from qa_data.reports.data_check import main as check_main
 from qa_data.runtime.command import run_command
-from qa_data.video_io import read_video, write_video
 
 
 def test_a_clean_dataset_has_nothing_to_report(qa_root, capsys):

@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from qa_data.annotations import ObjectProperty
-from qa_data.events import Event, SceneFacts, collision_event
-from qa_data.executor import MODULES, Executor, ProgramError, check_program, check_question
-from qa_data.questions import Choice, Question, load_questions
-from qa_data.vocab import ANSWER_VOCAB, QUESTION_VOCAB, encode_question, tokenize
+from qa_data.clevrer.annotations import ObjectProperty
+from qa_data.clevrer.questions import Choice, Question, load_questions
+from qa_data.clevrer.vocab import ANSWER_VOCAB, QUESTION_VOCAB, encode_question, tokenize
+from qa_data.programs.events import Event, SceneFacts, collision_event
+from qa_data.programs.executor import MODULES, Executor, ProgramError, check_program, check_question
 
 RED_CUBE = ["objects", "red", "filter_color", "cube", "filter_shape", "unique"]
 BLUE = ["objects", "blue", "filter_color", "unique"]

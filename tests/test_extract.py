@@ -1,4 +1,5 @@
-"""Slot extraction (perception.extract, scripts/extract_slots.py) and the slot cache reader (qa_data.slot_cache)."""
+"""Slot extraction (perception.extract, scripts/extract_slots.py) and the slot cache reader
+(qa_data.slots.slot_cache)."""
 from __future__ import annotations
 
 import json
@@ -20,13 +21,14 @@ from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.extract import CacheMismatch, ExtractConfig, extract, video_seeds
 from perception.registry import build_model, feature_dims, slot_features
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.preprocess import preprocess_frames
+from qa_data.clevrer.video_io import read_video, write_video
 from qa_data.config import config_to_dict, load_config
 from qa_data.errors import DataError
-from qa_data.layout import ClevrerLayout
-from qa_data.preprocess import preprocess_frames
 from qa_data.provenance import file_sha256
 from qa_data.runtime.checkpoints import write_model_file
-from qa_data.slot_cache import (
+from qa_data.slots.slot_cache import (
     ATTRS,
     DONE,
     FORMAT_VERSION,
@@ -38,7 +40,6 @@ from qa_data.slot_cache import (
     create_cache,
     read_attrs,
 )
-from qa_data.video_io import read_video, write_video
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["iodine.num_iters=2"]  # the tiny presets with fewer refinement steps: same features, less time

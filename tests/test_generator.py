@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from qa_data.annotations import COLORS, MATERIALS, SHAPES, load_annotation
-from qa_data.layout import ClevrerLayout
-from qa_data.masks import load_masks
+from qa_data.clevrer.annotations import COLORS, MATERIALS, SHAPES, load_annotation
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.masks import load_masks
+from qa_data.clevrer.video_io import read_video
 from qa_data.sim.generate import generate_dataset, split_ranges, video_files
-from qa_data.video_io import read_video
 
 OBJECT_KEYS = {"object_id", "location", "orientation", "velocity", "angular_velocity", "inside_camera_view"}
 

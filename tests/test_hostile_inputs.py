@@ -23,17 +23,17 @@ from perception.cli import extract_main
 from perception.cli import train_main as perception_train_main
 from perception.config import PerceptionConfig
 from perception.registry import build_model
-from qa_data.annotations import parse_annotation
+from qa_data.clevrer.annotations import parse_annotation
+from qa_data.clevrer.masks import decode_proposals
+from qa_data.clevrer.questions import parse_questions
 from qa_data.config import ConfigError, load_config
 from qa_data.errors import DataError
-from qa_data.events import scene_facts
-from qa_data.masks import decode_proposals
+from qa_data.programs.events import scene_facts
+from qa_data.programs.scoring import predictions_from_json
 from qa_data.qgen.cli import main as questions_main
-from qa_data.questions import parse_questions
 from qa_data.runtime.checkpoints import write_model_file
 from qa_data.runtime.command import EXIT_ERROR, EXIT_INTERNAL, run_command
 from qa_data.runtime.run_lock import RunLocked, run_lock
-from qa_data.scoring import predictions_from_json
 from qa_data.sim.cli import main as generate_main
 from qa_data.sim.generate import GenerationFailed
 from reasoning.cli import eval_main as qa_eval_main
@@ -480,7 +480,7 @@ def test_tampered_cache_attributes_are_refused_on_open(attr, value, message, slo
     path = Path(shutil.copy(slots / "validation.h5", tmp_path / "validation.h5"))
     with h5py.File(path, "r+") as f:
         f.attrs[attr] = value
-    from qa_data.slot_cache import SlotFrames, SlotSampling
+    from qa_data.slots.slot_cache import SlotFrames, SlotSampling
 
     with pytest.raises(DataError, match=message.replace("+", r"\+")):
         SlotFrames(path, SlotSampling(num_frames=2))
@@ -490,7 +490,7 @@ def test_a_status_value_outside_the_format_is_refused(slots, tmp_path):
     path = Path(shutil.copy(slots / "validation.h5", tmp_path / "validation.h5"))
     with h5py.File(path, "r+") as f:
         f["status"][0] = 7
-    from qa_data.slot_cache import SlotFrames
+    from qa_data.slots.slot_cache import SlotFrames
 
     with pytest.raises(DataError, match="status holds values other than"):
         SlotFrames(path)
@@ -581,7 +581,7 @@ def test_a_dataset_with_videos_is_not_overwritten_by_other_settings(capsys, sim_
 
 
 def test_skip_bad_survives_a_video_that_decodes_partly(qa_root, tmp_path, monkeypatch):
-    import qa_data.datasets as datasets
+    import qa_data.clevrer.datasets as datasets
     from perception.config import FramesConfig
     from perception.frames import build_frame_store
 
@@ -700,7 +700,7 @@ def test_a_slot_cache_that_is_not_hdf5_is_refused(capsys, qa_run, tmp_path):
 @pytest.mark.parametrize("case", ["unknown split", "zero batch", "negative ball videos", "zero length"])
 def test_bad_arguments_are_one_line_and_create_nothing(case, capsys, perception_run, qa_root, tmp_path):
     from perception.cli import lengths_main
-    from qa_data.bouncing_balls_cli import main as balls_main
+    from qa_data.balls.bouncing_balls_cli import main as balls_main
 
     out = tmp_path / "out"
     main, argv, message = {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from qa_data.clevrer.questions import load_questions, parse_questions
 from qa_data.config import load_config
-from qa_data.questions import load_questions, parse_questions
 from qa_data.runtime.command import run_command
 from reasoning.config import QAConfig
 from reasoning.token_report import coverage, texts_of

@@ -264,7 +264,7 @@ def test_prediction_evaluation_tables_every_step_and_the_baselines(sim_data, tmp
     from accelerate import Accelerator
 
     from perception.prediction import REPEAT, evaluate_prediction, hold_label, prediction_dataset, write_prediction
-    from qa_data.preprocess import PreprocessConfig
+    from qa_data.clevrer.preprocess import PreprocessConfig
 
     cfg = PerceptionConfig(model="oddn", iodine=iodine_cfg(), oddn=OddnConfig(distill_ffn=16, relation_hidden=16))
     cfg.frames.preprocess = PreprocessConfig(mode="resize", size=[12, 16])

@@ -17,9 +17,9 @@ import perception.train as train_module
 from perception.config import FramesConfig, PerceptionConfig
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
 from perception.train import train
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.preprocess import PreprocessConfig
 from qa_data.config import ConfigError, load_config
-from qa_data.layout import ClevrerLayout
-from qa_data.preprocess import PreprocessConfig
 from qa_data.runtime.checkpoints import list_checkpoints, load_model_file
 from qa_data.runtime.guards import NonFiniteLoss
 

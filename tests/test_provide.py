@@ -13,9 +13,9 @@ from perception.metrics import segmentation_scores
 from perception.provide import LSTM2dCell, Provide, mask_entropy
 from perception.seq_iodine import seq_iodine
 from perception.video_eval import SEQ_IODINE, Entry, entries_for, evaluate_lengths, table1, write_lengths
-from qa_data.bouncing_balls import BallsClips, BallsConfig, physics_step, render, simulate
-from qa_data.datasets import ClipConfig
-from qa_data.preprocess import PreprocessConfig, preprocess_masks
+from qa_data.balls.bouncing_balls import BallsClips, BallsConfig, physics_step, render, simulate
+from qa_data.clevrer.datasets import ClipConfig
+from qa_data.clevrer.preprocess import PreprocessConfig, preprocess_masks
 
 SIZE = (12, 16)
 
@@ -317,7 +317,7 @@ def test_ball_collisions_conserve_momentum_and_energy_and_walls_reflect():
 
 
 def test_rendered_masks_are_the_discs_of_the_balls(tmp_path):
-    from qa_data.bouncing_balls import generate_split
+    from qa_data.balls.bouncing_balls import generate_split
     path = generate_split(tmp_path, "train", BallsConfig(videos=3, frames=6, balls=[2, 3], colour=True), False)
     with h5py.File(path, "r") as f:
         videos, masks, positions, radii = f["videos"][:], f["masks"][:], f["positions"][:], f["radii"][:]
@@ -339,7 +339,7 @@ def test_rendered_masks_are_the_discs_of_the_balls(tmp_path):
 
 
 def test_ball_clips_serve_frames_and_masks_like_clevrer_clips(tmp_path):
-    from qa_data.bouncing_balls import generate_split
+    from qa_data.balls.bouncing_balls import generate_split
     generate_split(tmp_path, "test_6to8", BallsConfig(videos=2, frames=10, balls=[6, 8]), False)
     ds = BallsClips(tmp_path, "test_6to8", ClipConfig(clip_len=3, stride=2, random_start=False, start_frame=1,
                                                        with_masks=True, expected_frames=10,

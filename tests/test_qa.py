@@ -15,10 +15,10 @@ from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.extract import ExtractConfig, extract
 from perception.registry import build_model as build_perception
+from qa_data.clevrer.questions import Choice, Question, SceneQuestions, load_questions
+from qa_data.clevrer.vocab import VocabError, tokenize
 from qa_data.config import load_config
-from qa_data.questions import Choice, Question, SceneQuestions, load_questions
 from qa_data.runtime.checkpoints import write_model_file
-from qa_data.vocab import VocabError, tokenize
 from reasoning.aloe import Aloe
 from reasoning.config import AloeConfig, QAConfig
 from reasoning.evaluate import summary_row, write_eval
@@ -283,7 +283,7 @@ def test_parallel_ablation_trains_the_same_runs(qa_root, qa_slots, tmp_path):
 
 
 def test_questions_of_videos_without_slots_are_counted_skips(qa_root, qa_slots):
-    from qa_data.slot_cache import SlotFrames, SlotSampling
+    from qa_data.slots.slot_cache import SlotFrames, SlotSampling
     from reasoning.qa_dataset import QuestionSet
 
     scenes = load_questions(qa_root / "questions" / "train.json")

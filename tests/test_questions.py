@@ -6,18 +6,18 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from qa_data.baselines import MajorityBaseline, oracle_predictions, text_template
-from qa_data.events import load_scene_facts
-from qa_data.executor import Executor
-from qa_data.layout import ClevrerLayout
-from qa_data.qa_report import load_split_with_answers, write_question_report
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.questions import Choice, Question, SceneQuestions, load_questions
+from qa_data.clevrer.vocab import ANSWERS, encode_question
+from qa_data.programs.baselines import MajorityBaseline, oracle_predictions, text_template
+from qa_data.programs.events import load_scene_facts
+from qa_data.programs.executor import Executor
+from qa_data.programs.scoring import predictions_from_json, predictions_to_json, score, score_questions
 from qa_data.qgen.cli import build_question_config
 from qa_data.qgen.generate import generate_questions, questions_up_to_date
 from qa_data.qgen.sampling import Sampler
 from qa_data.qgen.templates import Candidate, ChoiceCandidate
-from qa_data.questions import Choice, Question, SceneQuestions, load_questions
-from qa_data.scoring import predictions_from_json, predictions_to_json, score, score_questions
-from qa_data.vocab import ANSWERS, encode_question
+from qa_data.reports.qa_report import load_split_with_answers, write_question_report
 
 SPLIT_FILES = {"train": "train.json", "validation": "validation.json", "test": "test_answers.json"}
 

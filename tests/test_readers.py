@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from qa_data.annotations import ViewEvent, load_annotation, view_events_from_mask
-from qa_data.datasets import ClevrerClips, ClipConfig
+from qa_data.clevrer.annotations import ViewEvent, load_annotation, view_events_from_mask
+from qa_data.clevrer.datasets import ClevrerClips, ClipConfig
+from qa_data.clevrer.layout import CLEVRER_SPLIT_RANGES, ClevrerLayout, canonical_split
+from qa_data.clevrer.masks import decode_proposals, load_masks, proposals_json
+from qa_data.clevrer.preprocess import PreprocessConfig, preprocess_frames, preprocess_masks
+from qa_data.clevrer.questions import check_videos, load_questions
+from qa_data.clevrer.video_io import read_video, write_video
 from qa_data.errors import DataError, SkipReport
-from qa_data.layout import CLEVRER_SPLIT_RANGES, ClevrerLayout, canonical_split
-from qa_data.masks import decode_proposals, load_masks, proposals_json
-from qa_data.preprocess import PreprocessConfig, preprocess_frames, preprocess_masks
-from qa_data.questions import check_videos, load_questions
 from qa_data.sim.generate import split_ranges
-from qa_data.video_io import read_video, write_video
 
 
 # ---------------------------------------------------------------- real CLEVRER samples
@@ -34,7 +34,7 @@ def test_real_question_samples_parse(samples_dir):
 
 
 def load_questions_roundtrip(scenes):
-    from qa_data.questions import parse_questions
+    from qa_data.clevrer.questions import parse_questions
     return parse_questions(json.loads(json.dumps([s.to_json() for s in scenes])))
 
 

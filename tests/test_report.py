@@ -4,11 +4,11 @@ import json
 import numpy as np
 from PIL import Image
 
-from qa_data.contact_sheet import contact_sheet
-from qa_data.layout import ClevrerLayout
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.reports.contact_sheet import contact_sheet
+from qa_data.reports.stats import summary_table, video_table
 from qa_data.sim.generate import split_ranges
-from qa_data.slot_cache import SlotFrames, SlotSampling
-from qa_data.stats import summary_table, video_table
+from qa_data.slots.slot_cache import SlotFrames, SlotSampling
 
 
 def test_statistics_match_the_files(sim_data, tiny_cfg):
@@ -104,7 +104,7 @@ def test_main_job_starts_from_a_pretrained_checkpoint(tmp_path, capsys):
     from qa_data.config import load_config
     from qa_data.provenance import file_sha256
     from qa_data.runtime.checkpoints import write_model_file
-    from qa_data.slot_cache import read_attrs
+    from qa_data.slots.slot_cache import read_attrs
     from reasoning.pipeline import REPO, run
 
     small = ["iodine.num_iters=2", "eval.num_videos=1", "eval.frames_per_video=2", "eval.frame_gap=32",

@@ -10,13 +10,13 @@ import h5py
 import numpy as np
 import pytest
 
+from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import load_config
 from qa_data.errors import DataError
-from qa_data.layout import ClevrerLayout
 from qa_data.runtime.command import EXIT_ERROR, run_command
-from qa_data.slot_cache import SlotFrames, SlotSampling
-from qa_data.slot_import import ImportConfig, import_slots
-from qa_data.slot_import import main as import_main
+from qa_data.slots.slot_cache import SlotFrames, SlotSampling
+from qa_data.slots.slot_import import ImportConfig, import_slots
+from qa_data.slots.slot_import import main as import_main
 from reasoning.config import QAConfig
 from reasoning.train import train_qa
 

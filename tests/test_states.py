@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 import torch
 
-from qa_data.annotations import parse_annotation
+from qa_data.clevrer.annotations import parse_annotation
+from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import load_config
 from qa_data.errors import DataError
-from qa_data.layout import ClevrerLayout
-from qa_data.scoring import accuracy_table, binomial_ci
+from qa_data.programs.scoring import accuracy_table, binomial_ci
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset
-from qa_data.slot_cache import CacheMismatch, SlotFrames, SlotSampling, read_attrs
-from qa_data.state_cache import STATE_FEATURES, StateExtractConfig, extract_states
+from qa_data.slots.slot_cache import CacheMismatch, SlotFrames, SlotSampling, read_attrs
+from qa_data.slots.state_cache import STATE_FEATURES, StateExtractConfig, extract_states
 from reasoning.aloe import Aloe
 from reasoning.config import AloeConfig, QAConfig
 from reasoning.qa_dataset import collate
@@ -360,9 +360,9 @@ def test_two_process_training(no_render, tmp_path):
 
 
 def test_frame_ceiling_sees_only_the_sampled_frames(no_render):
-    from qa_data.events import Event, load_scene_facts
-    from qa_data.frame_ceiling import frame_ceiling_table, sample_frames, sampled_facts
-    from qa_data.qa_report import load_split_with_answers
+    from qa_data.programs.events import Event, load_scene_facts
+    from qa_data.reports.qa_report import load_split_with_answers
+    from qa_data.slots.frame_ceiling import frame_ceiling_table, sample_frames, sampled_facts
 
     layout = ClevrerLayout(no_render)
     facts = load_scene_facts(layout, "train", 0)

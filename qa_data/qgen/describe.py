@@ -7,7 +7,7 @@ from itertools import combinations
 
 import numpy as np
 
-from qa_data.events import Event, SceneFacts
+from qa_data.programs.events import Event, SceneFacts
 
 ATTRS = ("color", "material", "shape")
 PLURAL = {"cube": "cubes", "sphere": "spheres", "cylinder": "cylinders", "object": "objects"}

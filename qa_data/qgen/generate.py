@@ -15,17 +15,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from qa_data.clevrer.annotations import write_json_atomic
+from qa_data.clevrer.layout import SPLITS, ClevrerLayout, video_filename
+from qa_data.clevrer.questions import SceneQuestions
 from qa_data.config import config_to_dict, save_config
 from qa_data.errors import DataError
-from qa_data.events import SceneFacts, load_scene_facts
-from qa_data.executor import Executor
-from qa_data.layout import SPLITS, ClevrerLayout, video_filename
+from qa_data.programs.events import SceneFacts, load_scene_facts
+from qa_data.programs.executor import Executor
 from qa_data.qgen.config import QUESTIONS_VERSION, QuestionConfig
 from qa_data.qgen.sampling import Sampler
 from qa_data.qgen.templates import Candidate, video_candidates
-from qa_data.questions import SceneQuestions
 from qa_data.runtime.run_lock import holds_lock
-from qa_data.sim.generate import write_json_atomic
 
 SPLIT_SEEDS = {s: i for i, s in enumerate(SPLITS)}
 

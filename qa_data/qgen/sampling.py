@@ -12,10 +12,10 @@ from collections import Counter
 
 import numpy as np
 
+from qa_data.clevrer.questions import MC_TYPES, Choice, Question
+from qa_data.clevrer.vocab import out_of_vocabulary, tokenize
 from qa_data.qgen.config import QuestionConfig
 from qa_data.qgen.templates import Candidate
-from qa_data.questions import MC_TYPES, Choice, Question
-from qa_data.vocab import out_of_vocabulary, tokenize
 
 CARRY_CAP = 3.0  # a slot quota never grows past this many times its per-video expectation
 

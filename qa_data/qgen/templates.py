@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from qa_data.events import Event, SceneFacts
+from qa_data.programs.events import Event, SceneFacts
 from qa_data.qgen.describe import (
     EventRef,
     ObjectName,

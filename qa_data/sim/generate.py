@@ -6,39 +6,37 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
-import os
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from qa_data.annotations import Annotation, Collision, FrameState, ObjectProperty, ObjectState, view_events_from_mask
+from qa_data.clevrer.annotations import (
+    Annotation,
+    Collision,
+    FrameState,
+    ObjectProperty,
+    ObjectState,
+    view_events_from_mask,
+    write_json_atomic,
+)
+from qa_data.clevrer.layout import SPLITS, ClevrerLayout, video_filename
+from qa_data.clevrer.masks import proposals_json
+from qa_data.clevrer.video_io import write_video
 from qa_data.config import config_to_dict
 from qa_data.errors import DataError
-from qa_data.layout import SPLITS, ClevrerLayout, video_filename
-from qa_data.masks import proposals_json
 from qa_data.runtime.run_lock import holds_lock
 from qa_data.sim.config import GENERATOR_VERSION, GeneratorConfig
 from qa_data.sim.physics import SimResult, World
 from qa_data.sim.scene import SceneSpec, add_late_object, sample_scene
-from qa_data.video_io import write_video
 
 logger = logging.getLogger(__name__)
 DECIMALS = 5
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(data, separators=(",", ":")))  # dumps uses the C encoder, dump does not
-    os.replace(tmp, path)
 
 
 def _r(v) -> list[float]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet
 
-from qa_data.annotations import COLORS
+from qa_data.clevrer.annotations import COLORS
 from qa_data.sim.camera import Camera
 from qa_data.sim.config import GeneratorConfig
 from qa_data.sim.scene import ObjectSpec, SceneSpec

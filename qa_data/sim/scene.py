@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa_data.annotations import COLORS, MATERIALS, SHAPES
+from qa_data.clevrer.annotations import COLORS, MATERIALS, SHAPES
 from qa_data.sim.camera import Camera
 from qa_data.sim.config import GeneratorConfig
 

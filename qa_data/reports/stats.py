@@ -5,8 +5,8 @@ import json
 
 import pandas as pd
 
-from qa_data.annotations import load_annotation
-from qa_data.layout import SPLITS, ClevrerLayout
+from qa_data.clevrer.annotations import load_annotation
+from qa_data.clevrer.layout import SPLITS, ClevrerLayout
 
 
 def video_table(layout: ClevrerLayout) -> pd.DataFrame:

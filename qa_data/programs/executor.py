@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from qa_data.annotations import COLORS, MATERIALS, SHAPES
-from qa_data.events import Event, SceneFacts
-from qa_data.questions import Question
+from qa_data.clevrer.annotations import COLORS, MATERIALS, SHAPES
+from qa_data.clevrer.questions import Question
+from qa_data.programs.events import Event, SceneFacts
 
 ORDERS = {"first": 0, "second": 1, "last": -1}
 LITERAL_KINDS = {**{c: "color" for c in COLORS}, **{m: "material" for m in MATERIALS},

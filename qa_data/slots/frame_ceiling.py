@@ -20,17 +20,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from qa_data.annotations import view_events_from_mask
-from qa_data.events import Event, SceneFacts
-from qa_data.executor import Executor, ProgramError
-from qa_data.questions import SceneQuestions
-from qa_data.scoring import Predictions, score
+from qa_data.clevrer.annotations import view_events_from_mask
+from qa_data.clevrer.questions import SceneQuestions
+from qa_data.programs.events import Event, SceneFacts
+from qa_data.programs.executor import Executor, ProgramError
+from qa_data.programs.scoring import Predictions, score
 
 SOURCE_FRAMES = 128
 
 
 def sample_frames(num_frames: int, start: int = 0, total: int = SOURCE_FRAMES) -> np.ndarray:
-    """ALOE's sampling (`qa_data.slot_cache.SlotSampling`): stride total // num_frames from `start`."""
+    """ALOE's sampling (`qa_data.slots.slot_cache.SlotSampling`): stride total // num_frames from `start`."""
     stride = total // num_frames
     return start + stride * np.arange(num_frames)
 
@@ -104,9 +104,9 @@ def frame_ceiling_table(scenes: list[SceneQuestions], facts_of, frame_counts: li
 def main(argv=None) -> int:
     import argparse
 
-    from qa_data.events import load_scene_facts
-    from qa_data.layout import ClevrerLayout
-    from qa_data.qa_report import load_split_with_answers
+    from qa_data.clevrer.layout import ClevrerLayout
+    from qa_data.programs.events import load_scene_facts
+    from qa_data.reports.qa_report import load_split_with_answers
 
     ap = argparse.ArgumentParser(description="The program executor's accuracy on facts computed from only F sampled "
                                  "frames (an upper bound of what a model sampling F frames can answer).")

@@ -8,12 +8,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from qa_data.annotations import load_annotation
+from qa_data.clevrer.annotations import load_annotation
+from qa_data.clevrer.layout import ClevrerLayout, canonical_split
+from qa_data.clevrer.masks import load_masks
+from qa_data.clevrer.preprocess import PreprocessConfig, preprocess_frames, preprocess_masks
+from qa_data.clevrer.video_io import count_frames, read_video
 from qa_data.errors import DataError, SkipReport
-from qa_data.layout import ClevrerLayout, canonical_split
-from qa_data.masks import load_masks
-from qa_data.preprocess import PreprocessConfig, preprocess_frames, preprocess_masks
-from qa_data.video_io import count_frames, read_video
 
 logger = logging.getLogger(__name__)
 

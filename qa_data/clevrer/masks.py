@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from qa_data.annotations import ObjectProperty, read_json
+from qa_data.clevrer.annotations import ObjectProperty, read_json
 from qa_data.errors import DataError
 
 

@@ -6,8 +6,8 @@ import logging
 from pathlib import Path
 
 from qa_data.errors import DataError
-from qa_data.slot_cache import summary
-from qa_data.state_cache import StateExtractConfig, extract_states
+from qa_data.slots.slot_cache import summary
+from qa_data.slots.state_cache import StateExtractConfig, extract_states
 
 
 def main(argv=None) -> int:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from qa_data.annotations import read_json
+from qa_data.clevrer.annotations import read_json
+from qa_data.clevrer.layout import ClevrerLayout, video_filename
 from qa_data.errors import DataError, SkipReport
-from qa_data.layout import ClevrerLayout, video_filename
 
 QUESTION_TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
 MC_TYPES = QUESTION_TYPES[1:]  # the multiple-choice types

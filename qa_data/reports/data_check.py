@@ -3,7 +3,7 @@ checked before any GPU hour is spent.
 
 Per split it counts the videos, annotations and proposals expected, present, missing, and defective:
 - videos shorter than 128 frames (container header), or that do not decode (`--decode sample|all`);
-- annotations that do not parse (every field checked, `qa_data.annotations`) or hold fewer than 128 frames;
+- annotations that do not parse (every field checked, `qa_data.clevrer.annotations`) or hold fewer than 128 frames;
 - proposals that do not parse (every RLE mask checked), hold fewer than 128 frames of masks, or list more
   than 6 objects in a frame (CLEVRER's scenes have at most 6).
 The known defects of real CLEVRER (7648 and 9777 short, 10800's annotation, 8182 and 18700's 8-object
@@ -25,12 +25,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from qa_data.annotations import load_annotation, read_json
+from qa_data.clevrer.annotations import load_annotation, read_json
+from qa_data.clevrer.layout import CLEVRER_SPLIT_RANGES, SPLIT_ALIASES, SPLITS, ClevrerLayout
+from qa_data.clevrer.masks import check_rle
+from qa_data.clevrer.questions import load_questions
+from qa_data.clevrer.video_io import count_frames, read_video
 from qa_data.errors import DataError
-from qa_data.layout import CLEVRER_SPLIT_RANGES, SPLIT_ALIASES, SPLITS, ClevrerLayout
-from qa_data.masks import check_rle
-from qa_data.questions import load_questions
-from qa_data.video_io import count_frames, read_video
 
 logger = logging.getLogger(__name__)
 

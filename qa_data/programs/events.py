@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from qa_data.annotations import Annotation, ObjectProperty, load_annotation, read_json
+from qa_data.clevrer.annotations import Annotation, ObjectProperty, load_annotation, read_json
+from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.errors import DataError
-from qa_data.layout import ClevrerLayout
 
 # An object is moving at a frame when its ground speed (world units/s) exceeds MOVING_SPEED.
 # Questions are only asked where every speed involved is clear of the band around it.

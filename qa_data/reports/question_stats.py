@@ -7,7 +7,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from qa_data.questions import DESCRIPTIVE_SUBTYPES, MC_TYPES, QUESTION_TYPES, SceneQuestions
+from qa_data.clevrer.questions import DESCRIPTIVE_SUBTYPES, MC_TYPES, QUESTION_TYPES, SceneQuestions
 
 # CLEVRER train (152,572 questions over 10,000 videos), from the official question file.
 CLEVRER_TRAIN_TYPES = {"descriptive": 109952, "explanatory": 16799, "predictive": 7179, "counterfactual": 18642}

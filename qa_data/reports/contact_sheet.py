@@ -9,10 +9,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qa_data.annotations import load_annotation  # noqa: E402
-from qa_data.layout import ClevrerLayout  # noqa: E402
-from qa_data.masks import load_masks  # noqa: E402
-from qa_data.video_io import read_video  # noqa: E402
+from qa_data.clevrer.annotations import load_annotation  # noqa: E402
+from qa_data.clevrer.layout import ClevrerLayout  # noqa: E402
+from qa_data.clevrer.masks import load_masks  # noqa: E402
+from qa_data.clevrer.video_io import read_video  # noqa: E402
 
 _PALETTE = plt.get_cmap("tab10")
 

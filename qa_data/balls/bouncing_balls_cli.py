@@ -5,10 +5,10 @@ import argparse
 import time
 from pathlib import Path
 
-from qa_data.bouncing_balls import BallsDatasetConfig, generate_dataset
+from qa_data.balls.bouncing_balls import BallsDatasetConfig, generate_dataset
 from qa_data.config import load_config, save_config
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "data"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "data"
 
 
 def preset_path(preset: str) -> Path:

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from qa_data.clevrer.layout import ClevrerLayout, canonical_split
 from qa_data.errors import DataError
-from qa_data.layout import ClevrerLayout, canonical_split
 from qa_data.provenance import code_version, file_sha256
 from qa_data.runtime.run_lock import holds_lock
-from qa_data.slot_cache import DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file
+from qa_data.slots.slot_cache import DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    from qa_data.slot_cache import summary
+    from qa_data.slots.slot_cache import summary
 
     ap = argparse.ArgumentParser(description="Import another model's slots (SlotFormer's pickle of every split, or an "
                                  ".npz of video_XXXXX -> [T, K, D]) into a slot cache OUT/<split>.h5, checked against "

@@ -13,12 +13,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from qa_data.annotations import COLORS, MATERIALS, SHAPES
-from qa_data.events import SceneFacts
-from qa_data.executor import Executor
-from qa_data.questions import SceneQuestions
-from qa_data.scoring import Predictions
-from qa_data.vocab import tokenize
+from qa_data.clevrer.annotations import COLORS, MATERIALS, SHAPES
+from qa_data.clevrer.questions import SceneQuestions
+from qa_data.clevrer.vocab import tokenize
+from qa_data.programs.events import SceneFacts
+from qa_data.programs.executor import Executor
+from qa_data.programs.scoring import Predictions
 
 _ADJ = "|".join(COLORS + MATERIALS)
 _NOUN = "|".join(SHAPES + ("object",))

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from qa_data.clevrer.questions import QUESTION_TYPES, SceneQuestions
 from qa_data.errors import DataError
-from qa_data.questions import QUESTION_TYPES, SceneQuestions
 
 logger = logging.getLogger(__name__)
 # key: (scene_index, question_id) -> descriptive answer, or {choice_id: 'correct'|'wrong'}

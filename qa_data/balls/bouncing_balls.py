@@ -12,7 +12,7 @@ This module writes the same kind of data, one HDF5 file per split:
         radii      [V, N]          float32 pixels; NaN past a video's balls
         attrs: the generator config (JSON) and the format version
 
-and reads it as the same clip items as `qa_data.datasets.ClevrerClips`, so every perception model
+and reads it as the same clip items as `qa_data.clevrer.datasets.ClevrerClips`, so every perception model
 trains and evaluates on it with `frames.dataset: bouncing_balls`.
 """
 from __future__ import annotations
@@ -28,9 +28,9 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from qa_data.datasets import ClipConfig
+from qa_data.clevrer.datasets import ClipConfig
+from qa_data.clevrer.preprocess import preprocess_frames, preprocess_masks
 from qa_data.errors import DataError, SkipReport
-from qa_data.preprocess import preprocess_frames, preprocess_masks
 from qa_data.runtime.run_lock import holds_lock
 
 logger = logging.getLogger(__name__)

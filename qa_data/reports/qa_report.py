@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from qa_data.baselines import MajorityBaseline, oracle_predictions
-from qa_data.events import load_scene_facts
-from qa_data.layout import ClevrerLayout
-from qa_data.question_stats import answer_table, choice_table, question_rows, stats_markdown, type_table
-from qa_data.questions import SceneQuestions, load_questions
-from qa_data.scoring import ci_text, score
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.questions import SceneQuestions, load_questions
+from qa_data.programs.baselines import MajorityBaseline, oracle_predictions
+from qa_data.programs.events import load_scene_facts
+from qa_data.programs.scoring import ci_text, score
+from qa_data.reports.question_stats import answer_table, choice_table, question_rows, stats_markdown, type_table
 
 
 def load_split_with_answers(layout: ClevrerLayout, split: str) -> list[SceneQuestions]:

@@ -1,5 +1,5 @@
 """Ground-truth object states as a feature source: each video's annotation written into the
-slot-cache format (`qa_data.slot_cache`), so the QA stage reads them exactly as it reads slots.
+slot-cache format (`qa_data.slots.slot_cache`), so the QA stage reads them exactly as it reads slots.
 
 Slot k of a video is the k-th object of its annotation's `object_property`; slots beyond the
 video's objects are empty. Per slot and frame (`STATE_FEATURES`):
@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from qa_data.annotations import COLORS, MATERIALS, SHAPES, Annotation, load_annotation
+from qa_data.clevrer.annotations import COLORS, MATERIALS, SHAPES, Annotation, load_annotation
+from qa_data.clevrer.layout import ClevrerLayout, canonical_split
 from qa_data.errors import DataError
-from qa_data.layout import ClevrerLayout, canonical_split
 from qa_data.provenance import code_version
 from qa_data.runtime.run_lock import holds_lock
-from qa_data.slot_cache import DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file
+from qa_data.slots.slot_cache import DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file
 
 logger = logging.getLogger(__name__)
 

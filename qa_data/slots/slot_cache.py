@@ -1,8 +1,8 @@
 """The slot-feature cache: one self-describing HDF5 file per split, written by a *producer* and
 read here for reasoning. Producers: `perception` (a perception checkpoint's slots,
 `perception.extract`, `scripts/extract_slots.py`), `annotations` (ground-truth object states,
-`qa_data.state_cache`, `scripts/extract_states.py`) and `import` (another model's slots,
-`qa_data.slot_import`, `scripts/import_slots.py`).
+`qa_data.slots.state_cache`, `scripts/extract_states.py`) and `import` (another model's slots,
+`qa_data.slots.slot_import`, `scripts/import_slots.py`).
 
 Layout of `SLOTS_DIR/<split>.h5` (format version 2)::
 
@@ -51,7 +51,7 @@ ATTRS = {
     "model": "what the features are: a perception model name (iodine | oddn | provide) or states",
     "model_label": "model and variant, e.g. oddn/oddn_no_relation, or states",
     "producer": "kind of producer: perception (a checkpoint) | annotations (ground-truth states) | import "
-                "(another model's slot file, qa_data.slot_import)",
+                "(another model's slot file, qa_data.slots.slot_import)",
     "producer_id": "the producer's identity, the same for every split it made: SHA-256 of the checkpoint's "
                    "model.pt (perception), of the state layout (annotations) or of the import's label and layout",
     "source_sha256": "SHA-256 of this split's inputs where they are hashed (the annotation files, the imported "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,6 +245,14 @@ def read_json(path: str | Path) -> Any:
         raise DataError(path, f"not a UTF-8 text file ({e.reason} at byte {e.start})") from None
     except IsADirectoryError:
         raise DataError(path, "is a directory, not a JSON file") from None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(data, separators=(",", ":")))  # dumps uses the C encoder, dump does not
+    os.replace(tmp, path)
 
 
 def load_annotation(path: str | Path) -> Annotation:

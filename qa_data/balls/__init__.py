@@ -1,0 +1,1 @@
+"""The Bouncing Balls generator and reader (PROVIDE's video-decomposition benchmark)."""
