@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from perception.config import IodineConfig
 from perception.decoder import SpatialBroadcastDecoder, coordinate_grid
+from perception.interface import PerceptionModel
 from perception.latent import kl_normal, sample_latent, seeded_noise, split_params
 from perception.likelihood import MixtureLikelihood, MixtureTerms
 from perception.refinement import SPATIAL_CHANNELS, RefinementNetwork, refinement_inputs
@@ -63,7 +64,13 @@ class IodineOutput:
     lam: torch.Tensor  # [B, K, 2D] posterior parameters of the last decode
 
 
-class Iodine(nn.Module):
+class Iodine(PerceptionModel):
+    """IODINE (Greff et al. 2019): an image model, trained and evaluated frame by frame."""
+
+    name = "iodine"
+    table_label = "IODINE"
+    sequential_row = True  # SEQ-IODINE: the same model run over a video's frames in order
+
     def __init__(self, cfg: IodineConfig, image_size: tuple[int, int], refine_core: nn.Module | None = None):
         """`refine_core` replaces the refinement network's LSTM cell (PROVIDE's 2D-LSTM)."""
         super().__init__()
@@ -177,6 +184,26 @@ class Iodine(nn.Module):
         if not training_graph:
             out = IodineOutput(**{f: getattr(out, f).detach() for f in out.__dataclass_fields__})
         return out
+
+    # -- the perception-model interface (perception/interface.py) ------------------------------------------
+
+    @classmethod
+    def build(cls, cfg) -> "Iodine":
+        return cls(cfg.iodine, tuple(cfg.frames.preprocess.size))
+
+    @classmethod
+    def training_input(cls, clips: torch.Tensor) -> torch.Tensor:
+        return clips.flatten(0, 1)  # [B*L, 3, H, W]: an image model sees frames
+
+    def decompose(self, video: torch.Tensor, seeds: torch.Tensor | None = None) -> "Decomposition":
+        with torch.no_grad():
+            return decompose_frames(self, video, seeds)
+
+    def feature_dims(self) -> tuple[int, int]:
+        return self.cfg.latent_dim, 0
+
+    def slot_features(self, video: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
+        return infer_latents(self, video, seeds)[1]  # [B, T, K, D] posterior means
 
 
 @dataclass

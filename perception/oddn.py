@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from perception.config import IodineConfig, OddnConfig
-from perception.iodine import Iodine, IodineOutput, infer_latents
+from perception.interface import PerceptionModel, curriculum_length
+from perception.iodine import Decomposition, Iodine, IodineOutput, decompose_frames, infer_latents
 from perception.latent import split_params
 
 VARIANTS = ("oddn", "oddn_no_relation", "iodine_linear")
@@ -173,7 +175,14 @@ class Rollout:
     z: torch.Tensor  # [B, C + S, K, D] inferred then predicted latents
 
 
-class Oddn(nn.Module):
+class Oddn(PerceptionModel):
+    """ODDN (Tang et al. 2022): IODINE's frames plus distilled dynamics and relations; a video model."""
+
+    name = "oddn"
+    is_video = True
+    config_sections = ("oddn",)
+    table_label = "ODDN"
+
     def __init__(self, iodine_cfg: IodineConfig, cfg: OddnConfig, image_size: tuple[int, int]):
         super().__init__()
         if cfg.variant not in VARIANTS:
@@ -317,3 +326,37 @@ class Oddn(nn.Module):
         dyn = self.dynamics(mu)
         dyn = torch.cat([dyn[:, 1:2], dyn[:, 1:]], 1)
         return torch.cat([mu, dyn], -1)
+
+    # -- the perception-model interface (perception/interface.py) ------------------------------------------
+
+    @classmethod
+    def build(cls, cfg) -> "Oddn":
+        return cls(cfg.iodine, cfg.oddn, tuple(cfg.frames.preprocess.size))
+
+    @classmethod
+    def label(cls, cfg) -> str:
+        return cls.name if cfg.oddn.variant == "oddn" else f"oddn/{cfg.oddn.variant}"
+
+    @classmethod
+    def clip_len(cls, cfg, step: int | None = None) -> int:
+        return curriculum_length(cfg.oddn.curriculum, step)
+
+    def decompose(self, video: torch.Tensor, seeds: torch.Tensor | None = None) -> Decomposition:
+        with torch.no_grad():
+            return decompose_frames(self.iodine, video, seeds)  # its frames are IODINE's
+
+    def feature_dims(self) -> tuple[int, int]:
+        return self.iodine.cfg.latent_dim, self.dyn_dim
+
+    def slot_features(self, video: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
+        return self.features(video, seeds)
+
+    def predict(self, context: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> Rollout:
+        return self.rollout(context, steps, seeds)
+
+    def interpretability_figures(self, cfg, item: dict, out_dir: Path) -> list[Path]:
+        if self.variant == "iodine_linear":  # no dynamics to show
+            return []
+        from perception.prediction import dynamics_figures  # figures import plotting; keep the model light
+
+        return dynamics_figures(self, cfg, item, out_dir)

@@ -188,14 +188,16 @@ def _object_slot(masks: torch.Tensor, true_ids: torch.Tensor) -> int:
     return best
 
 
+def interpretability_figures(model: torch.nn.Module, cfg: PerceptionConfig, item: dict, out_dir: Path) -> list[Path]:
+    """The figures a model offers to show what its dynamics mean (none for most models)."""
+    return model.interpretability_figures(cfg, item, out_dir)
+
+
 @torch.no_grad()
-def interpretability_figures(model: torch.nn.Module, cfg: PerceptionConfig, item: dict, out_dir: Path,
-                             values: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)) -> list[Path]:
+def dynamics_figures(model: torch.nn.Module, cfg: PerceptionConfig, item: dict, out_dir: Path,
+                     values: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)) -> list[Path]:
     """ODDN Fig. 10: `dynamics_sweep.png` (each dynamics dim of one object set to -2..2, predicted
-    next frame) and `attention.png` (distillation attention over a clip, relation attention).
-    Nothing for iodine_linear, which has no dynamics."""
-    if cfg.model != "oddn" or model.variant == "iodine_linear":
-        return []
+    next frame) and `attention.png` (distillation attention over a clip, relation attention)."""
     model.eval()
     device = next(model.parameters()).device
     video = item["frames"][None].to(device)  # [1, T, 3, H, W]

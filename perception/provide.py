@@ -32,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from perception.config import IodineConfig, ProvideConfig
+from perception.interface import PerceptionModel, curriculum_length
 from perception.iodine import Decode, Decomposition, Iodine, step_weights
 from perception.latent import sample_latent, seeded_noise, split_params
 from perception.oddn import Rollout
@@ -133,7 +134,14 @@ class FrameResult:
     refinements: int
 
 
-class Provide(nn.Module):
+class Provide(PerceptionModel):
+    """PROVIDE (Zablotskaia et al. 2021): IODINE's refinement on a 2D-LSTM grid over a video's frames."""
+
+    name = "provide"
+    is_video = True
+    config_sections = ("provide",)
+    table_label = "PROVIDE"
+
     def __init__(self, iodine_cfg: IodineConfig, cfg: ProvideConfig, image_size: tuple[int, int]):
         super().__init__()
         if iodine_cfg.num_iters < 2:
@@ -304,3 +312,22 @@ class Provide(nn.Module):
         z = torch.stack([split_params(f.decoded_lam)[0].detach() for f in observed]
                         + [split_params(f.lam)[0].detach() for f in predicted], 1)
         return Rollout(context_recon=recon, frames=frames, z=z)
+
+    # -- the perception-model interface (perception/interface.py) ------------------------------------------
+
+    @classmethod
+    def build(cls, cfg) -> "Provide":
+        return cls(cfg.iodine, cfg.provide, tuple(cfg.frames.preprocess.size))
+
+    @classmethod
+    def clip_len(cls, cfg, step: int | None = None) -> int:
+        return curriculum_length(cfg.provide.curriculum, step)
+
+    def feature_dims(self) -> tuple[int, int]:
+        return self.iodine.cfg.latent_dim, 0
+
+    def slot_features(self, video: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
+        return self.features(video, seeds)
+
+    def predict(self, context: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> Rollout:
+        return self.rollout(context, steps, seeds)

@@ -38,7 +38,7 @@ from perception.evaluate import eval_dataset, evaluate, write_eval
 from perception.figures import curve_figure, decomposition_figure
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
-from perception.registry import build_model, is_video_model, model_label, train_clip_len, training_forward
+from perception.registry import build_model, is_video_model, model_class, model_label, train_clip_len, training_forward
 from qa_data.config import ConfigError, config_to_dict, flat_hparams, read_yaml, save_config
 from qa_data.runtime.accelerator import make_accelerator
 from qa_data.runtime.checkpoints import list_checkpoints, resume, save_checkpoint, save_final
@@ -78,7 +78,7 @@ def _check_resume_config(out: Path, cfg: PerceptionConfig) -> None:
             value = {k: v for k, v in value.items() if k != "num_workers"}
         return value
 
-    for name in ("model", "iodine", cfg.model, "frames"):
+    for name in ("model", "iodine", *model_class(cfg).config_sections, "frames"):
         if name in saved and section(saved, name) != section(new, name):
             raise ConfigError(f"{saved_path}: the run directory was made with a different `{name}` section; "
                               "use a new --out directory or the same settings")

@@ -33,13 +33,12 @@ from tqdm import tqdm  # noqa: E402
 from perception.config import PerceptionConfig  # noqa: E402
 from perception.figures import save_figure  # noqa: E402
 from perception.metrics import reconstruction_mse, segmentation_scores  # noqa: E402
-from perception.registry import decompose  # noqa: E402
+from perception.registry import decompose, model_class  # noqa: E402
 from perception.seq_iodine import seq_iodine  # noqa: E402
 from qa_data.clevrer.datasets import ClipConfig  # noqa: E402
 from qa_data.sources import open_clips, video_frames  # noqa: E402
 
 SEQ_IODINE = "SEQ-IODINE"
-LABELS = {"iodine": "IODINE", "provide": "PROVIDE", "oddn": "ODDN"}
 
 
 @dataclass
@@ -54,8 +53,9 @@ class Entry:
 
 def entries_for(model: torch.nn.Module, cfg: PerceptionConfig, name: str | None = None) -> list[Entry]:
     """The rows a run contributes: IODINE and SEQ-IODINE for an IODINE run, one row otherwise."""
-    label = name or LABELS.get(cfg.model, cfg.model)
-    if cfg.model == "iodine":
+    cls = model_class(cfg)
+    label = name or cls.table_label or cls.name
+    if cls.sequential_row:
         seq = SEQ_IODINE if name is None else f"{name} (sequential)"
         return [Entry(label, model, cfg), Entry(seq, model, cfg, sequential_iodine=True)]
     return [Entry(label, model, cfg)]
