@@ -8,7 +8,7 @@ from pathlib import Path
 
 from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
-from perception.evaluate import eval_dataset, evaluate, write_eval
+from perception.evaluate import EvaluationRecord, eval_dataset, evaluate, record_evaluation, write_eval
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import is_video_model, model_label
 from perception.train import train
@@ -66,16 +66,17 @@ def eval_main(argv=None) -> int:
     ap.add_argument("overrides", nargs="*", help="eval.* overrides, e.g. eval.num_videos=20")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = evaluate_run(args.run, args.data, args.split, args.overrides, args.checkpoint, show=True)
-    if out is not None:
-        print(f"written to {out}")
+    record = evaluate_run(args.run, args.data, args.split, args.overrides, args.checkpoint, show=True)
+    if record is not None:
+        print(f"written to {record.dir}")
     return 0
 
 
 def evaluate_run(run: Path, data: Path, split: str = "validation", overrides: list[str] | tuple[str, ...] = (),
-                 checkpoint: Path | None = None, show: bool = False) -> Path | None:
+                 checkpoint: Path | None = None, show: bool = False) -> EvaluationRecord | None:
     """Evaluates a run's checkpoint (default: its newest) into RUN/eval/<split>_step_N/: decomposition metrics
-    and figure, and for video models the prediction table and figures. Returns that folder (main process)."""
+    and figure, and for video models the prediction table and figures. Returns (on the main process) the
+    record of what it wrote, also kept as the run's newest evaluation (RUN/evaluation.json)."""
     accelerator = make_accelerator()
     model, cfg, step = _load_run(run, checkpoint, list(overrides) + [f"eval.split={split}"], accelerator.device)
     result = evaluate(model, cfg, eval_dataset(data, cfg), accelerator)
@@ -93,7 +94,7 @@ def evaluate_run(run: Path, data: Path, split: str = "validation", overrides: li
             interpretability_figures(model, cfg, pred_set[0], out)
             if show:
                 print(pred.table.to_markdown(index=False, floatfmt=".5f"))
-    return out if accelerator.is_main_process else None
+    return record_evaluation(run, out, step, cfg.eval.split) if accelerator.is_main_process else None
 
 
 @needs_pixels

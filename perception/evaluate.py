@@ -8,6 +8,7 @@ batch or process it was scored in.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,3 +134,48 @@ def write_eval(result: EvalResult, cfg: PerceptionConfig, out_dir: Path, step: i
                              title=f"{cfg.model}, {split} video {fb['video_index']}, step {step}",
                              true_ids=fb["true_ids"])
     return out_dir
+
+
+EVALUATION_RECORD = "evaluation.json"
+
+
+@dataclass
+class EvaluationRecord:
+    """What the newest evaluation of a run wrote: its folder, checkpoint step, split and every file by name
+    (metrics.md/.csv, decomposition.png, and for video models prediction.md/.csv, rollout.png, ...). Kept in
+    RUN/evaluation.json, so later stages read the files it names instead of rebuilding their paths."""
+
+    dir: Path
+    step: int
+    split: str
+    files: dict[str, Path]
+
+    def save(self, run: Path) -> None:
+        record = {"dir": str(self.dir), "step": self.step, "split": self.split,
+                  "files": {k: str(v) for k, v in self.files.items()}}
+        tmp = Path(run) / f".{EVALUATION_RECORD}.tmp"
+        tmp.write_text(json.dumps(record, indent=1))
+        tmp.replace(Path(run) / EVALUATION_RECORD)
+
+    @classmethod
+    def load(cls, run: Path) -> "EvaluationRecord | None":
+        """The run's record, or None when it has none or a file it names is gone."""
+        path = Path(run) / EVALUATION_RECORD
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        record = cls(Path(data["dir"]), int(data["step"]), data["split"],
+                     {k: Path(v) for k, v in data["files"].items()})
+        return record if all(p.is_file() for p in record.files.values()) else None
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        return pd.read_csv(self.files["metrics.csv"])
+
+
+def record_evaluation(run: Path, eval_dir: Path, step: int, split: str) -> EvaluationRecord:
+    """Records the files an evaluation wrote into its folder `eval_dir` as the run's newest evaluation."""
+    files = {p.name: p for p in sorted(Path(eval_dir).iterdir()) if p.is_file()}
+    record = EvaluationRecord(Path(eval_dir), step, split, files)
+    record.save(run)
+    return record

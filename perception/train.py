@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from perception.config import PerceptionConfig
-from perception.evaluate import eval_dataset, evaluate, write_eval
+from perception.evaluate import EvaluationRecord, eval_dataset, evaluate, record_evaluation, write_eval
 from perception.figures import curve_figure, decomposition_figure
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
@@ -58,6 +58,7 @@ class TrainResult:
     checkpoint: Path
     eval_dir: Path | None
     metrics: pd.DataFrame | None
+    evaluation: EvaluationRecord | None  # the files of the final evaluation (main process)
     seconds: float  # the run's wall time up to its last step, across resumes
     frames_per_second: float
 
@@ -267,7 +268,8 @@ def _train(cfg: PerceptionConfig, data: Path, out: Path, accelerator) -> TrainRe
     eval_dir, metrics = run_eval(step, seconds)
     if is_video_model(cfg):
         run_prediction_eval(eval_dir)
+    evaluation = record_evaluation(out, eval_dir, step, cfg.eval.split) if main else None
     accelerator.end_training()
     session = time.perf_counter() - session_start
     fps = frames_seen / session if frames_seen and session > 0 else math.nan
-    return TrainResult(out, step, last_ckpt, eval_dir, metrics, seconds, fps)
+    return TrainResult(out, step, last_ckpt, eval_dir, metrics, evaluation, seconds, fps)

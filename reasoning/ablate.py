@@ -57,13 +57,24 @@ class FeatureSource:
         return "".join(c if c.isalnum() or c in "-_" else "_" for c in self.label)
 
 
+@dataclass
+class AblationResult:
+    """What an ablation wrote: its Table-2 (formatted), every run's row (with `run_dir` and `eval_dir`, the
+    folders each QA run wrote), and its files by name (table2.md/.csv/.png, runs.csv)."""
+
+    table: pd.DataFrame
+    runs: pd.DataFrame
+    files: dict[str, Path]
+
+
 def _train_one(config: Path, data: Path, src: FeatureSource, seed: int, out: Path, overrides: list[str],
                progress: bool) -> dict:
     """One (source, seed) run, trained (or resumed) and evaluated: its `runs.csv` row."""
     cfg = load_config(QAConfig, config, [*overrides, *src.overrides(), f"train.seed={seed}"])
     result = train_qa(cfg, data, src.slots, out / src.dirname() / f"seed_{seed}", progress=progress)
     return {"feature": src.label, "seed": seed, "dim": src.dim(), "seconds": round(result.seconds, 1),
-            "questions/s": round(result.questions_per_second, 1), **result.summary}
+            "questions/s": round(result.questions_per_second, 1), **result.summary,
+            "run_dir": str(result.out), "eval_dir": str(result.eval_dir)}
 
 
 def _worker_init(threads: int) -> None:
@@ -72,7 +83,7 @@ def _worker_init(threads: int) -> None:
 
 @holds_lock("out")
 def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSource], seeds: list[int],
-                 overrides: list[str] = (), progress: bool = True, jobs: int = 1) -> pd.DataFrame:
+                 overrides: list[str] = (), progress: bool = True, jobs: int = 1) -> AblationResult:
     """Trains (or resumes) every source x seed under `out/<source>/seed_<s>`; writes `table2.md/.csv`
     (mean +- std), `runs.csv` (every run) and `table2.png`; returns the formatted table.
 
@@ -123,7 +134,8 @@ def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSourc
             "# QA accuracy (%) per feature source, mean ± std over seeds (layout of ODDN Table 2)\n\n"
             + table.to_markdown(index=False) + "\n")
         _bar_chart(mean, std, out / "table2.png")
-    return table
+    files = {name: out / name for name in ("table2.md", "table2.csv", "table2.png", "runs.csv")}
+    return AblationResult(table, runs, files)
 
 
 def _bar_chart(mean: pd.DataFrame, std: pd.DataFrame, path: Path) -> None:

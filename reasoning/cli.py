@@ -106,7 +106,7 @@ def ablate_main(argv=None) -> int:
     sources = [FeatureSource.parse(s) for s in args.source]
     if not args.no_blind:
         sources.append(FeatureSource("blind", None, False))
-    table = run_ablation(args.config, args.data, args.out, sources, args.seeds, args.overrides, jobs=args.jobs)
+    table = run_ablation(args.config, args.data, args.out, sources, args.seeds, args.overrides, jobs=args.jobs).table
     if make_accelerator().is_main_process:
         print(table.to_markdown(index=False))
         print(f"written to {args.out}")

@@ -8,6 +8,7 @@ dims, on the states (the upper bound), and blind (text only)."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -19,6 +20,7 @@ import pandas as pd
 from perception.checkpoint import load_run
 from perception.cli import evaluate_run
 from perception.config import PerceptionConfig
+from perception.evaluate import EvaluationRecord
 from perception.extract import ExtractConfig, extract
 from perception.pretrained import DEMO_CHECKPOINT, install_pretrained
 from perception.registry import is_video_model, model_label
@@ -30,7 +32,6 @@ from qa_data.qgen.generate import generate_questions, questions_up_to_date
 from qa_data.reports.contact_sheet import contact_sheet
 from qa_data.reports.qa_report import wide_accuracy, write_question_report
 from qa_data.reports.stats import summary_table, video_table
-from qa_data.runtime.checkpoints import checkpoint_step, list_checkpoints
 from qa_data.runtime.run_lock import holds_lock
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset, split_ranges
@@ -38,6 +39,7 @@ from qa_data.slots.slot_cache import read_attrs as slot_attrs
 from qa_data.slots.slot_cache import summary as slot_summary
 from qa_data.slots.state_cache import StateExtractConfig, extract_states
 from reasoning.ablate import FeatureSource, run_ablation
+from reasoning.results_page import OUTPUTS
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,18 @@ def qa_jobs(runs: int) -> int:
     import torch
 
     return 1 if torch.cuda.is_available() else runs
+
+
+def write_outputs(path: Path, run_dir: Path, evaluation, extracted: dict, ablation) -> None:
+    """Records what the stages returned: the perception run and its evaluation's files, the slot caches, the
+    QA ablation's files and each QA run's evaluation folder."""
+    qa_runs = [{"feature": r.feature, "seed": int(r.seed), "run_dir": r.run_dir, "eval_dir": r.eval_dir}
+               for r in ablation.runs.itertuples()]
+    record = {"perception": {"run": str(run_dir), "evaluation": {k: str(v) for k, v in evaluation.files.items()},
+                             "eval_dir": str(evaluation.dir), "step": evaluation.step},
+              "slots": {split: str(res.path) for split, res in extracted.items()},
+              "qa": {"files": {k: str(v) for k, v in ablation.files.items()}, "runs": qa_runs}}
+    path.write_text(json.dumps(record, indent=1))
 
 
 @holds_lock("out")
@@ -141,42 +155,39 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     # 6. Perception: the pretrained CPU-regime ODDN (`make pretrain`), evaluated on this data; or, with
     # `pretrained=None`, the tiny ODDN preset trained here (resumes from its checkpoints). Either way
     # evaluated: decomposition metrics, and for video models the prediction table and rollout figure.
+    # The run's evaluation record (RUN/evaluation.json) names the files the evaluation wrote; a record of the
+    # final step means the stage is done.
     if pretrained is not None:
         pcfg, pstep = install_pretrained(pretrained, out / "perception" / "pretrained")
         run_dir = out / "perception" / "pretrained"
-        eval_dir = run_dir / "eval" / f"{pcfg.eval.split}_step_{pstep}"
-        if not (eval_dir / "metrics.csv").is_file() or (is_video_model(pcfg)
-                                                        and not (eval_dir / "prediction.csv").is_file()):
-            evaluate_run(run_dir, data, pcfg.eval.split)
-        metrics = pd.read_csv(eval_dir / "metrics.csv")
+        evaluation = EvaluationRecord.load(run_dir)
+        if evaluation is None or evaluation.step != pstep or evaluation.split != pcfg.eval.split:
+            evaluation = evaluate_run(run_dir, data, pcfg.eval.split)
         print(f"perception: pretrained {model_label(pcfg)} ({pretrained.name}, step {pstep}), not trained here")
     else:
         pcfg = load_config(PerceptionConfig, PERCEPTION_PRESET,
                            [f"frames.cache_dir={out / 'cache'}", f"train.seed={seed}", *perception_overrides])
         run_dir = out / "perception" / model_label(pcfg).replace("/", "_")
-        done = list_checkpoints(run_dir / "checkpoints")
-        eval_dir = run_dir / "eval" / f"{pcfg.eval.split}_step_{pcfg.train.steps}"
-        final_eval = eval_dir / "metrics.csv"
-        finished = final_eval.is_file() and (not is_video_model(pcfg) or (eval_dir / "prediction.csv").is_file())
-        if done and checkpoint_step(done[-1]) == pcfg.train.steps and finished:
+        evaluation = EvaluationRecord.load(run_dir)
+        if evaluation is not None and evaluation.step == pcfg.train.steps:
             print(f"perception: {pcfg.model} already trained ({pcfg.train.steps} steps)")
-            metrics = pd.read_csv(final_eval)
         else:
             result = train_perception(pcfg, data, run_dir)
-            metrics = result.metrics
+            evaluation = result.evaluation
             print(f"perception: {pcfg.model} trained to step {result.step} in {result.seconds:.0f} s "
                   f"({result.frames_per_second:.1f} frames/s)")
-    print(f"\nperception on {pcfg.eval.split} ({eval_dir}):")
+    metrics, files = evaluation.metrics, evaluation.files
+    print(f"\nperception on {pcfg.eval.split} ({evaluation.dir}):")
     print(metrics.to_markdown(index=False, floatfmt=".4f"))
-    shutil.copyfile(eval_dir / "decomposition.png", report_dir / "perception_decomposition.png")
-    shutil.copyfile(eval_dir / "metrics.md", report_dir / "perception_metrics.md")
+    shutil.copyfile(files["decomposition.png"], report_dir / "perception_decomposition.png")
+    shutil.copyfile(files["metrics.md"], report_dir / "perception_metrics.md")
     prediction = None
     if is_video_model(pcfg):
-        prediction = pd.read_csv(eval_dir / "prediction.csv")
-        print(f"\nprediction MSE per step ({eval_dir / 'prediction.md'}):")
+        prediction = pd.read_csv(files["prediction.csv"])
+        print(f"\nprediction MSE per step ({files['prediction.md']}):")
         print(prediction.to_markdown(index=False, floatfmt=".5f"))
         for name in ("rollout.png", "prediction_mse.png", "prediction.md"):
-            shutil.copyfile(eval_dir / name, report_dir / f"perception_{name}")
+            shutil.copyfile(files[name], report_dir / f"perception_{name}")
         print(f"rollout figure: {report_dir / 'perception_rollout.png'}")
 
     timer.lap("perception training and evaluation")
@@ -215,16 +226,18 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     sources = [FeatureSource(label, slots_dir, False), FeatureSource(f"{label} -dyn", slots_dir, True),
                FeatureSource("states", states_dir, False), FeatureSource("blind", None, False)]
     qa_dir = out / "qa"
-    qa_table = run_ablation(QA_PRESET, data, qa_dir, sources, [seed], list(qa_overrides),
+    ablation = run_ablation(QA_PRESET, data, qa_dir, sources, [seed], list(qa_overrides),
                             jobs=qa_jobs(len(sources)) if jobs is None else jobs)
+    qa_table = ablation.table
     for name in ("table2.md", "table2.csv", "table2.png"):
-        shutil.copyfile(qa_dir / name, report_dir / f"qa_{name}")
+        shutil.copyfile(ablation.files[name], report_dir / f"qa_{name}")
     print(f"\nQA accuracy (%) on validation, {QA_PRESET.name} ({report_dir / 'qa_table2.md'}):")
     print(qa_table.drop(columns=["seeds"]).to_markdown(index=False))
     timer.lap("QA training and evaluation")
     times = timer.write(report_dir / "stage_times")
     print(f"\nwall time per stage ({report_dir / 'stage_times.md'}):")
     print(times.to_markdown(index=False, floatfmt=".1f"))
+    write_outputs(report_dir / OUTPUTS, run_dir, evaluation, extracted, ablation)
     return {"data": data, "stats": table, "contact_sheet": sheet, "questions": qtables,
             "perception": {"run": run_dir, "metrics": metrics, "prediction": prediction},
             "slots": {"dir": slots_dir, "extracted": extracted}, "qa": {"dir": qa_dir, "table": qa_table},

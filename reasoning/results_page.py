@@ -2,10 +2,13 @@
 that made them and its figures copied beside it (`scripts/results_page.py`)."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
+
+OUTPUTS = "outputs.json"  # in a main-job run's report folder: every file its stages wrote (pipeline)
 
 COMMANDS = """```bash
 make demo                                  # = python scripts/run_pipeline.py --out runs/demo (after the install)
@@ -42,12 +45,15 @@ def build(run: Path, out: Path, ablation: Path | None = None, figures: Path | No
     report = run / "report"
     if not (report / "stage_times.csv").is_file():
         raise FileNotFoundError(f"{report}: no stage_times.csv; is {run} a finished main-job run?")
+    if not (report / OUTPUTS).is_file():
+        raise FileNotFoundError(f"{report}: no {OUTPUTS} (the record of what the main job wrote); rerun the main job")
+    outputs = json.loads((report / OUTPUTS).read_text())
     figures = Path(figures) if figures else out.parent / "figures" / "results"
     figures.mkdir(parents=True, exist_ok=True)
-    perception = sorted((run / "perception").iterdir())[0]
-    eval_dir = sorted((perception / "eval").iterdir(), key=lambda p: int(p.name.rsplit("_", 1)[1]))[-1]
-    copies = {"contact_sheet.png": report / "contact_sheet.png", "decomposition.png": eval_dir / "decomposition.png",
-              "rollout.png": eval_dir / "rollout.png", "prediction_mse.png": eval_dir / "prediction_mse.png",
+    evaluation = {name: Path(p) for name, p in outputs["perception"]["evaluation"].items()}
+    eval_dir = Path(outputs["perception"]["eval_dir"])
+    copies = {"contact_sheet.png": report / "contact_sheet.png", "decomposition.png": evaluation["decomposition.png"],
+              "rollout.png": evaluation["rollout.png"], "prediction_mse.png": evaluation["prediction_mse.png"],
               "qa_table2.png": report / "qa_table2.png"}
     if ablation is not None:
         copies["ablation_table2.png"] = Path(ablation) / "table2.png"
@@ -69,9 +75,9 @@ def build(run: Path, out: Path, ablation: Path | None = None, figures: Path | No
                  "report/dataset_stats.md"),
         _section("Questions", _tables_of(report / "question_stats.md"), "report/question_stats.md"),
         _section("Baselines (validation)", _validation_baselines(report / "baselines.md"), "report/baselines.md"),
-        _section("Perception: decomposition", _tables_of(eval_dir / "metrics.md")
+        _section("Perception: decomposition", _tables_of(evaluation["metrics.md"])
                  + f"\n\n![decomposition]({rel('decomposition.png')})", str(eval_dir.relative_to(run) / "metrics.md")),
-        _section("Perception: prediction", _tables_of(eval_dir / "prediction.md")
+        _section("Perception: prediction", _tables_of(evaluation["prediction.md"])
                  + f"\n\n![rollout]({rel('rollout.png')})\n\n![prediction MSE]({rel('prediction_mse.png')})",
                  str(eval_dir.relative_to(run) / "prediction.md")),
     ]
@@ -81,13 +87,9 @@ def build(run: Path, out: Path, ablation: Path | None = None, figures: Path | No
     parts.append(_section("QA: the dynamics ablation of the main job (one seed)",
                           _tables_of(report / "qa_table2.md") + f"\n\n![QA accuracy]({rel('qa_table2.png')})",
                           "report/qa_table2.md"))
-    for seed_dir in sorted((run / "qa").glob("*/seed_*")):
-        evals = sorted((seed_dir / "eval").glob("*_step_*/accuracy.md"),
-                       key=lambda p: int(p.parent.name.rsplit("_", 1)[1]))
-        if not evals:
-            continue
-        acc = evals[-1]
-        parts.append(_section(f"QA per type and subtype: {acc.parts[-5]}, {acc.parts[-4]}", _tables_of(acc),
+    for qa_run in outputs["qa"]["runs"]:  # each run's final evaluation, as the ablation returned it
+        acc = Path(qa_run["eval_dir"]) / "accuracy.md"
+        parts.append(_section(f"QA per type and subtype: {qa_run['feature']}, seed {qa_run['seed']}", _tables_of(acc),
                               str(acc.relative_to(run))))
     if ablation is not None:
         parts.append(_section("QA: the representation ablation (ODDN Table 2 layout)",

@@ -59,6 +59,8 @@ class QATrainResult:
     summary: dict  # its Table-2 row
     seconds: float
     questions_per_second: float
+    eval_dir: Path | None = None  # the final evaluation's folder (accuracy.md/.csv, predictions.json, ...)
+    learning_curves: Path | None = None  # learning_curves.png (main process)
 
 
 class QuestionBatches(Sampler):
@@ -261,11 +263,14 @@ def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, acce
     extra = {"tokenizer": tokenizer.state(), "slot_attrs": attrs, "run_info": run_info}
     log_path = out / "train_log.jsonl"
 
+    def eval_folder(at_step: int) -> Path:
+        return out / "eval" / f"validation_step_{at_step}"
+
     def evaluate_at(at_step: int):
         preds = predict(raw, val_set, accelerator, tc.eval_batch_size)
         table = None
         if main:
-            table = write_eval(out / "eval" / f"validation_step_{at_step}", val_scenes, preds,
+            table = write_eval(eval_folder(at_step), val_scenes, preds,
                                f"{run_info['features']} QA on validation, step {at_step}")
         table = [table]
         if accelerator.num_processes > 1:
@@ -330,5 +335,6 @@ def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, acce
     accelerator.end_training()
     total_questions = questions * accelerator.num_processes
     return QATrainResult(out, step, last_ckpt, table, summary_row(table) if table is not None else {}, seconds,
-                         total_questions / seconds if questions and seconds > 0 else math.nan)
+                         total_questions / seconds if questions and seconds > 0 else math.nan,
+                         eval_folder(step), out / "learning_curves.png" if main else None)
 

@@ -248,8 +248,11 @@ def test_ablation_writes_table2_and_chart(qa_root, qa_slots, tmp_path):
 
     sources = [FeatureSource.parse(f"ODDN={qa_slots}"), FeatureSource.parse(f"ODDN -dyn={qa_slots}:static"),
                FeatureSource("blind", None, False)]
-    table = run_ablation(REPO / "configs/qa/aloe_tiny.yaml", qa_root, tmp_path, sources, [0, 1],
-                         [*SMALL, "train.steps=2"], progress=False)
+    result = run_ablation(REPO / "configs/qa/aloe_tiny.yaml", qa_root, tmp_path, sources, [0, 1],
+                          [*SMALL, "train.steps=2"], progress=False)
+    table = result.table
+    assert result.files["table2.png"] == tmp_path / "table2.png"
+    assert all((Path(d) / "accuracy.md").is_file() for d in result.runs.eval_dir)  # the folders the runs wrote
     assert table.feature.tolist() == ["ODDN", "ODDN -dyn", "blind"] and table.dim.tolist() == [20, 16, "-"]
     assert all("±" in v for v in table["Descriptive"])
     runs = pd.read_csv(tmp_path / "runs.csv")
@@ -268,10 +271,10 @@ def test_parallel_ablation_trains_the_same_runs(qa_root, qa_slots, tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))  # the workers' threads: same arithmetic
     try:
-        one = run_ablation(*args, tmp_path / "one", sources, [0], over, progress=False, jobs=1)
+        one = run_ablation(*args, tmp_path / "one", sources, [0], over, progress=False, jobs=1).table
     finally:
         torch.set_num_threads(threads)
-    two = run_ablation(*args, tmp_path / "two", sources, [0], over, progress=False, jobs=2)
+    two = run_ablation(*args, tmp_path / "two", sources, [0], over, progress=False, jobs=2).table
     assert one.feature.tolist() == two.feature.tolist() == ["ODDN", "blind"]
     for src in ("ODDN", "blind"):
         a, *_ = load_qa_run(tmp_path / "one" / src / "seed_0")

@@ -1,5 +1,6 @@
 """The main job's outputs: statistics table and contact sheet."""
 import json
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -79,6 +80,10 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     assert "QA accuracy (%) on validation" in printed
     assert out["times"].stage.tolist()[-1] == "total" and (report / "stage_times.csv").is_file()
     assert out["times"].seconds.iloc[:-1].sum() <= out["times"].seconds.iloc[-1] + 1e-6
+    written = json.loads((report / "outputs.json").read_text())  # what the stages returned, for the results page
+    assert Path(written["perception"]["evaluation"]["rollout.png"]).is_file() and written["perception"]["step"] == 2
+    assert [r["feature"] for r in written["qa"]["runs"]] == ["ODDN", "ODDN -dyn", "states", "blind"]
+    assert all((Path(r["eval_dir"]) / "accuracy.md").is_file() for r in written["qa"]["runs"])
     from reasoning.results_page import build
 
     page = build(tmp_path / "demo", tmp_path / "docs" / "results.md").read_text()
