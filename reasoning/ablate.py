@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from qa_data.config import load_config  # noqa: E402
+from qa_data.config import ConfigError, load_config  # noqa: E402
 from qa_data.runtime.accelerator import make_accelerator  # noqa: E402
 from qa_data.runtime.run_lock import holds_lock  # noqa: E402
 from qa_data.slots.slot_cache import read_attrs, split_file  # noqa: E402
@@ -36,7 +36,7 @@ class FeatureSource:
     def parse(cls, text: str) -> "FeatureSource":
         """`LABEL=SLOTS_DIR` or `LABEL=SLOTS_DIR:static`."""
         if "=" not in text:
-            raise SystemExit(f"--source {text!r}: expected LABEL=SLOTS_DIR[:static]")
+            raise ConfigError(f"--source {text!r}: expected LABEL=SLOTS_DIR[:static]")
         label, path = text.split("=", 1)
         static = path.endswith(":static")
         return cls(label, Path(path[:-len(":static")] if static else path), static)

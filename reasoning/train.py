@@ -27,6 +27,7 @@ from transformers import get_cosine_with_min_lr_schedule_with_warmup
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.clevrer.questions import QUESTION_TYPES
 from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
+from qa_data.errors import DataError
 from qa_data.reports.qa_report import load_split_with_answers
 from qa_data.runtime.accelerator import make_accelerator
 from qa_data.runtime.checkpoints import (
@@ -153,7 +154,7 @@ def load_qa_run(run: Path, device="cpu") -> tuple[Aloe, QAConfig, QuestionTokeni
     QA run's newest checkpoint."""
     found = list_checkpoints(Path(run) / "checkpoints")
     if not found:
-        raise SystemExit(f"{run}/checkpoints: no complete checkpoint found")
+        raise DataError(Path(run) / "checkpoints", "no complete checkpoint found")
     payload = load_model_file(found[-1], stage="qa")
     cfg = config_from_dict(QAConfig, payload["config"], [], source=str(found[-1] / "model.pt"))
     tokenizer = QuestionTokenizer.from_state(payload["tokenizer"])
