@@ -84,7 +84,7 @@ def run_one(spec: dict) -> dict:
         if i:
             times.append(time.perf_counter() - t0)
     s = statistics.median(times)
-    static = sum(p.numel() for p in (model.iodine if cfg.model == "oddn" else model).parameters())
+    static = sum(p.numel() for p in getattr(model, "iodine", model).parameters())  # ODDN: its IODINE part
     row = {"setup": spec["setup"], "model": spec["name"], "clips x frames": f"{b}x{n}",
            "params": sum(p.numel() for p in params), "params beyond IODINE": sum(p.numel() for p in params) - static,
            "s_per_step": round(s, 4), "frames_per_s": round(b * n / s, 2)}
