@@ -70,8 +70,14 @@ def count_frames(path: str | Path) -> int:
         raise DataError(path, f"cannot open video ({e})") from e
 
 
+# x264's macroblock-tree rate control made the bitstream of the same frames differ from call to call within a
+# process (in 11 of 32 encodings: its result depends on memory it does not initialise); without it, 64 of 64
+# encodings were identical (docs/benchmarks.md). The CLEVRER-sim generator turns it off.
+DETERMINISTIC_X264 = "mbtree=0"
+
+
 def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int = 25, crf: int = 18,
-                pix_fmt: str = "yuv420p", preset: str = "veryfast") -> None:
+                pix_fmt: str = "yuv420p", preset: str = "veryfast", x264_params: str = DETERMINISTIC_X264) -> None:
     """Encodes uint8 frames [H, W, 3] to an H.264 mp4, atomically (temporary name, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,15 +85,18 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: int = 25, c
     try:
         with av.open(str(tmp), "w", format="mp4") as container:
             stream = None
-            for frame in frames:
+            for index, frame in enumerate(frames):
                 if stream is None:
                     h, w = frame.shape[:2]
                     stream = container.add_stream("libx264", rate=fps)
                     stream.width, stream.height, stream.pix_fmt = w, h, pix_fmt
                     # threads=1: the generator parallelises over videos, and x264's output is then
                     # independent of the machine's core count.
-                    stream.options = {"crf": str(crf), "preset": preset, "threads": "1"}
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                    stream.options = {"crf": str(crf), "preset": preset, "threads": "1",
+                                      **({"x264-params": x264_params} if x264_params else {})}
+                video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                video_frame.pts = index
+                for packet in stream.encode(video_frame):
                     container.mux(packet)
             if stream is None:
                 raise ValueError(f"{path}: no frames to write")

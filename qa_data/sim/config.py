@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from qa_data.config import ConfigError
 
 # Bump when a change alters generated data for the same config and seed.
-GENERATOR_VERSION = "clevrer-sim-1.1"  # 1.1: the late object is seen before the tail
+GENERATOR_VERSION = "clevrer-sim-1.2"  # 1.1: the late object is seen before the tail; 1.2: deterministic mp4s
 
 
 @dataclass
@@ -89,6 +89,7 @@ class VideoConfig:
     crf: int = 16
     pix_fmt: str = "yuv420p"
     preset: str = "veryfast"
+    x264_params: str = "mbtree=0"  # mbtree off: the same frames give the same bytes (qa_data/clevrer/video_io.py)
 
 
 @dataclass

@@ -156,7 +156,7 @@ def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) 
 
     if cfg.render:
         write_video(layout.video_path(split, index), frames, fps=cfg.fps, crf=cfg.video.crf,
-                    pix_fmt=cfg.video.pix_fmt, preset=cfg.video.preset)
+                    pix_fmt=cfg.video.pix_fmt, preset=cfg.video.preset, x264_params=cfg.video.x264_params)
         write_json_atomic(layout.proposal_path(index), proposals_json(seg, props, index))
     write_json_atomic(layout.tail_events_path(index), tail)
     write_json_atomic(layout.counterfactual_path(index), cf_file)
