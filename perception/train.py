@@ -43,7 +43,7 @@ from qa_data.config import ConfigError, config_to_dict, flat_hparams, read_yaml,
 from qa_data.runtime.accelerator import make_accelerator
 from qa_data.runtime.checkpoints import list_checkpoints, resume, save_checkpoint, save_final
 from qa_data.runtime.guards import check_finite
-from qa_data.runtime.run_lock import run_lock
+from qa_data.runtime.run_lock import holds_lock
 from qa_data.runtime.run_log import append_row, trim_log
 
 logger = logging.getLogger(__name__)
@@ -133,15 +133,12 @@ def _trim_curve(out: Path, step: int) -> None:
             curve[curve.step <= step].to_csv(path, index=False)
 
 
+@holds_lock("out")
 def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     """Trains (or resumes) the run in `out`, holding its lock (qa_data.runtime.run_lock) throughout."""
+    out, data = Path(out), Path(data)
     accelerator = make_accelerator(mixed_precision=cfg.train.mixed_precision, log_with="tensorboard",
                                    project_dir=str(out))
-    with run_lock(out, enabled=accelerator.is_main_process):
-        return _train(cfg, Path(data), Path(out), accelerator)
-
-
-def _train(cfg: PerceptionConfig, data: Path, out: Path, accelerator) -> TrainResult:
     tc = cfg.train
     main = accelerator.is_main_process
     if main:

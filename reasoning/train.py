@@ -38,7 +38,7 @@ from qa_data.runtime.checkpoints import (
     save_final,
 )
 from qa_data.runtime.guards import check_finite
-from qa_data.runtime.run_lock import run_lock
+from qa_data.runtime.run_lock import holds_lock
 from qa_data.runtime.run_log import append_row, trim_log
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
@@ -180,17 +180,6 @@ def _slot_attrs(cfg: QAConfig, slots_dir: Path | None) -> dict:
     return attrs
 
 
-def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progress: bool = True) -> QATrainResult:
-    """Trains (or resumes) the QA run in `out`, holding its lock (qa_data.runtime.run_lock) throughout."""
-    # A batch may hold no descriptive (or no multiple-choice) question, leaving a head without a
-    # gradient, and the masked-slot parameters are unused when that loss is off: DDP must allow it.
-    accelerator = make_accelerator(mixed_precision=cfg.train.mixed_precision, log_with="tensorboard",
-                                   project_dir=str(out),
-                                   kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-    with run_lock(out, enabled=accelerator.is_main_process):
-        return _train_qa(cfg, Path(data), slots_dir, Path(out), accelerator, progress)
-
-
 def _restore_schedule(scheduler, payload: dict | None, step: int) -> None:
     """The learning-rate schedule at a resumed step: its state saved in model.pt (plain numbers, loaded
     weights-only), or for checkpoints without it, the schedule stepped forward from the start."""
@@ -203,8 +192,15 @@ def _restore_schedule(scheduler, payload: dict | None, step: int) -> None:
             scheduler.step()
 
 
-def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, accelerator,
-              progress: bool) -> QATrainResult:
+@holds_lock("out")
+def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progress: bool = True) -> QATrainResult:
+    """Trains (or resumes) the QA run in `out`, holding its lock (qa_data.runtime.run_lock) throughout."""
+    out, data = Path(out), Path(data)
+    # A batch may hold no descriptive (or no multiple-choice) question, leaving a head without a
+    # gradient, and the masked-slot parameters are unused when that loss is off: DDP must allow it.
+    accelerator = make_accelerator(mixed_precision=cfg.train.mixed_precision, log_with="tensorboard",
+                                   project_dir=str(out),
+                                   kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     tc = cfg.train
     main = accelerator.is_main_process
     if cfg.aloe.blind:
@@ -216,20 +212,21 @@ def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, acce
                 "features": attrs["model_label"] + ("" if cfg.aloe.blind or not cfg.data.drop_dynamics else " -dyn")}
     ckpt_root = out / "checkpoints"
     done = list_checkpoints(ckpt_root)
+    saved_run = load_model_file(done[-1], stage="qa") if done else None  # config, tokenizer and schedule to resume
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        if done:
-            old = load_model_file(done[-1], stage="qa")
+        if saved_run is not None:
             # the saved config read back, so that fields added since it was saved take their defaults
-            saved = config_to_dict(config_from_dict(QAConfig, old["config"], [], source=str(done[-1] / "model.pt")))
-            if saved != config_to_dict(cfg) or old["slot_attrs"] != attrs:
+            saved = config_to_dict(config_from_dict(QAConfig, saved_run["config"], [],
+                                                    source=str(done[-1] / "model.pt")))
+            if saved != config_to_dict(cfg) or saved_run["slot_attrs"] != attrs:
                 raise ConfigError(f"{out}: holds a run with another config or slot cache; use a new --out")
         save_config(cfg, out / "config.yaml")
         (out / "run_info.json").write_text(json.dumps(run_info, indent=1))
     accelerator.wait_for_everyone()
 
-    if done:
-        tokenizer = QuestionTokenizer.from_state(load_model_file(done[-1])["tokenizer"])
+    if saved_run is not None:
+        tokenizer = QuestionTokenizer.from_state(saved_run["tokenizer"])
     else:
         train_scenes = load_split_with_answers(ClevrerLayout(data), "train")
         tokenizer = QuestionTokenizer.train(cfg.tokenizer, [q.question for s in train_scenes for q in s.questions]
@@ -252,8 +249,8 @@ def _train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, acce
     # accelerate unpickles with weights_only=False (a shared checkpoint could run code on resume).
     raw = accelerator.unwrap_model(model)
     step = resume(accelerator, done, tc.steps)
-    if done:
-        _restore_schedule(scheduler, load_model_file(done[-1]), step)
+    if saved_run is not None:
+        _restore_schedule(scheduler, saved_run, step)
     if main:  # what a killed run logged after its last checkpoint is redone, and logged, again
         trim_log(out / "train_log.jsonl", step)
     sampler = QuestionBatches(len(train_set), tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,

@@ -90,26 +90,14 @@ def check_rle(size, counts, path, where: str) -> None:
                               f"{size[0]}x{size[1]} has {size[0] * size[1]}")
 
 
-def decode_proposals(data: dict, path: str | Path = "<proposals>",
-                     object_property: Sequence[ObjectProperty] | None = None) -> np.ndarray:
-    """Decodes a proposal file into int16 instance ids [T, H, W] (0 = background).
-
-    With `object_property` (the video's annotation) an object's id is matched by its
-    color/material/shape, which identify it uniquely in CLEVRER. Without it (test split), ids are
-    given in order of first appearance of each attribute triple. Overlapping masks (real
-    proposals overlap) are resolved in favour of the higher score.
-    """
+def check_proposals(data, path: str | Path = "<proposals>") -> list[int]:
+    """Checks a proposal file without decoding its masks: the layout, every object's fields and score, every
+    RLE mask (`check_rle`) and one mask size throughout. Returns the number of objects in each frame; raises
+    DataError naming the file, frame and object."""
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
         raise DataError(path, "proposal file must be an object with a 'frames' list")
-    frames = data["frames"]
-    if not frames:
-        raise DataError(path, "proposal file has no frames")
-    ids: dict[tuple[str, str, str], int] = {}
-    if object_property is not None:
-        ids = {(o.color, o.material, o.shape): o.object_id for o in object_property}
-    size = None
-    out = None
-    for t, fr in enumerate(frames):
+    size, counts_per_frame = None, []
+    for t, fr in enumerate(data["frames"]):
         objs = fr.get("objects") if isinstance(fr, dict) else None
         if not isinstance(objs, list):
             raise DataError(path, f"frames[{t}] has no 'objects' list")
@@ -118,7 +106,7 @@ def decode_proposals(data: dict, path: str | Path = "<proposals>",
         scores = [o.get("score", 1.0) for o in objs]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in scores):
             raise DataError(path, f"frames[{t}]: object scores must be finite numbers, got {scores}")
-        for j, ob in sorted(enumerate(objs), key=lambda jo: jo[1].get("score", 1.0)):  # j: index in the file
+        for j, ob in enumerate(objs):
             where = f"frames[{t}].objects[{j}]"
             try:
                 mask_size, counts = ob["mask"]["size"], ob["mask"]["counts"]
@@ -126,12 +114,37 @@ def decode_proposals(data: dict, path: str | Path = "<proposals>",
             except (KeyError, TypeError) as e:
                 raise DataError(path, f"{where} is malformed (missing or wrong {e})") from None
             check_rle(mask_size, counts, path, f"{where} ({' '.join(map(str, key))})")
-            rle = {"size": list(mask_size), "counts": counts.encode("ascii")}
             if size is None:
-                size = tuple(rle["size"])
-                out = np.zeros((len(frames),) + size, dtype=np.int16)
-            elif tuple(rle["size"]) != size:
-                raise DataError(path, f"frames[{t}]: mask size {rle['size']} differs from {list(size)}")
+                size = list(mask_size)
+            elif list(mask_size) != size:
+                raise DataError(path, f"frames[{t}]: mask size {list(mask_size)} differs from {size}")
+        counts_per_frame.append(len(objs))
+    return counts_per_frame
+
+
+def decode_proposals(data: dict, path: str | Path = "<proposals>",
+                     object_property: Sequence[ObjectProperty] | None = None) -> np.ndarray:
+    """Decodes a proposal file (checked by `check_proposals`) into int16 instance ids [T, H, W] (0 = background).
+
+    With `object_property` (the video's annotation) an object's id is matched by its
+    color/material/shape, which identify it uniquely in CLEVRER. Without it (test split), ids are
+    given in order of first appearance of each attribute triple. Overlapping masks (real
+    proposals overlap) are resolved in favour of the higher score.
+    """
+    check_proposals(data, path)
+    frames = data["frames"]
+    if not frames:
+        raise DataError(path, "proposal file has no frames")
+    ids: dict[tuple[str, str, str], int] = {}
+    if object_property is not None:
+        ids = {(o.color, o.material, o.shape): o.object_id for o in object_property}
+    out = None
+    for t, fr in enumerate(frames):
+        for j, ob in sorted(enumerate(fr["objects"]), key=lambda jo: jo[1].get("score", 1.0)):  # lowest score first
+            key = (ob["color"], ob["material"], ob["shape"])
+            rle = {"size": list(ob["mask"]["size"]), "counts": ob["mask"]["counts"].encode("ascii")}
+            if out is None:
+                out = np.zeros((len(frames), *rle["size"]), dtype=np.int16)
             if key not in ids:
                 if object_property is not None:
                     raise DataError(path, f"frames[{t}]: object {' '.join(key)} is not in the annotation")

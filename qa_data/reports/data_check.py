@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from qa_data.clevrer.annotations import load_annotation, read_json
 from qa_data.clevrer.layout import CLEVRER_SPLIT_RANGES, SPLIT_ALIASES, SPLITS, ClevrerLayout
-from qa_data.clevrer.masks import check_rle
+from qa_data.clevrer.masks import check_proposals
 from qa_data.clevrer.questions import load_questions
 from qa_data.clevrer.video_io import count_frames, read_video
 from qa_data.errors import DataError
@@ -124,25 +124,14 @@ def check_video(root: str, split: str, index: int, want_annotation: bool, decode
 
 def _proposal_problems(path: Path) -> list[tuple[str, str]]:
     try:
-        data = read_json(path)
-        frames = data["frames"] if isinstance(data, dict) else None
-        if not isinstance(frames, list):
-            raise DataError(path, "no 'frames' list")
-        most = 0
-        for t, fr in enumerate(frames):
-            objects = fr["objects"]
-            most = max(most, len(objects))
-            for j, ob in enumerate(objects):
-                check_rle(ob["mask"]["size"], ob["mask"]["counts"], path, f"frames[{t}].objects[{j}]")
+        objects = check_proposals(read_json(path), path)  # objects per frame; every mask checked, none decoded
     except DataError as e:
         return [("proposal malformed", str(e))]
-    except (KeyError, TypeError) as e:
-        return [("proposal malformed", f"{path}: missing or wrong {e}")]
     problems = []
-    if len(frames) < FRAMES:
-        problems.append(("proposal short", f"{path.name}: {len(frames)} frames of masks"))
-    if most > MAX_OBJECTS:
-        problems.append(("proposal too many objects", f"{path.name}: {most} objects in a frame"))
+    if len(objects) < FRAMES:
+        problems.append(("proposal short", f"{path.name}: {len(objects)} frames of masks"))
+    if max(objects, default=0) > MAX_OBJECTS:
+        problems.append(("proposal too many objects", f"{path.name}: {max(objects)} objects in a frame"))
     return problems
 
 

@@ -67,8 +67,9 @@ def save_checkpoint(accelerator: Accelerator, model: torch.nn.Module, cfg, root:
 
 
 def resume(accelerator: Accelerator, checkpoints: list[Path], steps: int) -> int:
-    """Restores the newest of a run's `checkpoints` (model, optimizer, every process's RNG and any
-    registered object, e.g. a scheduler) into the prepared objects; returns its step (0 with none)."""
+    """Restores the newest of a run's `checkpoints` (model, optimizer, every process's RNG states) into the
+    prepared objects; returns its step (0 with none). Anything else a loop keeps (the QA schedule) travels in
+    `model.pt`: a checkpoint holding accelerate's pickled custom objects is refused, never unpickled."""
     if not checkpoints:
         return 0
     pickles = sorted(p.name for p in Path(checkpoints[-1]).glob("custom_checkpoint_*.pkl"))
@@ -121,8 +122,6 @@ def load_model_file(path: Path, stage: str | None = None) -> dict:
         if found != stage:
             raise DataError(file, f"a {found} checkpoint ({payload['model_name']}), not a {stage} one")
     return payload
-
-
 
 
 def save_final(accelerator: Accelerator, model: torch.nn.Module, cfg, root: Path, step: int, keep: int,

@@ -141,10 +141,10 @@ def import_slots(input_path: Path, data_root: Path, out_dir: Path, cfg: ImportCo
     if not videos:
         raise DataError(layout.root, f"split {split!r} has no videos")
     arrays = read_input(input_path, split)
-    by_index, extra = {}, []
+    by_index, extra, wanted = {}, [], set(videos)
     for key, value in arrays.items():
         idx = video_index_of(key)
-        if idx is None or idx not in set(videos):
+        if idx is None or idx not in wanted:
             extra.append(str(key))
         else:
             by_index[idx] = value
