@@ -31,15 +31,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from perception.learning_curves import METRICS, curve_table  # noqa: E402
+from perception.learning_curves import curve_figure as draw_curves  # noqa: E402
+
 MODELS = ("iodine", "oddn", "provide")
-METRICS = ("FG-ARI (per frame)", "ARI (per frame)", "MSE (per frame)", "FG-ARI (per video)")
 TARGET_FG_ARI = 0.80
 
 
@@ -70,35 +69,13 @@ def video_eval(runs: list[Path], data: Path, work: Path, frames: int, videos: in
 
 
 def curves(work: Path, models: list[str]) -> pd.DataFrame:
-    frames = []
-    for m in models:
-        path = work / m / "eval_curve.csv"
-        if path.is_file():
-            c = pd.read_csv(path)
-            c.insert(0, "model", m)
-            c["train_minutes"] = (c.train_seconds / 60).round(2)
-            frames.append(c)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    table = curve_table({m: work / m for m in models})
+    return pd.DataFrame() if table.empty else table
 
 
 def curve_figure(table: pd.DataFrame, path: Path) -> None:
     """Three metrics against training minutes (top) and steps (bottom), one line per model."""
-    panels = [m for m in METRICS[:3] if m in table]
-    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6.4), squeeze=False)
-    for row, (x, label) in enumerate([("train_minutes", "training minutes (2 CPU cores)"), ("step", "step")]):
-        for ax, metric in zip(axes[row], panels):
-            for model, rows in table.groupby("model"):
-                ax.plot(rows[x], rows[metric], marker="o", ms=3, label=model)
-            if metric.startswith("FG-ARI"):
-                ax.axhline(TARGET_FG_ARI, color="grey", ls="--", lw=0.8, label="target 0.80")
-            ax.set_xlabel(label)
-            ax.set_title(metric, fontsize=9)
-            ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    draw_curves(table, path, TARGET_FG_ARI)
 
 
 def _last(table: pd.DataFrame, model: str) -> pd.Series | None:

@@ -119,7 +119,7 @@ def results_page_main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Write the results page of a finished main-job run: every table it "
                                  "produced, the commands, and its figures.")
     ap.add_argument("--run", type=Path, required=True, help="the main job's output folder, e.g. runs/demo")
-    ap.add_argument("--out", type=Path, required=True, help="the Markdown page, e.g. docs/results.md")
+    ap.add_argument("--out", type=Path, required=True, help="the Markdown page, e.g. docs/demo_results.md")
     ap.add_argument("--ablation", type=Path, help="a scripts/ablate.py output folder to add")
     ap.add_argument("--command", action="append", default=[], help="a further command that made the tables, "
                     "listed on the page (repeatable)")

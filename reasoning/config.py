@@ -49,6 +49,20 @@ class AloeConfig:
 
 
 @dataclass
+class TypeRepeat:
+    """How many times each training question of a type enters every epoch (1: once, as in CLEVRER).
+    Oversampling the rare multiple-choice types is the study's type-balance lever (docs/qa.md)."""
+    descriptive: int = 1
+    explanatory: int = 1
+    predictive: int = 1
+    counterfactual: int = 1
+
+    def __post_init__(self):
+        require_min("data.repeat", self, {t: 1 for t in ("descriptive", "explanatory", "predictive",
+                                                          "counterfactual")})
+
+
+@dataclass
 class QADataConfig:
     num_frames: int = 25  # ALOE: 25 frames, stride T // 25, random start in training
     eval_start: int = 0  # fixed start (cached-frame units) at evaluation
@@ -56,6 +70,7 @@ class QADataConfig:
     num_workers: int = 0
     train_videos: int = 0  # 0: every training video; N: the first N (data-size studies)
     preload: bool = False  # read the whole cache into memory once (small caches: no HDF5 read per question)
+    repeat: TypeRepeat = field(default_factory=TypeRepeat)  # per-type oversampling of the training epoch
 
 
 @dataclass

@@ -12,7 +12,7 @@ OUTPUTS = "outputs.json"  # in a main-job run's report folder: every file its st
 
 COMMANDS = """```bash
 make demo                                  # = python scripts/run_pipeline.py --out runs/demo (after the install)
-{extra}python scripts/results_page.py --run runs/demo --out docs/results.md{ablation_arg}
+{extra}python scripts/results_page.py --run runs/demo --out docs/demo_results.md{ablation_arg}
 ```"""
 
 

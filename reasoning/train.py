@@ -65,14 +65,18 @@ class QATrainResult:
 
 
 class QuestionBatches(Sampler):
-    """Index batches for steps [start, steps): each epoch a permutation seeded by (seed, epoch);
+    """Index batches for steps [start, steps) over an epoch pool of item indices (each item once, or
+    repeated per its type: `epoch_pool`): each epoch a permutation of the pool seeded by (seed, epoch);
     every process takes its share of each global batch, so a resumed run sees the same batches."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, start: int, steps: int, rank: int, world: int):
+    def __init__(self, pool: int | list[int], batch_size: int, seed: int, start: int, steps: int, rank: int,
+                 world: int):
         if batch_size < world:
             raise ConfigError(f"train.batch_size={batch_size} is smaller than the {world} processes")
-        self.n, self.batch, self.seed, self.start, self.steps, self.rank, self.world = (
-            n, min(batch_size, n), seed, start, steps, rank, world)
+        self.pool = torch.arange(pool) if isinstance(pool, int) else torch.as_tensor(pool, dtype=torch.long)
+        self.n = len(self.pool)
+        self.batch, self.seed, self.start, self.steps, self.rank, self.world = (
+            min(batch_size, self.n), seed, start, steps, rank, world)
         self.per_epoch = self.n // self.batch
 
     def __len__(self) -> int:
@@ -82,7 +86,13 @@ class QuestionBatches(Sampler):
         for step in range(self.start, self.steps):
             epoch, k = divmod(step, self.per_epoch)
             order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))
-            yield order[k * self.batch:(k + 1) * self.batch][self.rank::self.world].tolist()
+            yield self.pool[order[k * self.batch:(k + 1) * self.batch][self.rank::self.world]].tolist()
+
+
+def epoch_pool(types: list[int], repeat) -> list[int]:
+    """Item indices of one training epoch: item i (of type id types[i]) `repeat.<type>` times."""
+    times = [getattr(repeat, t) for t in QUESTION_TYPES]
+    return [i for i, t in enumerate(types) for _ in range(times[t])]
 
 
 def qa_loss(out, passes: Passes, mask_weight: float) -> tuple[torch.Tensor, dict]:
@@ -253,7 +263,8 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         _restore_schedule(scheduler, saved_run, step)
     if main:  # what a killed run logged after its last checkpoint is redone, and logged, again
         trim_log(out / "train_log.jsonl", step)
-    sampler = QuestionBatches(len(train_set), tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,
+    pool = epoch_pool([it["type"] for it in train_set.items], cfg.data.repeat)
+    sampler = QuestionBatches(pool, tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,
                               accelerator.num_processes)
     loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, num_workers=cfg.data.num_workers,
                         generator=torch.Generator().manual_seed(tc.seed))

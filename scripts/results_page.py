@@ -1,4 +1,4 @@
-"""`python scripts/results_page.py --run runs/demo --out docs/results.md [--ablation runs/demo/qa]`."""
+"""`python scripts/results_page.py --run runs/demo --out docs/demo_results.md [--ablation runs/demo/qa]`."""
 from qa_data.runtime.command import run_command
 from reasoning.cli import results_page_main
 

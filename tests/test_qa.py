@@ -306,3 +306,21 @@ def test_ablate_command_line(qa_root, qa_slots, tmp_path, capsys):
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert runs.feature.tolist() == ["ODDN -dyn", "ODDN -dyn", "blind", "blind"] and runs.seed.tolist() == [3, 4, 3, 4]
     assert "ODDN -dyn" in capsys.readouterr().out
+
+
+def test_type_repeat_puts_each_question_of_a_type_that_many_times_into_an_epoch():
+    from reasoning.config import TypeRepeat
+    from reasoning.train import QuestionBatches, epoch_pool
+
+    types = [0, 2, 1, 3, 0, 2]  # descriptive, predictive, explanatory, counterfactual, ...
+    pool = epoch_pool(types, TypeRepeat(predictive=3, counterfactual=2))
+    assert sorted(pool) == [0, 1, 1, 1, 2, 3, 3, 4, 5, 5, 5]
+    # One epoch of batches holds every pool entry once: the repeats are seen, and nothing is dropped.
+    seen = [i for batch in QuestionBatches(pool, 11, 0, 0, 1, 0, 1) for i in batch]
+    assert sorted(seen) == sorted(pool)
+    # Without repeats the batches are those of a plain permutation of the items (the old sampler's).
+    plain = list(QuestionBatches(epoch_pool(types, TypeRepeat()), 2, 5, 0, 3, 0, 1))
+    order = torch.randperm(6, generator=torch.Generator().manual_seed(5 * 100003)).tolist()
+    assert plain == [order[0:2], order[2:4], order[4:6]]
+    with pytest.raises(ValueError, match="predictive"):
+        TypeRepeat(predictive=0)

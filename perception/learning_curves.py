@@ -1,0 +1,53 @@
+"""Learning curves of perception runs: the validation metrics each run's evaluations logged during
+training (`RUN/eval_curve.csv`), gathered into one table and drawn against training minutes and steps."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+METRICS = ("FG-ARI (per frame)", "ARI (per frame)", "MSE (per frame)", "FG-ARI (per video)")
+
+
+def curve_table(runs: dict[str, Path]) -> pd.DataFrame:
+    """Long table over runs (name -> run directory): model, step, train_minutes and every metric the
+    evaluations wrote. Runs without evaluations yet are left out."""
+    frames = []
+    for name, run in runs.items():
+        path = Path(run) / "eval_curve.csv"
+        if path.is_file():
+            c = pd.read_csv(path)
+            c.insert(0, "model", name)
+            c["train_minutes"] = (c.train_seconds / 60).round(2)
+            frames.append(c)
+    if not frames:
+        return pd.DataFrame(columns=["model", "step", "train_minutes", *METRICS])
+    table = pd.concat(frames, ignore_index=True)
+    return table[["model", "step", "train_minutes"] + [m for m in METRICS if m in table]]
+
+
+def curve_figure(table: pd.DataFrame, path: Path, target: float | None = None) -> Path:
+    """Three metrics against training minutes (top) and steps (bottom), one line per model; `target`
+    draws a dashed line on the FG-ARI panels."""
+    panels = [m for m in METRICS[:3] if m in table]
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6.4), squeeze=False)
+    for row, (x, label) in enumerate([("train_minutes", "training minutes (2 CPU cores)"), ("step", "step")]):
+        for ax, metric in zip(axes[row], panels):
+            for model, rows in table.groupby("model", sort=False):
+                ax.plot(rows[x], rows[metric], marker="o", ms=3, label=model)
+            if target is not None and metric.startswith("FG-ARI"):
+                ax.axhline(target, color="grey", ls="--", lw=0.8, label=f"target {target:.2f}")
+            ax.set_xlabel(label)
+            ax.set_title(metric, fontsize=9)
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,327 @@
+"""`make reproduce`: every table the project claims, regenerated on a CPU from freshly generated
+CLEVRER-sim with the CPU-regime presets, resumably and one heavy job at a time:
+
+- learning: IODINE, ODDN, ODDN w/o relation and PROVIDE trained from scratch (their learning curves);
+- table1: PROVIDE Table 1 (tiny): ARI, F-ARI, MSE at several lengths for IODINE per frame, SEQ-IODINE, PROVIDE;
+- table3: ODDN Table 3 (tiny): decomposition of ODDN against IODINE and PROVIDE, and prediction MSE per step
+  against "repeat the last frame";
+- table2: ODDN Table 2 (tiny): QA per type over the slots of every model, ground-truth states (with and
+  without dynamics) and blind, over seeds, with the QA learning curves;
+- page: `docs/results.md` (`reasoning.claims_page`), every table next to the paper's, one line per claim.
+
+Every stage resumes: training continues from its newest checkpoint, extraction fills its pending rows,
+finished evaluations are read back. `only` runs one table and what it needs. Wall time per stage accumulates
+across resumes in `WORK/stage_times.json`."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from perception.config import PerceptionConfig
+from perception.evaluate import EvaluationRecord
+from perception.learning_curves import curve_figure, curve_table
+from qa_data.config import ConfigError, load_config, require_min, save_config
+from qa_data.qgen.cli import build_question_config
+from qa_data.qgen.generate import questions_up_to_date
+from qa_data.runtime.run_lock import holds_lock
+from qa_data.slots.slot_cache import read_attrs
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+PRESETS = REPO / "configs" / "reproduce"
+STAGES = ("data", "learning", "table1", "table3", "table2", "page")
+TABLES = ("table1", "table3", "learning", "table2")  # run in this order: the cheapest tables first
+
+
+@dataclass(frozen=True)
+class PerceptionRun:
+    """One perception model of the reproduction: its folder name, preset, extra overrides and row label."""
+
+    name: str
+    preset: str
+    overrides: tuple[str, ...]
+    label: str
+    steps_field: str  # the ReproducePerceptionConfig field with its step budget
+
+
+RUNS = (PerceptionRun("iodine", "iodine_cpu", (), "IODINE", "iodine_steps"),
+        PerceptionRun("oddn", "oddn_cpu", (), "ODDN", "oddn_steps"),
+        PerceptionRun("oddn_no_relation", "oddn_cpu", ("oddn.variant=oddn_no_relation",), "ODDN w/o relation",
+                      "oddn_steps"),
+        PerceptionRun("provide", "provide_cpu", (), "PROVIDE", "provide_steps"))
+NEEDS = {"learning": ("iodine", "oddn", "oddn_no_relation", "provide"), "table1": ("iodine", "provide"),
+         "table3": ("iodine", "oddn", "oddn_no_relation", "provide"),
+         "table2": ("iodine", "oddn", "oddn_no_relation", "provide")}
+
+
+@dataclass
+class ReproduceDataConfig:
+    preset: str = "cpu"  # generator preset (configs/data/clevrer_sim_<preset>.yaml) or a YAML path
+    num_videos: int = 0  # 0: the preset's splits
+    seed: int = 1
+    questions_per_video: int = 60  # questions cost nothing next to videos (docs/qa.md)
+    workers: int = 2
+
+    def __post_init__(self):
+        require_min("data", self, {"num_videos": 0, "questions_per_video": 1, "workers": 1})
+
+
+@dataclass
+class ReproducePerceptionConfig:
+    iodine_steps: int = 10000  # iodine_cpu's budget (SEQ-IODINE is this run over videos)
+    oddn_steps: int = 5000  # oddn_cpu's budget; ODDN w/o relation trains as long
+    provide_steps: int = 4000  # provide_cpu's budget
+    overrides: list[str] = field(default_factory=list)  # for every model (the toy test shrinks them)
+    lengths: list[int] = field(default_factory=lambda: [8, 16, 32])  # Table 1 lengths (frames, stride 4)
+    length_videos: int = 20  # validation videos of Table 1
+    extract_stride: int = 0  # slots for QA: 0 = the models' training stride (every 4th frame, ODDN A.2)
+    extract_videos: int = 0  # the first N videos of each split get slots (0: all)
+
+    def __post_init__(self):
+        require_min("perception", self, {"iodine_steps": 1, "oddn_steps": 1, "provide_steps": 1,
+                                         "length_videos": 0, "extract_stride": 0, "extract_videos": 0})
+        if not self.lengths or min(self.lengths) < 1:
+            raise ValueError(f"perception.lengths must be lengths >= 1, got {self.lengths}")
+
+
+@dataclass
+class ReproduceQAConfig:
+    preset: str = "configs/qa/aloe_tiny.yaml"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    overrides: list[str] = field(default_factory=list)
+    jobs: int = 2  # QA runs at once, one thread each (small models use threads poorly)
+
+    def __post_init__(self):
+        require_min("qa", self, {"jobs": 1})
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"qa.seeds must be distinct seeds, got {self.seeds}")
+
+
+@dataclass
+class ReproduceConfig:
+    data: ReproduceDataConfig = field(default_factory=ReproduceDataConfig)
+    perception: ReproducePerceptionConfig = field(default_factory=ReproducePerceptionConfig)
+    qa: ReproduceQAConfig = field(default_factory=ReproduceQAConfig)
+
+
+class StageClock:
+    """Wall seconds per stage, added up over every invocation of one work directory."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.seconds = json.loads(path.read_text()) if path.is_file() else {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.seconds, indent=1))
+        tmp.replace(self.path)
+
+    def table(self) -> pd.DataFrame:
+        rows = [{"stage": s, "seconds": self.seconds[s]} for s in STAGES if s in self.seconds]
+        t = pd.DataFrame(rows + [{"stage": "total", "seconds": sum(r["seconds"] for r in rows)}])
+        t["minutes"] = t.seconds / 60
+        return t
+
+
+class Reproduction:
+    """The stages over one work directory: WORK/data, WORK/perception/<run>, WORK/table1, WORK/table3,
+    WORK/slots/<run>, WORK/table2. Every heavy step runs as its own command (a fresh process, as a user
+    would type it); the commands are kept in WORK/commands.json for the results page."""
+
+    def __init__(self, cfg: ReproduceConfig, work: Path):
+        self.cfg, self.work = cfg, Path(work)
+        self.data = self.work / "data"
+        self.clock = StageClock(self.work / "stage_times.json")
+        self.commands_path = self.work / "commands.json"
+        self.commands = json.loads(self.commands_path.read_text()) if self.commands_path.is_file() else {}
+
+    def _timed(self, stage: str, fn):
+        t = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.clock.add(stage, time.perf_counter() - t)
+
+    def _run(self, stage: str, script: str, *args) -> None:
+        """Runs `scripts/<script>` with `args` in a fresh process; records the command under `stage`."""
+        cmd = [sys.executable, str(REPO / "scripts" / script), *[str(a) for a in args]]
+        shown = shlex.join(["python", f"scripts/{script}", *[str(a) for a in args]])
+        print(f"+ {shown}", flush=True)
+        if shown not in self.commands.setdefault(stage, []):
+            self.commands[stage].append(shown)
+            tmp = self.commands_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.commands, indent=1))
+            tmp.replace(self.commands_path)
+        done = subprocess.run(cmd, cwd=REPO)
+        if done.returncode:
+            raise RuntimeError(f"{shown} failed (exit {done.returncode})")
+
+    # -- data ---------------------------------------------------------------------------------------
+    def make_data(self) -> Path:
+        d = self.cfg.data
+        size = ["--num-videos", d.num_videos] if d.num_videos else []
+        self._run("data", "generate_data.py", "--preset", d.preset, "--out", self.data, "--seed", d.seed, *size,
+                  "--workers", d.workers, "--no-questions")  # resumes; a complete dataset is only checked
+        qcfg = build_question_config("clevrer_sim", d.seed, [f"questions_per_video={d.questions_per_video}"])
+        if not questions_up_to_date(self.data, qcfg):
+            self._run("data", "generate_questions.py", "--data", self.data, "--seed", d.seed, "--workers", d.workers,
+                      f"questions_per_video={d.questions_per_video}")
+        return self.data
+
+    # -- perception ---------------------------------------------------------------------------------
+    def run_dir(self, name: str) -> Path:
+        return self.work / "perception" / name
+
+    def _preset(self, run: PerceptionRun) -> Path:
+        return REPO / "configs" / "perception" / f"{run.preset}.yaml"
+
+    def _overrides(self, run: PerceptionRun) -> list[str]:
+        p = self.cfg.perception
+        return [*run.overrides, f"train.steps={getattr(p, run.steps_field)}",
+                f"frames.cache_dir={self.work / 'frame_cache'}", *p.overrides]
+
+    def trained(self, name: str) -> Path:
+        """The run trained to its budget (resumed, or skipped when its final evaluation is recorded)."""
+        run = next(r for r in RUNS if r.name == name)
+        cfg = load_config(PerceptionConfig, self._preset(run), self._overrides(run))
+        out = self.run_dir(name)
+        record = EvaluationRecord.load(out)
+        if record is None or record.step != cfg.train.steps:
+            self._run("learning", "train_perception.py", "--config", self._preset(run), "--data", self.data,
+                      "--out", out, *self._overrides(run))
+        return out
+
+    def decomposition_figures(self) -> dict[str, Path]:
+        """The final evaluation's decomposition figure of every trained run, by run name."""
+        out = {}
+        for r in RUNS:
+            record = EvaluationRecord.load(self.run_dir(r.name))
+            if record is not None and "decomposition.png" in record.files:
+                out[r.name] = record.files["decomposition.png"]
+        return out
+
+    def learning(self) -> dict:
+        runs = {r.label: self.trained(r.name) for r in RUNS}
+        table = curve_table(runs)
+        out = self.work / "learning"
+        out.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out / "curves.csv", index=False)
+        curve_figure(table, out / "learning_curves.png", target=0.8)
+        return {"curves": out / "curves.csv", "figure": out / "learning_curves.png"}
+
+    # -- Table 1 --------------------------------------------------------------------------------------
+    def table1(self) -> Path:
+        out = self.work / "table1"
+        if not (out / "table1.csv").is_file():
+            p = self.cfg.perception
+            self._run("table1", "eval_video_decomposition.py", "--runs",
+                      *[self.trained(n) for n in NEEDS["table1"]], "--data", self.data, "--split", "validation",
+                      "--lengths", *p.lengths, "--num-videos", p.length_videos, "--out", out)
+        return out
+
+    # -- Table 3 --------------------------------------------------------------------------------------
+    def table3(self) -> Path:
+        out = self.work / "table3"
+        out.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for name in NEEDS["table3"]:
+            run = next(r for r in RUNS if r.name == name)
+            record = EvaluationRecord.load(self.trained(name))
+            m = record.metrics.set_index("metric")["mean"]
+            rows.append({"model": run.label, "step": record.step, "MSE": m["MSE (per frame)"],
+                         "ARI": m["ARI (per frame)"], "F-ARI": m["FG-ARI (per frame)"]})
+        pd.DataFrame(rows).to_csv(out / "decomposition.csv", index=False)
+        if not (out / "prediction" / "prediction.csv").is_file():
+            self._run("table3", "eval_prediction.py", "--runs", self.run_dir("oddn"), self.run_dir("oddn_no_relation"),
+                      "--data", self.data, "--split", "validation", "--out", out / "prediction")
+        pred = pd.read_csv(out / "prediction" / "prediction.csv")
+        # the command labels columns by model and variant (registry.model_label)
+        pred.columns = [c.replace("oddn/oddn_no_relation", "ODDN w/o relation").replace("oddn", "ODDN")
+                        for c in pred.columns]
+        pred.to_csv(out / "prediction.csv", index=False)
+        return out
+
+    # -- Table 2 --------------------------------------------------------------------------------------
+    def slots(self, name: str) -> Path:
+        p = self.cfg.perception
+        out = self.work / "slots" / name
+        for split in ("train", "validation"):
+            self._run("table2", "extract_slots.py", "--run", self.trained(name), "--data", self.data, "--split", split,
+                      "--out", out, "--frame-stride", p.extract_stride, "--num-videos", p.extract_videos)
+        return out
+
+    def table2(self) -> Path:
+        caches = {r.label: self.slots(r.name) for r in RUNS}
+        stride = int(read_attrs(caches["ODDN"] / "train.h5")["frame_stride"])
+        states = self.work / "slots" / "states"
+        self._run("table2", "extract_states.py", "--data", self.data, "--split", "train,validation", "--out", states,
+                  "--frame-stride", stride, "--no-progress")
+        sources = [f"ODDN={caches['ODDN']}", f"ODDN -dyn={caches['ODDN']}:static",
+                   f"ODDN w/o relation={caches['ODDN w/o relation']}", f"IODINE={caches['IODINE']}",
+                   f"PROVIDE={caches['PROVIDE']}", f"states={states}", f"states -dyn={states}:static"]
+        q = self.cfg.qa
+        preset = Path(q.preset) if Path(q.preset).is_absolute() else REPO / q.preset
+        self._run("table2", "ablate.py", "--config", preset, "--data", self.data, "--out", self.work / "table2",
+                  *[a for s in sources for a in ("--source", s)], "--seeds", ",".join(map(str, q.seeds)),
+                  "--jobs", q.jobs, *q.overrides)
+        return self.work / "table2"
+
+    # -- all ------------------------------------------------------------------------------------------
+    def run(self, only: str | None = None, docs: Path | None = None) -> dict:
+        from reasoning.claims_page import build_page
+
+        self.work.mkdir(parents=True, exist_ok=True)
+        save_config(self.cfg, self.work / "reproduce_config.yaml")
+        wanted = TABLES if only is None else (only,)
+        self._timed("data", self.make_data)
+        done = {}
+        for stage in wanted:
+            for name in NEEDS[stage]:  # training is timed as "learning", whichever table asked for it
+                self._timed("learning", lambda n=name: self.trained(n))
+            done[stage] = self._timed(stage, getattr(self, stage))
+        page = None
+        if docs is not None:
+            page = self._timed("page", lambda: build_page(self, Path(docs)))
+        print(self.clock.table().to_markdown(index=False, floatfmt=".1f"))
+        return {"stages": done, "page": page, "times": self.clock.table()}
+
+
+@holds_lock("work")
+def reproduce(cfg: ReproduceConfig, work: Path, only: str | None = None, docs: Path | None = None) -> dict:
+    """Runs the reproduction in `work` (holding its lock) and, with `docs`, writes the results page there."""
+    if only is not None and only not in TABLES:
+        raise ConfigError(f"--only must be one of {', '.join(TABLES)}, got {only!r}")
+    saved = Path(work) / "reproduce_config.yaml"
+    if saved.is_file():
+        old = load_config(ReproduceConfig, saved)
+        if old != cfg:
+            raise ConfigError(f"{saved}: this work directory holds a reproduction with other settings; "
+                              "use another --work")
+    return Reproduction(cfg, work).run(only, docs)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", type=Path, default=PRESETS / "cpu.yaml",
+                    help="reproduction preset (default: %(default)s)")
+    ap.add_argument("--work", type=Path, default=Path("runs/reproduce"), help="work directory (resumable)")
+    ap.add_argument("--docs", type=Path, default=REPO / "docs", help="where results.md and its figures go")
+    ap.add_argument("--only", choices=TABLES, help="one table (and what it needs)")
+    ap.add_argument("overrides", nargs="*", help="key=value overrides of the preset, e.g. qa.seeds=[0]")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = load_config(ReproduceConfig, args.config, args.overrides)
+    reproduce(cfg, args.work, args.only, args.docs)
+    return 0

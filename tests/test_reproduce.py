@@ -1,0 +1,77 @@
+"""`make reproduce` end to end at toy sizes, and the verdicts of its results page."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qa_data.config import ConfigError, load_config
+from reasoning.claims_page import compare, mean_interval, qa_claim
+from reasoning.reproduce import PRESETS, ReproduceConfig, reproduce
+
+
+def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
+    cfg = load_config(ReproduceConfig, PRESETS / "toy.yaml")
+    work, docs = tmp_path / "work", tmp_path / "docs"
+    reproduce(cfg, work, docs=docs)
+    for name in ("learning/curves.csv", "learning/learning_curves.png", "table1/table1.csv", "table1/lengths.csv",
+                 "table3/decomposition.csv", "table3/prediction.csv", "table2/table2.md", "table2/runs.csv",
+                 "stage_times.json", "commands.json", "reproduce_config.yaml"):
+        assert (work / name).is_file(), name
+    curves = pd.read_csv(work / "learning" / "curves.csv")
+    assert set(curves.model) == {"IODINE", "ODDN", "ODDN w/o relation", "PROVIDE"}
+    assert set(pd.read_csv(work / "table1" / "lengths.csv").model) == {"IODINE", "SEQ-IODINE", "PROVIDE"}
+    assert pd.read_csv(work / "table3" / "decomposition.csv").model.tolist() == [
+        "IODINE", "ODDN", "ODDN w/o relation", "PROVIDE"]
+    assert {"ODDN", "ODDN w/o relation", "repeat last frame"} <= set(pd.read_csv(work / "table3" / "prediction.csv"))
+    runs = pd.read_csv(work / "table2" / "runs.csv")
+    assert runs.feature.unique().tolist() == ["ODDN", "ODDN -dyn", "ODDN w/o relation", "IODINE", "PROVIDE", "states",
+                                              "states -dyn", "blind"]
+    assert sorted(runs.seed.unique()) == cfg.qa.seeds
+    page = (docs / "results.md").read_text()
+    for section in ("## The claims", "## Wall time per stage", "## Perception learning curves", "## Table 1 (PROVIDE)",
+                    "## Table 3 (ODDN)", "## Table 2 (ODDN)", "python scripts/train_perception.py",
+                    "python scripts/ablate.py", "95.8", "0.9312"):
+        assert section in page, section
+    for fig in ("perception_learning_curves.png", "video_decomposition.png", "prediction_mse.png", "table2.png",
+                "qa_learning_curves.png", "decomposition_oddn.png"):
+        assert (docs / "figures" / "reproduce" / fig).is_file(), fig
+        assert f"figures/reproduce/{fig}" in page, fig
+
+    # A rerun of one table retrains nothing and keeps what was written.
+    logs = {p: p.read_bytes() for p in (work / "perception").glob("*/train_log.jsonl")}
+    table1 = (work / "table1" / "table1.csv").read_bytes()
+    reproduce(cfg, work, only="table1")
+    assert {p: p.read_bytes() for p in logs} == logs and (work / "table1" / "table1.csv").read_bytes() == table1
+
+    # Another preset in the same work directory is refused before anything runs.
+    other = load_config(ReproduceConfig, PRESETS / "toy.yaml", ["qa.seeds=[0]"])
+    with pytest.raises(ConfigError, match="other settings"):
+        reproduce(other, work)
+
+
+def _runs(values: dict[str, list[float]], column: str = "Predictive per ques.") -> pd.DataFrame:
+    return pd.DataFrame([{"feature": f, "seed": i, column: v} for f, vs in values.items() for i, v in enumerate(vs)])
+
+
+def test_mean_interval_is_the_t_interval_of_the_seeds():
+    m, s, lo, hi = mean_interval(np.array([10.0, 12.0, 14.0]))
+    # mean 12, sd 2, t(0.975, 2) = 4.3027: half width 4.3027 * 2 / sqrt(3) = 4.968
+    assert (m, s) == (12.0, 2.0) and lo == pytest.approx(7.032, abs=1e-3) and hi == pytest.approx(16.968, abs=1e-3)
+    assert np.isnan(mean_interval(np.array([5.0]))[2])
+
+
+def test_claim_verdicts_follow_the_seed_noise():
+    col = ("Predictive per ques.",)
+    sane = {"states": [60.0, 61.0, 62.0], "blind": [20.0, 21.0, 22.0]}
+    clear = _runs({"ODDN": [50.0, 51.0, 52.0], "ODDN -dyn": [40.0, 41.0, 42.0], **sane})
+    assert qa_claim(clear, "c", "p", "ODDN", "ODDN -dyn", col).verdict == "supports"
+    assert qa_claim(clear, "c", "p", "ODDN -dyn", "ODDN", col).verdict == "contradicts"
+    noisy = _runs({"ODDN": [50.0, 30.0, 40.0], "ODDN -dyn": [41.0, 35.0, 44.0], **sane})
+    assert qa_claim(noisy, "c", "p", "ODDN", "ODDN -dyn", col).verdict == "cannot tell"
+    diff, p = compare(clear, "ODDN", "ODDN -dyn", col[0])
+    assert diff == pytest.approx(10.0) and p < 0.05
+    unlearned = _runs({"ODDN": [50.0, 30.0, 40.0], "ODDN -dyn": [41.0, 35.0, 44.0], "states": [20.0, 22.0, 21.0],
+                       "blind": [21.0, 20.0, 22.0]})
+    assert "even ground-truth states do not beat blind on Predictive" in qa_claim(
+        unlearned, "c", "p", "ODDN", "ODDN -dyn", col).why
