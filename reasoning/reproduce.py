@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -59,6 +60,7 @@ RUNS = (PerceptionRun("iodine", "iodine_cpu", (), "IODINE", "iodine_steps"),
         PerceptionRun("oddn_no_relation", "oddn_cpu", ("oddn.variant=oddn_no_relation",), "ODDN w/o relation",
                       "oddn_steps"),
         PerceptionRun("provide", "provide_cpu", (), "PROVIDE", "provide_steps"))
+TABLE2_SOURCES = ("ODDN", "ODDN -dyn", "ODDN w/o relation", "IODINE", "PROVIDE", "states", "states -dyn", "blind")
 NEEDS = {"learning": ("iodine", "oddn", "oddn_no_relation", "provide"), "table1": ("iodine", "provide"),
          "table3": ("iodine", "oddn", "oddn_no_relation", "provide"),
          "table2": ("iodine", "oddn", "oddn_no_relation", "provide")}
@@ -163,9 +165,15 @@ class Reproduction:
             tmp = self.commands_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.commands, indent=1))
             tmp.replace(self.commands_path)
-        done = subprocess.run(cmd, cwd=REPO)
-        if done.returncode:
-            raise RuntimeError(f"{shown} failed (exit {done.returncode})")
+        proc = subprocess.Popen(cmd, cwd=REPO)
+        try:
+            code = proc.wait()
+        finally:  # stopped (Ctrl-C, SIGTERM): the step stops too, and resumes with the next invocation
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+        if code:
+            raise RuntimeError(f"{shown} failed (exit {code})")
 
     # -- data ---------------------------------------------------------------------------------------
     def make_data(self) -> Path:
@@ -261,7 +269,17 @@ class Reproduction:
                       "--out", out, "--frame-stride", p.extract_stride, "--num-videos", p.extract_videos)
         return out
 
+    def table2_done(self) -> bool:
+        """Whether table2/runs.csv holds every source x seed of this configuration."""
+        runs = self.work / "table2" / "runs.csv"
+        if not runs.is_file():
+            return False
+        have = set(map(tuple, pd.read_csv(runs)[["feature", "seed"]].astype(str).values))
+        return {(f, str(s)) for f in TABLE2_SOURCES for s in self.cfg.qa.seeds} <= have
+
     def table2(self) -> Path:
+        if self.table2_done():
+            return self.work / "table2"
         caches = {r.label: self.slots(r.name) for r in RUNS}
         stride = int(read_attrs(caches["ODDN"] / "train.h5")["frame_stride"])
         states = self.work / "slots" / "states"
@@ -283,8 +301,9 @@ class Reproduction:
 
         self.work.mkdir(parents=True, exist_ok=True)
         save_config(self.cfg, self.work / "reproduce_config.yaml")
-        wanted = TABLES if only is None else (only,)
-        self._timed("data", self.make_data)
+        wanted = TABLES if only is None else () if only == "page" else (only,)
+        if wanted:
+            self._timed("data", self.make_data)
         done = {}
         for stage in wanted:
             for name in NEEDS[stage]:  # training is timed as "learning", whichever table asked for it
@@ -300,8 +319,8 @@ class Reproduction:
 @holds_lock("work")
 def reproduce(cfg: ReproduceConfig, work: Path, only: str | None = None, docs: Path | None = None) -> dict:
     """Runs the reproduction in `work` (holding its lock) and, with `docs`, writes the results page there."""
-    if only is not None and only not in TABLES:
-        raise ConfigError(f"--only must be one of {', '.join(TABLES)}, got {only!r}")
+    if only is not None and only not in (*TABLES, "page"):
+        raise ConfigError(f"--only must be one of {', '.join(TABLES)} or page, got {only!r}")
     saved = Path(work) / "reproduce_config.yaml"
     if saved.is_file():
         old = load_config(ReproduceConfig, saved)
@@ -318,10 +337,12 @@ def main(argv=None) -> int:
                     help="reproduction preset (default: %(default)s)")
     ap.add_argument("--work", type=Path, default=Path("runs/reproduce"), help="work directory (resumable)")
     ap.add_argument("--docs", type=Path, default=REPO / "docs", help="where results.md and its figures go")
-    ap.add_argument("--only", choices=TABLES, help="one table (and what it needs)")
+    ap.add_argument("--only", choices=[*TABLES, "page"],
+                    help="one table (and what it needs); page: only rewrite the results page from what exists")
     ap.add_argument("overrides", nargs="*", help="key=value overrides of the preset, e.g. qa.seeds=[0]")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` stops the running step as well
     cfg = load_config(ReproduceConfig, args.config, args.overrides)
     reproduce(cfg, args.work, args.only, args.docs)
     return 0

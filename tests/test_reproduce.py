@@ -44,6 +44,11 @@ def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
     reproduce(cfg, work, only="table1")
     assert {p: p.read_bytes() for p in logs} == logs and (work / "table1" / "table1.csv").read_bytes() == table1
 
+    # The page alone is rebuilt from what exists, running nothing.
+    reproduce(cfg, work, only="page", docs=tmp_path / "docs2")
+    assert {p: p.read_bytes() for p in logs} == logs
+    assert "## Table 2 (ODDN)" in (tmp_path / "docs2" / "results.md").read_text()
+
     # Another preset in the same work directory is refused before anything runs.
     other = load_config(ReproduceConfig, PRESETS / "toy.yaml", ["qa.seeds=[0]"])
     with pytest.raises(ConfigError, match="other settings"):
