@@ -249,12 +249,14 @@ def build_page(repro, docs: Path) -> Path:
 
     times = repro.clock.table()
     md += ["## Wall time per stage\n", "Summed over every invocation of the work directory (a resumed stage adds its "
-           "remaining time), 2 CPU cores.\n", times.to_markdown(index=False, floatfmt=".1f"), ""]
+           "remaining time). Whether other work shared the machine is not recorded here: "
+           "[benchmarks.md](benchmarks.md) gives the conditions of the committed run.\n",
+           times.to_markdown(index=False, floatfmt=".1f"), ""]
 
-    curves = work / "learning" / "curves.csv"
-    if curves.is_file():
+    curves = repro.write_curves()["curves"]  # whatever has been evaluated so far
+    if len(pd.read_csv(curves)):
         c = pd.read_csv(curves)
-        last = c.sort_values("step").groupby("model", sort=False).tail(1)
+        last = c.groupby("model", sort=False).tail(1)  # rows are in run order, steps ascending
         fig = _copy(work / "learning" / "learning_curves.png", docs, "perception_learning_curves.png")
         md += ["## Perception learning curves\n", "Validation metrics during training (each preset's evaluation "
                "videos and frames); the last evaluation of each model:\n",

@@ -220,8 +220,13 @@ class Reproduction:
         return out
 
     def learning(self) -> dict:
-        runs = {r.label: self.trained(r.name) for r in RUNS}
-        table = curve_table(runs)
+        for r in RUNS:
+            self.trained(r.name)
+        return self.write_curves()
+
+    def write_curves(self) -> dict:
+        """learning/curves.csv and learning_curves.png from the evaluations of every run so far."""
+        table = curve_table({r.label: self.run_dir(r.name) for r in RUNS})
         out = self.work / "learning"
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "curves.csv", index=False)
