@@ -20,7 +20,7 @@ from qa_data.runtime.checkpoints import list_checkpoints, load_model_file
 from qa_data.runtime.run_lock import holds_lock
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-DEMO_CHECKPOINT = PRETRAINED_DIR / "oddn_cpu.pt"
+DEMO_CHECKPOINT = PRETRAINED_DIR / "oddn_no_relation_cpu.pt"
 MAX_BYTES = 10 * 1024 * 1024  # what the repository accepts for a committed checkpoint
 
 

@@ -1,9 +1,10 @@
 """`make pretrain`: the pretrained perception checkpoint the main job starts from.
 
-    python scripts/pretrain.py [--out runs/pretrain] [--config configs/perception/oddn_cpu.yaml]
+    python scripts/pretrain.py [--out runs/pretrain] [--config configs/perception/oddn_cpu.yaml] [overrides]
 
-Generates the CPU-regime CLEVRER-sim data, trains the preset on it (about an hour on 2 cores; rerunning
-resumes) and writes perception/pretrained/oddn_cpu.pt (weights-only, under 10 MB).
+Generates the CPU-regime CLEVRER-sim data, trains the preset on it (about 45 minutes on 2 cores; rerunning
+resumes) and writes the demo's checkpoint, perception/pretrained/oddn_no_relation_cpu.pt (weights-only, under
+10 MB). `make pretrain` passes `oddn.variant=oddn_no_relation`, the variant the demo starts from.
 """
 from perception.pretrained import main
 from qa_data.runtime.command import run_command

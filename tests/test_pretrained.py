@@ -62,3 +62,15 @@ def test_a_checkpoint_carrying_code_is_refused_and_not_run(tmp_path, monkeypatch
     with pytest.raises(ValueError, match="not a plain checkpoint"):
         install_pretrained(bad, tmp_path / "run")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_the_committed_demo_checkpoint_loads_weights_only_and_is_what_the_readme_says():
+    from perception.pretrained import DEMO_CHECKPOINT
+    from qa_data.config import config_from_dict
+
+    assert DEMO_CHECKPOINT.stat().st_size <= MAX_BYTES
+    payload = load_model_file(DEMO_CHECKPOINT, stage="perception")
+    cfg = config_from_dict(PerceptionConfig, payload["config"], [], source=str(DEMO_CHECKPOINT))
+    assert cfg.model == "oddn" and cfg.oddn.variant == "oddn_no_relation"
+    assert payload["step"] == 5000 and cfg.frames.frame_stride == 4
+    build_model(cfg).load_state_dict(payload["model"])  # every weight of the variant, nothing missing or extra
