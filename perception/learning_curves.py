@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from perception.figures import save_figure  # noqa: E402
+
 METRICS = ("FG-ARI (per frame)", "ARI (per frame)", "MSE (per frame)", "FG-ARI (per video)")
 
 
@@ -45,9 +47,4 @@ def curve_figure(table: pd.DataFrame, path: Path, target: float | None = None) -
             ax.set_title(metric, fontsize=9)
             ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

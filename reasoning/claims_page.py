@@ -249,7 +249,8 @@ def build_page(repro, docs: Path) -> Path:
     if (work / "table3" / "decomposition.csv").is_file():
         t3 = pd.read_csv(work / "table3" / "decomposition.csv")
     if (work / "table3" / "prediction.csv").is_file():
-        pred = pd.read_csv(work / "table3" / "prediction.csv").head(4)
+        pred_all = pd.read_csv(work / "table3" / "prediction.csv")
+        pred = pred_all.head(4)
     if (work / "table2" / "runs.csv").is_file():
         runs = pd.read_csv(work / "table2" / "runs.csv")
     claims = decomposition_claims(t1, t3, pred) + (table2_claims(runs) if runs is not None else [])
@@ -263,9 +264,8 @@ def build_page(repro, docs: Path) -> Path:
            "[benchmarks.md](benchmarks.md) gives the conditions of the committed run.\n",
            times.to_markdown(index=False, floatfmt=".1f"), ""]
 
-    curves = repro.write_curves()["curves"]  # whatever has been evaluated so far
-    if len(pd.read_csv(curves)):
-        c = pd.read_csv(curves)
+    c = repro.write_curves()["table"]  # whatever has been evaluated so far
+    if len(c):
         last = c.groupby("model", sort=False).tail(1)  # rows are in run order, steps ascending
         fig = _copy(work / "learning" / "learning_curves.png", docs, "perception_learning_curves.png")
         md += ["## Perception learning curves\n", "Validation metrics during training (each preset's evaluation "
@@ -300,7 +300,7 @@ def build_page(repro, docs: Path) -> Path:
         if pred is not None:
             md += ["Prediction MSE per step (validation clips, frames at the models' stride) against repeating the "
                    "last frame:\n",
-                   pd.read_csv(work / "table3" / "prediction.csv").to_markdown(index=False, floatfmt=".5f"), ""]
+                   pred_all.to_markdown(index=False, floatfmt=".5f"), ""]
             for name in ("prediction_mse.png", "rollout.png"):
                 fig = _copy(work / "table3" / "prediction" / name, docs, name)
                 md += [f"![{name[:-4]}]({fig})\n"] if fig else []

@@ -231,7 +231,7 @@ class Reproduction:
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / "curves.csv", index=False)
         curve_figure(table, out / "learning_curves.png", target=0.8)
-        return {"curves": out / "curves.csv", "figure": out / "learning_curves.png"}
+        return {"table": table, "curves": out / "curves.csv", "figure": out / "learning_curves.png"}
 
     # -- Table 1 --------------------------------------------------------------------------------------
     def table1(self) -> Path:
