@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from qa_data.config import ConfigError, load_config
-from reasoning.claims_page import compare, mean_interval, qa_claim
+from reasoning.claims_page import QA_TYPES, compare, mean_interval, qa_claim
 from reasoning.reproduce import PRESETS, ReproduceConfig, reproduce
 
 
@@ -74,6 +74,25 @@ def test_claim_verdicts_follow_the_seed_noise():
     assert qa_claim(clear, "c", "p", "ODDN -dyn", "ODDN", col).verdict == "contradicts"
     noisy = _runs({"ODDN": [50.0, 30.0, 40.0], "ODDN -dyn": [41.0, 35.0, 44.0], **sane})
     assert qa_claim(noisy, "c", "p", "ODDN", "ODDN -dyn", col).verdict == "cannot tell"
+    # one type ahead beyond the noise, one within it: cannot tell, and the reason names which is which
+    two = ("Descriptive", "Predictive per ques.")
+    mixed = _runs({"ODDN": [50.0, 30.0, 40.0], "ODDN -dyn": [41.0, 35.0, 44.0], **sane}, two[1]).merge(
+        _runs({"ODDN": [50.0, 51.0, 52.0], "ODDN -dyn": [40.0, 41.0, 42.0]}, two[0]),
+        on=["feature", "seed"], how="left")
+    partly = qa_claim(mixed, "c", "p", "ODDN", "ODDN -dyn", two)
+    assert partly.verdict == "cannot tell"
+    assert "ODDN is ahead beyond the seed noise on Descriptive" in partly.why and "Predictive: within" in partly.why
+    # several types are tested together: a p of about 0.03 on one of four is not beyond the noise after
+    # Benjamini-Hochberg (0.03 x 4 > 0.05), while the same difference alone is
+    edge = {"ODDN": [50.0, 52.0, 54.0], "ODDN -dyn": [45.0, 47.0, 49.0]}  # +5, Welch p = 0.03
+    alone = _runs(edge, "Descriptive")
+    assert compare(alone, "ODDN", "ODDN -dyn", "Descriptive")[1] == pytest.approx(0.03, abs=0.01)
+    assert qa_claim(alone, "c", "p", "ODDN", "ODDN -dyn", ("Descriptive",)).verdict == "supports"
+    four = alone
+    for c in ("Explanatory per ques.", "Predictive per ques.", "Counterfactual per ques."):
+        four = four.merge(_runs({"ODDN": [50.0, 30.0, 40.0], "ODDN -dyn": [41.0, 35.0, 44.0]}, c),
+                          on=["feature", "seed"])
+    assert qa_claim(four, "c", "p", "ODDN", "ODDN -dyn", QA_TYPES).verdict == "cannot tell"
     diff, p = compare(clear, "ODDN", "ODDN -dyn", col[0])
     assert diff == pytest.approx(10.0) and p < 0.05
     unlearned = _runs({"ODDN": [50.0, 30.0, 40.0], "ODDN -dyn": [41.0, 35.0, 44.0], "states": [20.0, 22.0, 21.0],
