@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-# bench_learning.py is left out: it trains each model for up to an hour (run it on its own).
+# bench_learning.py and bench_seeds.py are left out: they train each model for up to an hour (run them on their own).
 SCRIPTS = ["bench_generator", "bench_questions", "bench_iodine", "bench_perception_speed", "bench_oddn",
            "bench_provide", "bench_extract", "bench_qa", "bench_input_checks", "bench_e2e"]
 

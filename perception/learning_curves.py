@@ -32,6 +32,25 @@ def curve_table(runs: dict[str, Path]) -> pd.DataFrame:
     return table[["model", "step", "train_minutes"] + [m for m in METRICS if m in table]]
 
 
+def final_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """The last evaluation of every run, then per variant (the run name up to ' seed') the mean and range
+    over the runs that reached the variant's last step."""
+    last = curves.loc[curves.groupby("model", sort=False).step.idxmax()]
+    rows = pd.DataFrame({"run": last.model, "step": last.step, "minutes": last.train_minutes.map("{:.1f}".format),
+                         "FG-ARI": last["FG-ARI (per frame)"].map("{:.3f}".format),
+                         "MSE": last["MSE (per frame)"].map("{:.5f}".format)})
+    summary = []
+    for variant, g in last.groupby(last.model.str.split(" seed").str[0], sort=False):
+        done = g[g.step == g.step.max()]
+        row = {"run": f"**{variant}: mean [min, max] of {len(done)} run(s)**", "step": int(done.step.max()),
+               "minutes": ""}
+        for col, metric, fmt in (("FG-ARI", "FG-ARI (per frame)", "{:.3f}"), ("MSE", "MSE (per frame)", "{:.5f}")):
+            v = done[metric]
+            row[col] = f"{fmt.format(v.mean())} [{fmt.format(v.min())}, {fmt.format(v.max())}]"
+        summary.append(row)
+    return pd.concat([rows, pd.DataFrame(summary)], ignore_index=True)
+
+
 def curve_figure(table: pd.DataFrame, path: Path, target: float | None = None) -> Path:
     """Three metrics against training minutes (top) and steps (bottom), one line per model; `target`
     draws a dashed line on the FG-ARI panels."""
