@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from qa_data.config import ConfigError, load_config
-from reasoning.claims_page import QA_TYPES, compare, mean_interval, qa_claim
+from reasoning.claims_page import QA_TYPES, compare, decomposition_claims, mean_interval, qa_claim
 from reasoning.reproduce import PRESETS, ReproduceConfig, reproduce
 
 
@@ -99,3 +99,19 @@ def test_claim_verdicts_follow_the_seed_noise():
                        "blind": [21.0, 20.0, 22.0]})
     assert "even ground-truth states do not beat blind on Predictive" in qa_claim(
         unlearned, "c", "p", "ODDN", "ODDN -dyn", col).why
+
+
+def test_decomposition_comparisons_of_single_runs_are_not_verdicts():
+    # the variant far ahead in one run each: not taken as evidence against the relation module
+    t3 = pd.DataFrame([{"model": "ODDN", "F-ARI": 0.36, "MSE": 0.0020},
+                       {"model": "IODINE", "F-ARI": 0.90, "MSE": 0.001},
+                       {"model": "ODDN w/o relation", "F-ARI": 0.95, "MSE": 0.0010}])
+    pred = pd.DataFrame({"step": [1, 2], "ODDN": [0.001, 0.002], "repeat last frame": [0.002, 0.003]})
+    claims = {c.claim: c for c in decomposition_claims(None, t3, pred)}
+    relation = claims["The relation module is why ODDN reconstructs and segments better"]
+    assert relation.verdict == "cannot tell"
+    assert "variant without the relation module is ahead in this run" in relation.why
+    assert "one training run per model" in claims["ODDN decomposes scenes at least as well as IODINE"].why
+    # a model against a fixed baseline still gets a verdict
+    assert claims["ODDN's distilled dynamics predict future frames (better than repeating the last frame)"
+                  ].verdict == "supports"
