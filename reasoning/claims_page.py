@@ -111,9 +111,10 @@ def qa_claim(runs: pd.DataFrame, claim: str, paper: str, a: str, b: str, columns
                 for i, (diff, _) in enumerate(tests)]
     if all(v == "supports" for v in verdicts):
         return Claim(claim, paper, ours, "supports",
-                     "every difference is positive beyond the seed noise (Welch, p < 0.05)")
+                     "every difference is positive beyond the seed noise (Welch, adjusted p < 0.05)")
     if "contradicts" in verdicts:
-        return Claim(claim, paper, ours, "contradicts", "a difference is negative beyond the seed noise (p < 0.05)")
+        return Claim(claim, paper, ours, "contradicts",
+                     "a difference is negative beyond the seed noise (adjusted p < 0.05)")
     names = [c.replace(" per ques.", "") for c in columns]
     ahead = [n for n, v in zip(names, verdicts) if v == "supports"]
     within = [n for n, v in zip(names, verdicts) if v != "supports"]
@@ -344,7 +345,9 @@ def build_page(repro, docs: Path) -> Path:
         curves_png = qa_curve_figure(runs, docs / FIGURES / "qa_learning_curves.png")
         md += ["## Table 2 (ODDN): QA accuracy per feature source\n",
                f"Validation accuracy per question (%), mean ± std over seeds [95 % t-interval of the mean]; each run's "
-               f"own binomial intervals are in its `accuracy.md` (`{work / 'table2'}/<source>/seed_<s>/eval/`).\n",
+               f"own binomial intervals are in its `accuracy.md` (`{work / 'table2'}/<source>/seed_<s>/eval/`). "
+               "The seeds are the QA model's: each feature source is the slots of one perception training run, so "
+               "the intervals do not cover the perception model's own seed.\n",
                qa_table(runs).to_markdown(index=False), "", "ODDN's Table 2 on CLEVRER (ALOE without "
                "self-supervision):\n", PAPER_TABLE2.to_markdown(index=False), ""]
         md += [f"![Table 2]({fig})\n"] if fig else []
