@@ -22,7 +22,7 @@ demo: venv
 
 # The perception checkpoint the demo starts from (perception/pretrained/oddn_no_relation_cpu.pt): CPU-regime data,
 # oddn_cpu without its relation module trained on it (about 45 minutes on 2 cores; resumes), exported weights-only.
-# ODDN w/o relation is the variant that found the objects within this budget (docs/perception.md).
+# Its seed-0 run is the one of our runs that found the objects; seeds 1 and 2 did not (docs/perception.md).
 pretrain: venv
 	$(PY) scripts/pretrain.py --out runs/pretrain_no_relation oddn.variant=oddn_no_relation
 

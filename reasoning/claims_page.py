@@ -129,7 +129,7 @@ def qa_claim(runs: pd.DataFrame, claim: str, paper: str, a: str, b: str, columns
 
 
 SINGLE_RUN = ("one training run per model, and at this budget a second seed of the same model can land far from "
-              "the first (the seed study in perception.md)")
+              "the first ([the seed study](perception.md#a-cpu-regime-in-which-decomposition-is-learned-issue-19))")
 
 
 def _single_run(claim: str, paper: str, ours: str, in_this_run: str, undecomposed: str | None = None) -> Claim:
