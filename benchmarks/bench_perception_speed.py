@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from summary import emit  # noqa: E402  (benchmarks/summary.py)
+from summary import CPU, emit  # noqa: E402  (benchmarks/summary.py)
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = [
@@ -130,9 +129,9 @@ def main() -> None:
     table = pd.DataFrame(rows)
     base = table.s_per_step.iloc[0]
     table["speedup"] = (base / table.s_per_step).round(2)
-    print(f"{platform.processor() or platform.machine()}, {args.config}, median of {args.steps} steps; "
-          f"matmul peak ({args.threads} threads, 2048^2): float32 {peaks['float32']:.0f} GFLOP/s, "
-          f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
+    print(f"{CPU}; {args.config}, median of {args.steps} steps; "
+          f"matmul peak ({args.threads} threads, 2048^2): float32 {peaks['float32']:.1f} GFLOP/s, "
+          f"bfloat16 {peaks['bfloat16']:.1f} GFLOP/s")
     print(table.to_markdown(index=False))
     emit("perception step speed", [{"setup": f"{Path(args.config).stem}, {r.variant}", "figure": "s/step",
                                     "value": r.s_per_step, "unit": "s",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from qa_data.runtime.precision import cpu_description
 
 HERE = Path(__file__).resolve().parent
 # bench_learning.py and bench_seeds.py are left out: they train each model for up to an hour (run them on their own).
@@ -49,8 +50,8 @@ def main() -> int:
             if done.returncode:
                 failed.append(name)
         rows = [json.loads(line) for line in summary.read_text().splitlines()] if summary.is_file() else []
-    table = pd.DataFrame(rows, columns=["benchmark", "setup", "figure", "value", "unit", "reference"])
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs"
+    table = pd.DataFrame(rows, columns=["benchmark", "setup", "figure", "value", "unit", "reference", "cpu"])
+    machine = f"{cpu_description()}, {os.cpu_count()} logical CPUs"
     text = f"# Benchmark summary ({machine})\n\n" + table.to_markdown(index=False) + "\n"
     print("\n" + text)
     if args.out:

@@ -2,13 +2,21 @@
 
 Each benchmark script prints its own full table and, when the environment variable BENCH_SUMMARY
 names a file, also appends its headline figures there as JSON lines
-`{benchmark, setup, figure, value, unit, reference}`; `reference` holds the figure it is judged
-against (a port of the original code, a target, a paper's number) or is empty.
+`{benchmark, setup, figure, value, unit, reference, cpu}`; `reference` holds the figure it is judged
+against (a port of the original code, a target, a paper's number) or is empty; `cpu` names the CPU
+(model, torch's capability, whether bf16 is native), since speed depends on it (docs/benchmarks.md).
 """
 from __future__ import annotations
 
 import json
 import os
+
+from qa_data.runtime.allocator import keep_freed_memory
+from qa_data.runtime.precision import cpu_description
+
+# Benchmarks measure what the commands run: the allocator set as every entry point sets it.
+keep_freed_memory()
+CPU = cpu_description()
 
 
 def emit(benchmark: str, rows: list[dict]) -> None:
@@ -20,4 +28,4 @@ def emit(benchmark: str, rows: list[dict]) -> None:
         for row in rows:
             f.write(json.dumps({"benchmark": benchmark, "setup": row["setup"], "figure": row["figure"],
                                 "value": row["value"], "unit": row.get("unit", ""),
-                                "reference": row.get("reference", "")}, default=str) + "\n")
+                                "reference": row.get("reference", ""), "cpu": CPU}, default=str) + "\n")

@@ -32,6 +32,7 @@ from qa_data.config import ConfigError, config_to_dict
 from qa_data.errors import DataError
 from qa_data.provenance import code_version, file_sha256
 from qa_data.runtime.accelerator import make_accelerator
+from qa_data.runtime.precision import PRECISIONS, resolve_precision
 from qa_data.runtime.run_lock import holds_lock
 from qa_data.slots.slot_cache import (  # noqa: F401
     DONE,
@@ -49,7 +50,6 @@ from qa_data.sources import open_clips, split_name, video_frames, video_indices
 
 logger = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "no", "bf16", "fp16")
 DTYPES = ("float16", "float32")
 
 
@@ -61,7 +61,7 @@ class ExtractConfig:
     frame_stride: int = 0  # every S-th source frame; 0: the model's training stride (frames.frame_stride)
     batch_size: int = 4  # videos per forward pass; part of the cache identity (it fixes the batches)
     dtype: str = "float16"  # stored feature type: float16 | float32
-    precision: str = "auto"  # autocast: auto (bf16 on GPU and AMX CPUs, else none) | no | bf16 | fp16
+    precision: str = "auto"  # autocast: auto (bf16 on GPU and CPUs with native bf16, else none) | no | bf16 | fp16
     num_videos: int = 0  # the first N videos of the split (0: all)
     num_workers: int = 0  # DataLoader workers decoding videos, per process
     retry_skipped: bool = False  # recompute videos skipped by an earlier run (e.g. after repairing them)
@@ -88,20 +88,6 @@ class ExtractResult:
     @property
     def videos_per_second(self) -> float:
         return (self.computed + len(self.skipped)) / self.seconds if self.seconds > 0 else float("nan")
-
-
-def cpu_has_bf16_matrix_units() -> bool:
-    """True on CPUs with AMX tiles (e.g. Sapphire Rapids), where bfloat16 convolutions run about twice as
-    fast as float32 (docs/benchmarks.md)."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe and probe())
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto`: bf16 on a GPU and on a CPU with bf16 matrix units, otherwise none."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16_matrix_units()) else "no"
-    return precision
 
 
 def video_seeds(video_index: torch.Tensor, frame_index: torch.Tensor, source_frames: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +43,7 @@ from qa_data.config import ConfigError, config_to_dict, flat_hparams, read_yaml,
 from qa_data.runtime.accelerator import make_accelerator
 from qa_data.runtime.checkpoints import list_checkpoints, resume, save_checkpoint, save_final
 from qa_data.runtime.guards import check_finite
+from qa_data.runtime.precision import run_precision, saved_precision
 from qa_data.runtime.run_lock import holds_lock
 from qa_data.runtime.run_log import append_row, trim_log
 
@@ -137,11 +138,14 @@ def _trim_curve(out: Path, step: int) -> None:
 def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     """Trains (or resumes) the run in `out`, holding its lock (qa_data.runtime.run_lock) throughout."""
     out, data = Path(out), Path(data)
+    cfg = replace(cfg, train=replace(cfg.train, mixed_precision=run_precision(cfg.train.mixed_precision,
+                                                                              saved_precision(out / "config.yaml"))))
     accelerator = make_accelerator(mixed_precision=cfg.train.mixed_precision, log_with="tensorboard",
                                    project_dir=str(out))
     tc = cfg.train
     main = accelerator.is_main_process
     if main:
+        logger.info("mixed precision: %s (CPU %s)", tc.mixed_precision, torch.backends.cpu.get_cpu_capability())
         out.mkdir(parents=True, exist_ok=True)
         _check_resume_config(out, cfg)
         save_config(cfg, out / "config.yaml")

@@ -82,7 +82,7 @@ class QATrainConfig:
     min_lr_ratio: float = 0.01  # cosine decay to lr * min_lr_ratio (SlotFormer: lr / 100)
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # 0: none (SlotFormer)
-    mixed_precision: str = "no"  # no | bf16 | fp16 (accelerate)
+    mixed_precision: str = "auto"  # auto (bf16 where bf16 is native: GPU, AMX/AVX512-BF16 CPU) | no | bf16 | fp16
     seed: int = 0
     log_every: int = 50
     eval_every: int = 0  # 0: only at the end
@@ -93,8 +93,8 @@ class QATrainConfig:
     def __post_init__(self):
         if self.mixed_precision in (False, "False", "false"):  # YAML reads a bare `no` as false
             self.mixed_precision = "no"
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise ValueError(f"train.mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise ValueError(f"train.mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
         require_min("train", self, {"steps": 1, "batch_size": 1, "lr": 1e-12, "warmup": 0, "min_lr_ratio": 0,
                                     "weight_decay": 0, "grad_clip": 0, "log_every": 1, "eval_every": 0,
                                     "checkpoint_every": 1, "keep_checkpoints": 1, "eval_batch_size": 1})

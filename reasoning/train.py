@@ -12,7 +12,7 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from qa_data.runtime.checkpoints import (
     save_final,
 )
 from qa_data.runtime.guards import check_finite
+from qa_data.runtime.precision import run_precision, saved_precision
 from qa_data.runtime.run_lock import holds_lock
 from qa_data.runtime.run_log import append_row, trim_log
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
@@ -208,11 +209,15 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
     out, data = Path(out), Path(data)
     # A batch may hold no descriptive (or no multiple-choice) question, leaving a head without a
     # gradient, and the masked-slot parameters are unused when that loss is off: DDP must allow it.
+    cfg = replace(cfg, train=replace(cfg.train, mixed_precision=run_precision(cfg.train.mixed_precision,
+                                                                              saved_precision(out / "config.yaml"))))
     accelerator = make_accelerator(mixed_precision=cfg.train.mixed_precision, log_with="tensorboard",
                                    project_dir=str(out),
                                    kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     tc = cfg.train
     main = accelerator.is_main_process
+    if main:
+        logger.info("mixed precision: %s (CPU %s)", tc.mixed_precision, torch.backends.cpu.get_cpu_capability())
     if cfg.aloe.blind:
         slots_dir = None
     elif slots_dir is None:

@@ -5,8 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from qa_data.runtime.allocator import keep_freed_memory
 from qa_data.sim.cli import build_config
 from qa_data.sim.generate import generate_dataset
+
+keep_freed_memory()  # as every command does (qa_data.runtime.allocator); the subprocesses tests start inherit it
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "clevrer_samples"
 

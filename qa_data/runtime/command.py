@@ -1,4 +1,5 @@
-"""How every command line ends: an error is one clear line on stderr and a non-zero exit, not a traceback.
+"""How every command line starts and ends: the allocator is set once (qa_data.runtime.allocator); an error is
+one clear line on stderr and a non-zero exit, not a traceback.
 
 `scripts/*.py` call `run_command(main)`. `--debug` anywhere on the command line lets the traceback
 through instead (the flag is removed before the command parses its arguments).
@@ -10,6 +11,7 @@ from typing import Callable, Sequence
 
 from qa_data.config import ConfigError
 from qa_data.errors import DataError
+from qa_data.runtime.allocator import keep_freed_memory
 
 DEBUG_FLAG = "--debug"
 EXIT_ERROR = 2  # bad input, a refused run, an unusable config
@@ -37,6 +39,7 @@ def error_line(err: BaseException) -> tuple[str, int]:
 def run_command(main: Callable[[list[str]], int | None], argv: Sequence[str] | None = None) -> int:
     """Runs `main(argv)` and returns its exit status; an exception becomes one line on stderr and a
     non-zero status, unless `--debug` is given."""
+    keep_freed_memory()  # before the command allocates anything large (qa_data.runtime.allocator)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in args
     args = [a for a in args if a != DEBUG_FLAG]
