@@ -4,7 +4,8 @@
         --source ODDN=SLOTS_DIR --source 'ODDN -dyn=SLOTS_DIR:static'
 """
 from qa_data.runtime.command import run_command
-from reasoning.cli import ablate_main
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
+    from reasoning.cli import ablate_main
+
     raise SystemExit(run_command(ablate_main))

@@ -1,6 +1,7 @@
 """`python scripts/eval_qa.py --run QA_RUN --split validation`."""
 from qa_data.runtime.command import run_command
-from reasoning.cli import eval_main
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
+    from reasoning.cli import eval_main
+
     raise SystemExit(run_command(eval_main))

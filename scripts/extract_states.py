@@ -1,7 +1,8 @@
 """`python scripts/extract_states.py --data DIR --split train,validation --out STATES_DIR [--frame-stride S]`:
 ground-truth object states in the slot-cache format."""
 from qa_data.runtime.command import run_command
-from qa_data.slots.state_cli import main
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
+    from qa_data.slots.state_cli import main
+
     raise SystemExit(run_command(main))

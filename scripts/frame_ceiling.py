@@ -1,7 +1,8 @@
 """`python scripts/frame_ceiling.py --data DIR [--split validation] [--frames 8,16,25] [--out FILE]`: the executor's
 accuracy from only F sampled frames."""
 from qa_data.runtime.command import run_command
-from qa_data.slots.frame_ceiling import main
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
+    from qa_data.slots.frame_ceiling import main
+
     raise SystemExit(run_command(main))

@@ -3,7 +3,8 @@
     python scripts/generate_data.py --preset tiny --out DIR [--num-videos N] [--seed S] [--workers W] [key=value ...]
 """
 from qa_data.runtime.command import run_command
-from qa_data.sim.cli import main
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
+    from qa_data.sim.cli import main
+
     raise SystemExit(run_command(main))

@@ -6,8 +6,9 @@ Generates the CPU-regime CLEVRER-sim data, trains the preset on it (about 45 min
 resumes) and writes the demo's checkpoint, perception/pretrained/oddn_no_relation_cpu.pt (weights-only, under
 10 MB). `make pretrain` passes `oddn.variant=oddn_no_relation`, the variant the demo starts from.
 """
-from perception.pretrained import main
 from qa_data.runtime.command import run_command
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
+    from perception.pretrained import main
+
     raise SystemExit(run_command(main))

@@ -3,7 +3,8 @@
     python scripts/reproduce.py [--config configs/reproduce/cpu.yaml] [--work runs/reproduce] [--only TABLE]
 """
 from qa_data.runtime.command import run_command
-from reasoning.reproduce import main
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
+    from reasoning.reproduce import main
+
     raise SystemExit(run_command(main))

@@ -1,6 +1,7 @@
 """The README's main job: `python scripts/run_pipeline.py --out runs/demo`."""
 from qa_data.runtime.command import run_command
-from reasoning.pipeline import main
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
+    from reasoning.pipeline import main
+
     raise SystemExit(run_command(main))

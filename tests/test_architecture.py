@@ -51,3 +51,26 @@ def test_the_qa_stage_does_not_import_perception():
             continue
         found = [m for m in imports(path) if m.split(".")[0] == "perception"]
         assert not found, f"{path.relative_to(REPO)} imports {found}"
+
+
+SIMULATOR_CHECK = """
+import runpy, sys
+runpy.run_path(sys.argv[1], run_name="__mp_main__")  # what a spawned worker does with the parent's script
+import reasoning.ablate, reasoning.train, reasoning.evaluate, reasoning.cli  # what a QA worker then runs
+print(sorted(m for m in sys.modules if m == "pybullet" or m.startswith("qa_data.sim")))
+"""
+
+
+def test_the_qa_stage_and_its_spawned_workers_import_nothing_of_the_simulator():
+    """A QA worker that the main job spawns re-imports the parent's script; neither it nor the QA modules may
+    load the simulator (it printed pybullet's banner into every worker's output)."""
+    import os
+    import subprocess
+    import sys
+
+    for script in ("run_pipeline.py", "reproduce.py", "ablate.py", "train_qa.py"):
+        done = subprocess.run([sys.executable, "-c", SIMULATOR_CHECK, str(REPO / "scripts" / script)],
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                              timeout=300, check=True)
+        assert done.stdout.strip().splitlines()[-1] == "[]", (script, done.stdout[-500:])
+        assert "pybullet build time" not in done.stdout + done.stderr, script
