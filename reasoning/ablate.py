@@ -22,7 +22,7 @@ from qa_data.runtime.accelerator import make_accelerator  # noqa: E402
 from qa_data.runtime.run_lock import holds_lock  # noqa: E402
 from qa_data.slots.slot_cache import read_attrs, split_file  # noqa: E402
 from reasoning.config import QAConfig  # noqa: E402
-from reasoning.evaluate import SUMMARY_COLUMNS  # noqa: E402
+from reasoning.evaluate import SUMMARY_COLUMNS, seed_cell  # noqa: E402
 from reasoning.train import train_qa  # noqa: E402
 
 
@@ -125,7 +125,7 @@ def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSourc
                           "dim": runs.groupby("feature", sort=False)["dim"].first().values,
                           "seeds": runs.groupby("feature", sort=False)["seed"].count().values})
     for name in names:
-        table[name] = [f"{m:.1f} ± {s:.1f}" for m, s in zip(mean[name], std[name])]
+        table[name] = [seed_cell(m, s, n) for m, s, n in zip(mean[name], std[name], table["seeds"])]
     if make_accelerator().is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         runs.to_csv(out / "runs.csv", index=False)

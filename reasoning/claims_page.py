@@ -13,6 +13,7 @@ import pandas as pd
 from scipy import stats
 
 from reasoning.curves import learning_curve_table
+from reasoning.evaluate import seed_cell
 
 FIGURES = "figures/reproduce"  # under docs/
 DECOMPOSED = 0.5  # per-frame F-ARI below which a model has not separated the objects
@@ -68,7 +69,7 @@ def qa_table(runs: pd.DataFrame) -> pd.DataFrame:
         row = {"feature": feature, "seeds": int((runs.feature == feature).sum())}
         for col in QA_TYPES:
             m, s, lo, hi = mean_interval(_seed_values(runs, feature, col))
-            row[col] = f"{m:.1f} ± {s:.1f}" + ("" if np.isnan(lo) else f" [{lo:.1f}, {hi:.1f}]")
+            row[col] = seed_cell(m, s, row["seeds"]) + ("" if np.isnan(lo) else f" [{lo:.1f}, {hi:.1f}]")
         rows.append(row)
     return pd.DataFrame(rows)
 

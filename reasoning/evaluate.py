@@ -114,3 +114,8 @@ def write_eval(out: Path, scenes: list[SceneQuestions], preds: Predictions, titl
                                      "option and per question (every choice right); in brackets the 95 % binomial "
                                      "(Wilson) interval.\n\n" + accuracy_markdown(table) + "\n")
     return table
+
+
+def seed_cell(mean: float, std: float, seeds: int) -> str:
+    """A table cell of an accuracy over seeds: "m ± s", or the value alone when there is one seed (no spread)."""
+    return f"{mean:.1f}" if seeds < 2 else f"{mean:.1f} ± {std:.1f}"

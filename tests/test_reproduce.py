@@ -115,3 +115,14 @@ def test_decomposition_comparisons_of_single_runs_are_not_verdicts():
     # a model against a fixed baseline still gets a verdict
     assert claims["ODDN's distilled dynamics predict future frames (better than repeating the last frame)"
                   ].verdict == "supports"
+
+
+def test_a_cell_of_one_seed_shows_its_value_without_a_spread():
+    from reasoning.claims_page import qa_table
+
+    runs = pd.DataFrame({"feature": ["one", "three", "three", "three"], "seed": [0, 0, 1, 2],
+                         **{col: [40.0, 50.0, 52.0, 54.0] for col in QA_TYPES}})
+    table = qa_table(runs).set_index("feature")
+    col = QA_TYPES[0]
+    assert table.loc["one", col] == "40.0"
+    assert table.loc["three", col].startswith("52.0 ± 2.0 [")
