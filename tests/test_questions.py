@@ -145,16 +145,21 @@ def test_sampler_balances_skewed_answers_and_keeps_type_shares():
                                       ("query_material", ["metal", "rubber"], [0.5, 0.5]),
                                       ("query_shape", ["cube", "sphere", "cylinder"], [0.6, 0.3, 0.1])):
             cands += [_desc(sub, a, i) for i, a in enumerate(rng.choice(answers, 30, p=weights))]
-        pool = [ChoiceCandidate("the presence of the cube", ("objects", str(k)), k % 2 == 0,
-                                "presence") for k in range(6)]
+        pool = [ChoiceCandidate(f"the presence of the {c} cube", ("objects", str(k)), k % 2 == 0, "presence")
+                for k, c in enumerate(("gray", "red", "blue", "green", "brown", "purple"))]
         for k in range(3):
             cands += [Candidate("explanatory", "e", "Which of the following is responsible for the collision?",
                                 ("e", str(k)), choices=pool),
                       Candidate("counterfactual", "c", "Which event will happen if the cube is removed?", ("c", str(k)),
                                 choices=pool, min_correct=1)]
         if v % 2 == 0:  # predictive questions only in half the videos: quotas carry over
-            cands += [Candidate("predictive", "p", "What will happen next?", ("p", str(k)), choices=pool[:2],
-                                key=("p", k)) for k in range(3)]
+            colors = ("red", "blue", "green")
+            cands += [Candidate("predictive", "p", "What will happen next?", ("p", str(k)),
+                                choices=[ChoiceCandidate(f"The {c} cube and the sphere collide", ("c", c), True,
+                                                         "collision"),
+                                         ChoiceCandidate(f"The {c} cube and the cylinder collide", ("w", c), False,
+                                                         "collision")],
+                                key=("p", k)) for k, c in enumerate(colors)]
         chosen += sampler.select(cands)
     by_sub = {}
     for q in chosen:
@@ -171,6 +176,28 @@ def test_sampler_balances_skewed_answers_and_keeps_type_shares():
     assert abs(labels["correct"] / sum(labels.values()) - 0.5) < 0.05
     assert all(sum(c.answer == "correct" for c in q.choices) >= 1
                for q in chosen if q.question_type == "counterfactual")
+
+
+def test_a_video_never_gets_the_same_question_with_the_same_choices_twice():
+    """A tail collision yields two predictive candidates (different wrong choices wanted); when the video has
+    one wrong choice to draw, both used to be asked, the same two choices in swapped order."""
+    cfg = build_question_config(overrides=["questions_per_video=40"])  # a quota of 2 predictive per video
+    right = ChoiceCandidate("The cube and the sphere collide", ("c", "1"), True, "collision")
+    wrong = ChoiceCandidate("The cube and the cylinder collide", ("c", "2"), False, "collision")
+    for seed in range(20):
+        sampler = Sampler(cfg, np.random.default_rng(seed))
+        cands = [Candidate("predictive", "p", "What will happen next?", ("p",), choices=[right, wrong], key=("p", k))
+                 for k in range(2)]
+        asked = [q for q in sampler.select(cands) if q.question_type == "predictive"]
+        assert len(asked) == 1, [[c.choice for c in q.choices] for q in asked]
+
+
+def test_generated_questions_are_each_asked_once_per_video(qa_root):
+    for split, scenes in _all(qa_root).items():
+        for s in scenes:
+            seen = Counter((q.question, frozenset(c.choice for c in q.choices)) for q in s.questions
+                           if q.question_type != "descriptive")
+            assert max(seen.values(), default=1) == 1, (split, s.scene_index)
 
 
 # ---------------------------------------------------------------- scoring and baselines

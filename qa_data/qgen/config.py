@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from qa_data.config import ConfigError
 
-QUESTIONS_VERSION = "clevrer-sim-questions-1.0"
+QUESTIONS_VERSION = "clevrer-sim-questions-1.1"  # 1.1: no question asked twice in a video
 
 
 @dataclass

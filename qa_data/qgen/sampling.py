@@ -127,6 +127,7 @@ class Sampler:
         """Adds up to `want` questions of one slot to `chosen`; returns how many."""
         answers = self.answers.setdefault(slot, Counter())
         used_groups: set = set()
+        asked: set = set()  # (question, choices as a set): the same question is not asked twice in a video
         got = 0
         remaining = list(pool)
         while got < want and remaining:
@@ -144,6 +145,10 @@ class Sampler:
                 choices = self._choices(c)
                 if choices is None:
                     continue
+                same = (c.question, frozenset(ch.choice for ch in choices))
+                if same in asked:  # e.g. a tail collision's second predictive question drew the same wrong choice
+                    continue
+                asked.add(same)
             else:
                 answers[c.answer] += 1
             used_groups.add(group)
