@@ -261,3 +261,42 @@ def test_every_module_of_clevrer_is_registered():
     assert set(MODULES) == expected
     assert tokenize("Without the cube, which event will happen?") == ["without", "the", "cube,", "which", "event",
                                                                      "will", "happen"]
+
+
+# ---------------------------------------------------------------- the straight-line reference
+def test_closest_approach_of_straight_paths():
+    from qa_data.programs.extrapolation import closest_approach
+
+    assert closest_approach([0, 0, 0], [1, 0, 0], [2, 0, 0], [0, 0, 0], 5.0) == pytest.approx(0.0)  # head on
+    assert closest_approach([0, 0, 0], [1, 0, 0], [2, 0, 0], [0, 0, 0], 1.0) == pytest.approx(1.0)  # not yet
+    assert closest_approach([0, 0, 0], [-1, 0, 0], [2, 0, 0], [0, 0, 0], 5.0) == pytest.approx(2.0)  # moving away
+    assert closest_approach([0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0], 5.0) == pytest.approx(1.0)  # side by side
+    assert closest_approach([0, 0, 0], [1, 1, 0], [2, 0, 0], [0, 0, 0], 5.0) == pytest.approx(2 ** 0.5)  # passes by
+    assert closest_approach([0, 0, 9], [0, 0, 0], [0, 0, 0], [0, 0, 0], 5.0) == pytest.approx(0.0)  # ground plane
+
+
+def test_the_straight_line_reference_takes_the_pair_whose_paths_meet():
+    """Red cube (0) and green cylinder (2) one unit apart, the blue sphere (1) one unit above the red cube: which
+    pair collides next depends on the velocities at the last frame, not on where the objects stand."""
+    from qa_data.clevrer.annotations import Annotation, FrameState, ObjectState
+    from qa_data.clevrer.questions import SceneQuestions
+    from qa_data.programs.extrapolation import extrapolation_predictions
+
+    facts = toy_scene()
+    rg = ["all_events"] + RED_CUBE + ["filter_collision"] + GREEN + ["filter_collision", "unique"]
+    bg = ["all_events"] + BLUE + ["filter_collision"] + GREEN + ["filter_collision", "unique"]
+    question = Question(0, "What will happen next?", "predictive", None, ["unseen_events", "belong_to"], None,
+                        [Choice(0, "The red cube collides with the green cylinder", rg, None),
+                         Choice(1, "The blue sphere collides with the green cylinder", bg, None)])
+    scene = SceneQuestions(7, "video_00007.mp4", [question])
+
+    def answers(red_velocity, blue_velocity):
+        def state(oid, loc, vel):
+            return ObjectState(oid, loc, (0.0, 0.0, 0.0), vel, (0.0, 0.0, 0.0), True)
+        last = FrameState(127, (state(0, (0.0, 0.0, 0.2), red_velocity), state(1, (0.0, 1.0, 0.2), blue_velocity),
+                                state(2, (1.0, 0.0, 0.2), (0.0, 0.0, 0.0))))
+        ann = Annotation(7, "video_00007.mp4", [facts.properties[i] for i in range(3)], [last])
+        return extrapolation_predictions([scene], lambda i: ann, lambda i: facts)[(7, 0)]
+
+    assert answers((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)) == {0: "correct", 1: "wrong"}  # red heads for green
+    assert answers((-1.0, 0.0, 0.0), (1.0, -1.0, 0.0)) == {0: "wrong", 1: "correct"}  # blue heads for green

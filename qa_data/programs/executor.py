@@ -134,7 +134,8 @@ SIGNATURES: dict[str, Signature] = {
 MODULES = tuple(SIGNATURES)
 
 
-def _run_stack(program: list[str], where: str, apply: Callable[[str, list], Any]) -> Any:
+def _run_stack(program: list[str], where: str, apply: Callable[[str, list], Any] | None,
+               results: tuple[str, ...] = ("answer", "bool")) -> Any:
     stack: list[Any] = []
     for pos, tok in enumerate(program):
         sig = SIGNATURES.get(tok)
@@ -159,9 +160,9 @@ def _run_stack(program: list[str], where: str, apply: Callable[[str, list], Any]
             stack.append(apply(tok, args))
         except _ModuleFailure as e:
             raise ProgramError(where, pos, tok, str(e)) from None
-    if len(stack) != 1 or kind_of(stack[0]) not in ("answer", "bool"):
-        raise ProgramError(where, None, None, f"a program must leave exactly one answer, it leaves "
-                                              f"{[kind_of(v) for v in stack]}")
+    if len(stack) != 1 or (results and kind_of(stack[0]) not in results):
+        raise ProgramError(where, None, None, f"a program must leave exactly one {' or '.join(results) or 'value'}, "
+                                              f"it leaves {[kind_of(v) for v in stack]}")
     return stack[0]
 
 
@@ -198,6 +199,10 @@ class Executor:
 
     def run(self, program: list[str], where: str = "program") -> str:
         return str(_run_stack(list(program), where, self._apply))
+
+    def evaluate(self, program: list[str], where: str = "program") -> Any:
+        """The value a partial program leaves (e.g. the event a choice's own program names)."""
+        return _run_stack(list(program), where, self._apply, results=())
 
     def answer(self, q: Question, where: str = "") -> str | list[str]:
         """A descriptive question's answer, or 'correct'/'wrong' for each choice."""
