@@ -39,18 +39,50 @@ def learning_curve_table(log_path: Path) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["questions_seen", "step", "type", "split", "accuracy"])
 
 
+def type_signal_table(log_path: Path) -> pd.DataFrame:
+    """Long table: questions_seen, step, type, loss (mean training loss per labelled pass since the previous log
+    row) and grad_norm (the global gradient norm of the type's loss at the logged step; absent in runs of several
+    processes)."""
+    log = read_log(log_path)
+    out = []
+    for t in QUESTION_TYPES:
+        cols = [c for c in (f"train/loss_{t}", f"train/grad_norm_{t}") if c in log]
+        if not cols:
+            continue
+        g = log[["step", "questions_seen", *cols]].dropna(subset=cols[:1]).drop_duplicates("step", keep="last")
+        out += [{"questions_seen": int(r.questions_seen), "step": int(r.step), "type": t,
+                 "loss": float(r[f"train/loss_{t}"]) if f"train/loss_{t}" in r else float("nan"),
+                 "grad_norm": float(r.get(f"train/grad_norm_{t}", float("nan")))} for _, r in g.iterrows()]
+    return pd.DataFrame(out, columns=["questions_seen", "step", "type", "loss", "grad_norm"])
+
+
 def plot_learning_curves(log_path: Path, out_png: Path, title: str) -> pd.DataFrame:
-    """Draws one panel per question type (per-question accuracy; train dashed, validation solid)
-    and writes the curve table next to it as CSV; returns the table."""
+    """Draws one column per question type: per-question accuracy (train dashed, validation solid) and, below it,
+    the type's training loss and gradient norm; writes the curve tables next to the PNG as CSV (`<name>.csv`,
+    `<name>_loss.csv`); returns the accuracy table."""
     table = learning_curve_table(log_path)
-    fig, axes = plt.subplots(1, len(QUESTION_TYPES), figsize=(4 * len(QUESTION_TYPES), 3.2), sharey=True)
+    signals = type_signal_table(log_path)
+    fig, grid = plt.subplots(2, len(QUESTION_TYPES), figsize=(4 * len(QUESTION_TYPES), 6.2), sharex="col")
+    for ax, t in zip(grid[1], QUESTION_TYPES):
+        g = signals[signals.type == t]
+        if len(g):
+            ax.plot(g.questions_seen / 1000, g.loss, "-", color="C2", label="training loss")
+            if g.grad_norm.notna().any():
+                twin = ax.twinx()
+                twin.plot(g.questions_seen / 1000, g.grad_norm, ":", color="C3", label="gradient norm")
+                twin.set_yscale("log")
+                if t == QUESTION_TYPES[-1]:
+                    twin.set_ylabel("gradient norm of the type's loss (dotted)")
+        ax.set_xlabel("questions seen (thousands)")
+        ax.grid(alpha=0.3)
+    grid[1][0].set_ylabel("training loss (solid)")
+    axes = grid[0]
     for ax, t in zip(axes, QUESTION_TYPES):
         for split, style in (("train", "--"), ("validation", "-o")):
             g = table[(table.type == t) & (table.split == split)]
             if len(g):
                 ax.plot(g.questions_seen / 1000, g.accuracy, style, ms=3, label=split)
         ax.set_title(t)
-        ax.set_xlabel("questions seen (thousands)")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy per question (%)")
@@ -60,4 +92,5 @@ def plot_learning_curves(log_path: Path, out_png: Path, title: str) -> pd.DataFr
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     table.to_csv(Path(out_png).with_suffix(".csv"), index=False)
+    signals.to_csv(Path(out_png).with_name(Path(out_png).stem + "_loss.csv"), index=False)
     return table

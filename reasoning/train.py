@@ -110,6 +110,37 @@ def qa_loss(out, passes: Passes, mask_weight: float) -> tuple[torch.Tensor, dict
     return loss, {"train/ce": ce.detach(), "train/bce": bce.detach(), "train/mask": out.mask_loss.detach().float()}
 
 
+def type_losses(out, passes: Passes) -> torch.Tensor:
+    """Per question type [len(QUESTION_TYPES), 2]: (summed loss, passes with a label) of the batch: the CE of
+    descriptive passes, the BCE of each choice of the multiple-choice types."""
+    desc = passes.answer >= 0
+    mc = passes.is_choice & (passes.label >= 0)
+    per_pass = torch.zeros(len(passes.qtype), device=passes.text.device)  # [N]
+    if desc.any():
+        per_pass[desc] = F.cross_entropy(out.answer_logits[desc].float(), passes.answer[desc], reduction="none")
+    if mc.any():
+        per_pass[mc] = F.binary_cross_entropy_with_logits(out.choice_logits[mc].float(), passes.label[mc].float(),
+                                                          reduction="none")
+    known = (desc | mc).float()
+    sums = torch.zeros(len(QUESTION_TYPES), 2, device=per_pass.device)
+    sums[:, 0].index_add_(0, passes.qtype, per_pass * known)
+    sums[:, 1].index_add_(0, passes.qtype, known)
+    return sums
+
+
+def type_gradient_norms(model: torch.nn.Module, losses: torch.Tensor) -> dict[str, float]:
+    """Global gradient norm of each type's mean loss over the model's parameters (types without passes are left
+    out). Extra backward passes through the graph; no gradient is accumulated and no state changes."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    out = {}
+    for t, (total, count) in zip(QUESTION_TYPES, losses):
+        if float(count.detach()) == 0 or not total.requires_grad:
+            continue
+        grads = torch.autograd.grad(total / count, params, retain_graph=True, allow_unused=True)
+        out[t] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
+    return out
+
+
 def question_correct(out, passes: Passes) -> torch.Tensor:
     """Per-type counts [len(QUESTION_TYPES), 2] of (questions right, questions with answers) in a
     batch: descriptive exact match, multiple choice right when every choice is (per question)."""
@@ -302,6 +333,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
                disable=not (progress and accelerator.is_local_main_process))
     last_ckpt = done[-1] if done else None
     seen = torch.zeros(len(QUESTION_TYPES), 2, device=accelerator.device)  # (right, asked) per type since the last log
+    type_loss = torch.zeros(len(QUESTION_TYPES), 2, device=accelerator.device)  # (loss sum, passes) likewise
     questions, t0 = 0, time.perf_counter()
     model.train()
     for passes in loader:
@@ -309,8 +341,14 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         with accelerator.autocast():
             output = model(passes.slots, passes.text, passes.segment, passes.presence)
             loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight)
+            by_type = type_losses(output, passes)  # [types, 2]
         check_finite(accelerator, loss, "QA loss", step + 1, last_ckpt)
         seen += question_correct(output, passes)
+        type_loss += by_type.detach()
+        # where the gradient goes: each type's share, at logging steps (one process: DDP expects one backward)
+        grad_norms = (type_gradient_norms(raw, by_type)
+                      if accelerator.num_processes == 1 and ((step + 1) % tc.log_every == 0 or step + 1 == tc.steps)
+                      else {})
         accelerator.backward(loss)
         if tc.grad_clip > 0:
             accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip)
@@ -329,7 +367,12 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
             for t, (right, asked) in zip(QUESTION_TYPES, counts.tolist()):
                 if asked:
                     logs[f"train/acc_{t}"] = 100.0 * right / asked
+            for t, (total, count) in zip(QUESTION_TYPES, accelerator.reduce(type_loss, reduction="sum").tolist()):
+                if count:
+                    logs[f"train/loss_{t}"] = total / count  # mean per labelled pass since the last log
+            logs.update({f"train/grad_norm_{t}": v for t, v in grad_norms.items()})
             seen.zero_()
+            type_loss.zero_()
             accelerator.log(logs, step=step)
             bar.set_postfix(loss=f"{logs['train/loss']:.3f}")
             if main:

@@ -55,7 +55,8 @@ def test_the_qa_stage_does_not_import_perception():
 
 SIMULATOR_CHECK = """
 import runpy, sys
-runpy.run_path(sys.argv[1], run_name="__mp_main__")  # what a spawned worker does with the parent's script
+for script in sys.argv[1:]:  # what a spawned worker does with its parent's script
+    runpy.run_path(script, run_name="__mp_main__")
 import reasoning.ablate, reasoning.train, reasoning.evaluate, reasoning.cli  # what a QA worker then runs
 print(sorted(m for m in sys.modules if m == "pybullet" or m.startswith("qa_data.sim")))
 """
@@ -68,9 +69,8 @@ def test_the_qa_stage_and_its_spawned_workers_import_nothing_of_the_simulator():
     import subprocess
     import sys
 
-    for script in ("run_pipeline.py", "reproduce.py", "ablate.py", "train_qa.py"):
-        done = subprocess.run([sys.executable, "-c", SIMULATOR_CHECK, str(REPO / "scripts" / script)],
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                              timeout=300, check=True)
-        assert done.stdout.strip().splitlines()[-1] == "[]", (script, done.stdout[-500:])
-        assert "pybullet build time" not in done.stdout + done.stderr, script
+    scripts = [str(REPO / "scripts" / s) for s in ("run_pipeline.py", "reproduce.py", "ablate.py", "train_qa.py")]
+    done = subprocess.run([sys.executable, "-c", SIMULATOR_CHECK, *scripts], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-500:]
+    assert "pybullet build time" not in done.stdout + done.stderr

@@ -110,6 +110,22 @@ def test_tail_events_and_counterfactuals(sim_data, tiny_cfg):
                 assert [(tuple(c["object_ids"]), c["frame_id"]) for c in entry["collision"]] == factual
 
 
+def test_the_tail_file_carries_the_simulators_continuation(sim_data, tiny_cfg):
+    """Frames 128..174 of the same simulation, in the annotation's schema: positions continue the annotated
+    motion (one frame's step from the last annotated frame), for the same objects."""
+    dt = 1.0 / tiny_cfg.fps
+    for layout, split, idx in _all(sim_data, tiny_cfg):
+        ann = load_annotation(layout.annotation_path(split, idx))
+        future = json.loads(layout.tail_events_path(idx).read_text())["motion_trajectory"]
+        assert [f["frame_id"] for f in future] == list(range(128, 175))
+        last = {s.object_id: s for s in ann.motion_trajectory[-1].objects}
+        first = {o["object_id"]: o for o in future[0]["objects"]}
+        assert set(first) == set(last)
+        for oid, state in last.items():
+            step = np.asarray(first[oid]["location"]) - np.asarray(state.location)
+            assert np.linalg.norm(step[:2]) <= np.linalg.norm(state.velocity[:2]) * dt * 1.5 + 0.02, (idx, oid)
+
+
 def test_masks_agree_with_pixels(sim_data, tiny_cfg):
     checked = 0
     for layout, split, idx in _all(sim_data, tiny_cfg):

@@ -24,7 +24,7 @@ from reasoning.config import AloeConfig, QAConfig
 from reasoning.evaluate import summary_row, write_eval
 from reasoning.qa_dataset import collate
 from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig
-from reasoning.train import load_qa_run, qa_loss, train_qa
+from reasoning.train import load_qa_run, qa_loss, train_qa, type_gradient_norms, type_losses
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["aloe.d_model=32", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=32", "aloe.head_hidden=16", "data.num_frames=4",
@@ -122,6 +122,25 @@ def test_model_overfits_a_tiny_batch():
     assert loss.item() < 0.05 * first and parts["train/mask"] > 0
 
 
+def test_per_type_losses_add_up_to_the_loss_and_their_gradients_are_each_types_own():
+    torch.manual_seed(0)
+    passes = toy_batch(n_desc=4, n_mc=4)
+    passes.qtype[passes.is_choice] = torch.where(passes.question[passes.is_choice] % 2 == 0, 1, 2)  # expl., pred.
+    model = Aloe(AloeConfig(d_model=32, layers=1, heads=2, ffn=32, head_hidden=16), 5, 3, 4, 82, 22, 32)
+    out = model(passes.slots, passes.text, passes.segment)
+    loss, parts = qa_loss(out, passes, 0.0)
+    sums = type_losses(out, passes)  # [types, 2]
+    assert sums[:, 1].tolist() == [4, 6, 6, 0]  # 4 descriptive passes, 2 questions x 3 choices of each MC type
+    assert torch.allclose(sums[0, 0] / sums[0, 1], parts["train/ce"])
+    assert torch.allclose(sums[1:, 0].sum() / sums[1:, 1].sum(), parts["train/bce"])
+    norms = type_gradient_norms(model, sums)
+    assert set(norms) == {"descriptive", "explanatory", "predictive"}  # no counterfactual pass
+    assert all(p.grad is None for p in model.parameters())  # nothing accumulated
+    (sums[2, 0] / sums[2, 1]).backward(retain_graph=True)  # the predictive loss alone, the ordinary way
+    own = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters() if p.grad is not None))
+    assert norms["predictive"] == pytest.approx(float(own), rel=1e-5)
+
+
 def test_blind_model_sees_no_visual_input():
     passes = toy_batch()
     torch.manual_seed(0)
@@ -196,6 +215,12 @@ def test_training_resumes_exactly_and_writes_the_tables(qa_root, qa_slots, tmp_p
     for name in ("accuracy.md", "accuracy.csv", "summary.csv", "per_question.csv", "predictions.json"):
         assert (eval_dir / name).is_file(), name
     assert (tmp_path / "whole" / "tensorboard").is_dir() or any((tmp_path / "whole").rglob("events.out.tfevents*"))
+    log = [json.loads(line) for line in (tmp_path / "whole" / "train_log.jsonl").read_text().splitlines()]
+    trained = [r for r in log if "train/loss" in r]
+    assert all("train/loss_descriptive" in r and "train/grad_norm_descriptive" in r for r in trained)
+    signals = pd.read_csv(tmp_path / "whole" / "learning_curves_loss.csv")
+    assert set(signals.type) <= {"descriptive", "explanatory", "predictive", "counterfactual"}
+    assert (signals.loss > 0).all() and len(signals[signals.type == "descriptive"]) == 6
     # Interrupted after step 4: its last two checkpoints removed, then the same command again.
     import shutil
 

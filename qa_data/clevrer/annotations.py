@@ -120,20 +120,22 @@ class Annotation:
                 {"object_id": o.object_id, "color": o.color, "material": o.material, "shape": o.shape}
                 for o in self.object_property
             ],
-            "motion_trajectory": [
-                {"frame_id": fr.frame_id, "objects": [
-                    {"object_id": s.object_id, "location": list(s.location),
-                     "orientation": list(s.orientation), "velocity": list(s.velocity),
-                     "angular_velocity": list(s.angular_velocity),
-                     "inside_camera_view": s.inside_camera_view}
-                    for s in fr.objects]}
-                for fr in self.motion_trajectory
-            ],
+            "motion_trajectory": trajectory_json(self.motion_trajectory),
             "collision": [
                 {"object_ids": list(c.object_ids), "frame_id": c.frame_id, "location": list(c.location)}
                 for c in self.collision
             ],
         }
+
+
+def trajectory_json(frames: list[FrameState]) -> list[dict[str, Any]]:
+    """`motion_trajectory` entries in CLEVRER's schema."""
+    return [{"frame_id": fr.frame_id, "objects": [
+                {"object_id": s.object_id, "location": list(s.location), "orientation": list(s.orientation),
+                 "velocity": list(s.velocity), "angular_velocity": list(s.angular_velocity),
+                 "inside_camera_view": s.inside_camera_view}
+                for s in fr.objects]}
+            for fr in frames]
 
 
 def view_events_from_mask(inside: np.ndarray, object_ids: list[int], first_frame: int = 0) -> list[ViewEvent]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from qa_data.config import ConfigError
 
 # Bump when a change alters generated data for the same config and seed.
-GENERATOR_VERSION = "clevrer-sim-1.2"  # 1.1: the late object is seen before the tail; 1.2: deterministic mp4s
+GENERATOR_VERSION = "clevrer-sim-1.3"  # 1.1: the late object is seen before the tail; 1.2: deterministic mp4s;
+# 1.3: the tail file carries the continuation's motion_trajectory
 
 
 @dataclass

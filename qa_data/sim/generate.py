@@ -22,6 +22,7 @@ from qa_data.clevrer.annotations import (
     FrameState,
     ObjectProperty,
     ObjectState,
+    trajectory_json,
     view_events_from_mask,
     write_json_atomic,
 )
@@ -132,15 +133,14 @@ def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) 
 
     frames, seg = world.render(scene, sim, R) if cfg.render else (None, None)
 
+    states = [FrameState(k, tuple(ObjectState(oid, tuple(_r(sim.position[k, j])), tuple(_r(euler[k, j])),
+                                              tuple(_r(sim.velocity[k, j])), tuple(_r(sim.angular_velocity[k, j])),
+                                              bool(inside[k, j]))
+                                  for j, oid in enumerate(ids)))
+              for k in range(len(sim.position))]  # every simulated frame: the rendered ones, then the tail
     annotation = Annotation(
         scene_index=index, video_filename=video_filename(index), object_property=props,
-        motion_trajectory=[
-            FrameState(k, tuple(
-                ObjectState(oid, tuple(_r(sim.position[k, j])), tuple(_r(euler[k, j])),
-                            tuple(_r(sim.velocity[k, j])), tuple(_r(sim.angular_velocity[k, j])),
-                            bool(inside[k, j]))
-                for j, oid in enumerate(ids)))
-            for k in range(R)],
+        motion_trajectory=states[:R],
         collision=[Collision(c.object_ids, c.frame_id, tuple(_r(c.location)))
                    for c in sim.collisions if c.frame_id < R],
     )
@@ -150,6 +150,8 @@ def generate_video(world: World, split: str, index: int, layout: ClevrerLayout) 
         "first_frame": R, "num_frames": cfg.simulated_frames, "fps": cfg.fps,
         "collision": _collisions_json([c for c in sim.collisions if c.frame_id >= R]),
         **_view_events_json(tail_view),
+        # the simulator's continuation after the rendered frames (what a perfect rollout would predict)
+        "motion_trajectory": trajectory_json(states[R:]),
     }
     cf_file = {"video_index": index, "video_filename": video_filename(index),
                "num_frames": cfg.simulated_frames, "fps": cfg.fps, "counterfactuals": counterfactuals}
