@@ -67,9 +67,10 @@ def plot_learning_curves(log_path: Path, out_png: Path, title: str) -> pd.DataFr
         g = signals[signals.type == t]
         if len(g):
             ax.plot(g.questions_seen / 1000, g.loss, "-", color="C2", label="training loss")
-            if g.grad_norm.notna().any():
+            measured = g[g.grad_norm.notna()]  # a logged step whose batch held no pass of the type has none
+            if len(measured):
                 twin = ax.twinx()
-                twin.plot(g.questions_seen / 1000, g.grad_norm, ":", color="C3", label="gradient norm")
+                twin.plot(measured.questions_seen / 1000, measured.grad_norm, ":", color="C3", label="gradient norm")
                 twin.set_yscale("log")
                 if t == QUESTION_TYPES[-1]:
                     twin.set_ylabel("gradient norm of the type's loss (dotted)")
