@@ -290,13 +290,20 @@ def test_the_straight_line_reference_takes_the_pair_whose_paths_meet():
                          Choice(1, "The blue sphere collides with the green cylinder", bg, None)])
     scene = SceneQuestions(7, "video_00007.mp4", [question])
 
-    def answers(red_velocity, blue_velocity):
-        def state(oid, loc, vel):
-            return ObjectState(oid, loc, (0.0, 0.0, 0.0), vel, (0.0, 0.0, 0.0), True)
-        last = FrameState(127, (state(0, (0.0, 0.0, 0.2), red_velocity), state(1, (0.0, 1.0, 0.2), blue_velocity),
-                                state(2, (1.0, 0.0, 0.2), (0.0, 0.0, 0.0))))
-        ann = Annotation(7, "video_00007.mp4", [facts.properties[i] for i in range(3)], [last])
-        return extrapolation_predictions([scene], lambda i: ann, lambda i: facts)[(7, 0)]
+    def state(oid, loc, vel):
+        return ObjectState(oid, loc, (0.0, 0.0, 0.0), vel, (0.0, 0.0, 0.0), True)
 
-    assert answers((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)) == {0: "correct", 1: "wrong"}  # red heads for green
-    assert answers((-1.0, 0.0, 0.0), (1.0, -1.0, 0.0)) == {0: "wrong", 1: "correct"}  # blue heads for green
+    def frame(k, red_velocity, blue_velocity):
+        return FrameState(k, (state(0, (0.0, 0.0, 0.2), red_velocity), state(1, (0.0, 1.0, 0.2), blue_velocity),
+                              state(2, (1.0, 0.0, 0.2), (0.0, 0.0, 0.0))))
+
+    def answers(*frames, start=-1):
+        ann = Annotation(7, "video_00007.mp4", [facts.properties[i] for i in range(3)], list(frames))
+        return extrapolation_predictions([scene], lambda i: ann, lambda i: facts, frame=start)[(7, 0)]
+
+    assert answers(frame(127, (1.0, 0.0, 0.0), (0.0, 1.0, 0.0))) == {0: "correct", 1: "wrong"}  # red heads for green
+    assert answers(frame(127, (-1.0, 0.0, 0.0), (1.0, -1.0, 0.0))) == {0: "wrong", 1: "correct"}  # blue does
+    # started from an earlier frame, the rule sees the motion of that frame (here red's, before it turned)
+    turned = [frame(126, (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)), frame(127, (-1.0, 0.0, 0.0), (1.0, -1.0, 0.0))]
+    assert answers(*turned, start=0) == {0: "correct", 1: "wrong"}
+    assert answers(*turned) == {0: "wrong", 1: "correct"}

@@ -29,29 +29,33 @@ def closest_approach(p_a: np.ndarray, v_a: np.ndarray, p_b: np.ndarray, v_b: np.
     return float(np.linalg.norm(dp + dv * t))
 
 
-def last_states(ann: Annotation) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """object id -> (location [3], velocity [3]) at the last annotated frame."""
+def states_at(ann: Annotation, frame: int = -1) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """object id -> (location [3], velocity [3]) at an annotated frame (default: the last)."""
     return {s.object_id: (np.asarray(s.location, float), np.asarray(s.velocity, float))
-            for s in ann.motion_trajectory[-1].objects}
+            for s in ann.motion_trajectory[frame].objects}
 
 
 def extrapolation_predictions(scenes: Iterable[SceneQuestions], annotation_of: Callable[[int], Annotation],
                               facts_of: Callable[[int], SceneFacts],
-                              horizon_s: float = HORIZON_S) -> Predictions:
-    """Answers of the straight-line rule for every predictive question (other types are not answered)."""
+                              horizon_s: float = HORIZON_S, frame: int = -1, fps: float = 25.0) -> Predictions:
+    """Answers of the straight-line rule for every predictive question (other types are not answered).
+    `frame`: the annotated frame the paths start from (default the last; an earlier one also extrapolates over
+    the frames between it and the end, at `fps`)."""
     out: Predictions = {}
     for s in scenes:
         predictive = [q for q in s.questions if q.question_type == "predictive"]
         if not predictive:
             continue
-        states = last_states(annotation_of(s.scene_index))
+        ann = annotation_of(s.scene_index)
+        states = states_at(ann, frame)
+        gap_s = (ann.num_frames - 1 - (frame % ann.num_frames)) / fps  # seconds from `frame` to the last frame
         executor = Executor(facts_of(s.scene_index))
         for q in predictive:
             gaps = []
             for c in q.choices:
                 event = executor.evaluate(c.program, f"scene {s.scene_index} question {q.question_id} choice "
                                                      f"{c.choice_id}")
-                gaps.append(_gap(event, states, horizon_s))
+                gaps.append(_gap(event, states, horizon_s + gap_s))
             best = int(np.argmin(gaps))
             out[(s.scene_index, q.question_id)] = {c.choice_id: "correct" if i == best else "wrong"
                                                    for i, c in enumerate(q.choices)}
