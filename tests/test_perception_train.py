@@ -125,8 +125,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(sim_data, tmp_
 
 @pytest.mark.parametrize("preset", sorted(p.name for p in (REPO / "configs/perception").glob("*.yaml")))
 def test_every_perception_config_runs_one_training_step(preset, sim_data, balls_data, tmp_path, cache):
+    h, w = load_config(PerceptionConfig, REPO / "configs/perception" / preset).frames.preprocess.size
+    # the paper presets' frames halved: the same model and preprocessing, a quarter of the pixels
+    smaller = [f"frames.preprocess.size=[{h // 2},{w // 2}]"] if max(h, w) > 48 else []
     cfg = load_config(PerceptionConfig, REPO / "configs/perception" / preset, [
-        "train.steps=1", "train.batch_size=2", "frames.num_workers=0", f"frames.cache_dir={cache}",
+        *smaller, "train.steps=1", "train.batch_size=2", "frames.num_workers=0", f"frames.cache_dir={cache}",
         "eval.num_videos=1", "eval.frames_per_video=2", "eval.frame_gap=32", "eval.batch_size=1",
         "eval.predict_context=2", "eval.predict_steps=2", "eval.split=validation"])
     data = balls_data if cfg.frames.dataset == "bouncing_balls" else sim_data
