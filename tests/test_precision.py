@@ -63,7 +63,7 @@ def test_explicit_bf16_on_a_cpu_without_the_units_warns_once_with_the_cost(cpu_u
         assert prec.resolve_precision("bf16", "cpu") == "bf16"
         assert prec.resolve_precision("bf16", "cpu") == "bf16"
     emulated = [w for w in caught if "emulated" in str(w.message)]
-    assert len(emulated) == 1 and "12x" in str(emulated[0].message)
+    assert len(emulated) == 1 and "x its float32 time" in str(emulated[0].message)
     cpu_units(amx=True)
     monkeypatch.setattr(prec, "_warned", False)
     with warnings.catch_warnings(record=True) as caught:

@@ -1,7 +1,7 @@
 """Which autocast precision a run uses: `auto` resolves to bf16 where bf16 is native, otherwise none.
 
 bf16 is native on a GPU and on CPUs with bf16 instructions (AMX tiles, AVX512-BF16). Elsewhere (AVX2-only
-x86, most laptops) torch emulates it, and a perception training step costs about 12x its float32 time
+x86, most laptops) torch emulates it, and a perception training step costs 7-12x its float32 time
 (docs/benchmarks.md, "Precision per CPU kind").
 """
 from __future__ import annotations
@@ -56,7 +56,7 @@ def warn_emulated_bf16() -> None:
         return
     _warned = True
     warnings.warn(f"bf16 on this CPU ({torch.backends.cpu.get_cpu_capability()}, no AMX or AVX512-BF16) is emulated: "
-                  "a perception training step takes about 12x its float32 time (docs/benchmarks.md); "
+                  "a perception training step takes 7-12x its float32 time (docs/benchmarks.md); "
                   "mixed_precision: auto chooses float32 here", RuntimeWarning, stacklevel=3)
 
 
