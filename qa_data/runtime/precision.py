@@ -2,7 +2,7 @@
 
 bf16 is native on a GPU and on CPUs with bf16 instructions (AMX tiles, AVX512-BF16). Elsewhere (AVX2-only
 x86, most laptops) torch emulates it, and a perception training step costs 7-12x its float32 time
-(docs/benchmarks.md, "Precision per CPU kind").
+(docs/benchmarks.md, "CPU kinds: precision and the allocator").
 """
 from __future__ import annotations
 
