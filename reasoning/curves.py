@@ -87,7 +87,10 @@ def plot_learning_curves(log_path: Path, out_png: Path, title: str) -> pd.DataFr
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy per question (%)")
-    axes[0].legend(loc="lower right")
+    for ax in axes:  # the first panel with curves carries the legend (a run may have no question of a type)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right")
+            break
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
