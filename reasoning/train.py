@@ -96,20 +96,6 @@ def epoch_pool(types: list[int], repeat) -> list[int]:
     return [i for i, t in enumerate(types) for _ in range(times[t])]
 
 
-def qa_loss(out, passes: Passes, mask_weight: float) -> tuple[torch.Tensor, dict]:
-    """Mean CE over descriptive passes + mean BCE over choices with known labels (+ masked-slot MSE)."""
-    desc = passes.answer >= 0
-    mc = passes.is_choice & (passes.label >= 0)
-    # Without passes of a kind its loss is 0 but still reaches its head, so that every process of a
-    # distributed run hands DDP gradients for the same parameters.
-    ce = (F.cross_entropy(out.answer_logits[desc].float(), passes.answer[desc]) if desc.any()
-          else 0.0 * out.answer_logits.float().sum())
-    bce = (F.binary_cross_entropy_with_logits(out.choice_logits[mc].float(), passes.label[mc].float())
-           if mc.any() else 0.0 * out.choice_logits.float().sum())
-    loss = ce + bce + mask_weight * out.mask_loss.float()
-    return loss, {"train/ce": ce.detach(), "train/bce": bce.detach(), "train/mask": out.mask_loss.detach().float()}
-
-
 def type_losses(out, passes: Passes) -> torch.Tensor:
     """Per question type [len(QUESTION_TYPES), 2]: (summed loss, passes with a label) of the batch: the CE of
     descriptive passes, the BCE of each choice of the multiple-choice types."""
@@ -126,6 +112,21 @@ def type_losses(out, passes: Passes) -> torch.Tensor:
     sums[:, 0].index_add_(0, passes.qtype, per_pass * known)
     sums[:, 1].index_add_(0, passes.qtype, known)
     return sums
+
+
+def qa_loss(out, passes: Passes, mask_weight: float) -> tuple[torch.Tensor, dict]:
+    """Mean CE over descriptive passes + mean BCE over choices with known labels (+ masked-slot MSE). `parts`:
+    the logged scalars (train/ce, train/bce, train/mask) and `by_type`, the per-type sums they are made of
+    (`type_losses`), computed once for both."""
+    by_type = type_losses(out, passes)  # [types, 2]; descriptive is type 0, the multiple-choice types follow
+    # Without passes of a kind its loss is 0 but still reaches its head, so that every process of a
+    # distributed run hands DDP gradients for the same parameters.
+    ce = (by_type[0, 0] / by_type[0, 1] if by_type[0, 1] > 0 else 0.0 * out.answer_logits.float().sum())
+    mc_count = by_type[1:, 1].sum()
+    bce = (by_type[1:, 0].sum() / mc_count if mc_count > 0 else 0.0 * out.choice_logits.float().sum())
+    loss = ce + bce + mask_weight * out.mask_loss.float()
+    return loss, {"train/ce": ce.detach(), "train/bce": bce.detach(), "train/mask": out.mask_loss.detach().float(),
+                  "by_type": by_type}
 
 
 def type_gradient_norms(model: torch.nn.Module, losses: torch.Tensor) -> dict[str, float]:
@@ -341,7 +342,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         with accelerator.autocast():
             output = model(passes.slots, passes.text, passes.segment, passes.presence)
             loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight)
-            by_type = type_losses(output, passes)  # [types, 2]
+            by_type = parts.pop("by_type")  # [types, 2]
         check_finite(accelerator, loss, "QA loss", step + 1, last_ckpt)
         seen += question_correct(output, passes)
         type_loss += by_type.detach()

@@ -131,8 +131,12 @@ def test_per_type_losses_add_up_to_the_loss_and_their_gradients_are_each_types_o
     loss, parts = qa_loss(out, passes, 0.0)
     sums = type_losses(out, passes)  # [types, 2]
     assert sums[:, 1].tolist() == [4, 6, 6, 0]  # 4 descriptive passes, 2 questions x 3 choices of each MC type
-    assert torch.allclose(sums[0, 0] / sums[0, 1], parts["train/ce"])
-    assert torch.allclose(sums[1:, 0].sum() / sums[1:, 1].sum(), parts["train/bce"])
+    desc, mc = passes.answer >= 0, passes.is_choice
+    ce = torch.nn.functional.cross_entropy(out.answer_logits[desc], passes.answer[desc])  # computed independently
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(out.choice_logits[mc], passes.label[mc].float())
+    assert torch.allclose(sums[0, 0] / sums[0, 1], ce) and torch.allclose(parts["train/ce"], ce)
+    assert torch.allclose(sums[1:, 0].sum() / sums[1:, 1].sum(), bce) and torch.allclose(parts["train/bce"], bce)
+    assert torch.equal(parts["by_type"], sums)  # the loss is made of the sums it logs
     norms = type_gradient_norms(model, sums)
     assert set(norms) == {"descriptive", "explanatory", "predictive"}  # no counterfactual pass
     assert all(p.grad is None for p in model.parameters())  # nothing accumulated

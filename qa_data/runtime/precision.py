@@ -12,7 +12,8 @@ import warnings
 from pathlib import Path
 
 import torch
-import yaml
+
+from qa_data.config import ConfigError, read_yaml
 
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 
@@ -71,8 +72,8 @@ def run_precision(requested: str, saved: str | None = None) -> str:
 def saved_precision(config_file: Path) -> str | None:
     """`train.mixed_precision` of a run's saved config.yaml, or None when there is none to read."""
     try:
-        saved = yaml.safe_load(Path(config_file).read_text())
-    except (OSError, yaml.YAMLError):
+        saved = read_yaml(config_file)
+    except (OSError, ConfigError):
         return None
     train = saved.get("train") if isinstance(saved, dict) else None
     value = train.get("mixed_precision") if isinstance(train, dict) else None
