@@ -63,7 +63,7 @@ def eval_main(argv=None) -> int:
     if not cfg.aloe.blind:
         slots = SlotFrames(split_file(args.slots or Path(info["slots"]), args.split),
                            SlotSampling(cfg.data.num_frames, start=cfg.data.eval_start,
-                                        drop_dynamics=cfg.data.drop_dynamics))
+                                        drop_dynamics=cfg.data.drop_dynamics, future_shift=cfg.data.future_shift))
         trained_on = info["slot_attrs"]
         found = producer_key(slots.attrs)
         if found != trained_on:

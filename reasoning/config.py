@@ -67,10 +67,17 @@ class QADataConfig:
     num_frames: int = 25  # ALOE: 25 frames, stride T // 25, random start in training
     eval_start: int = 0  # fixed start (cached-frame units) at evaluation
     drop_dynamics: bool = False  # static dims only (the ablation's "-dyn")
+    # predictive questions over a cache with predicted frames (a rollout, the simulator's future): their window
+    # is shifted by this many cached frames; -1: by every predicted frame (SlotFormer), 0: no shift
+    future_shift: int = -1
     num_workers: int = 0
     train_videos: int = 0  # 0: every training video; N: the first N (data-size studies)
     preload: bool = False  # read the whole cache into memory once (small caches: no HDF5 read per question)
     repeat: TypeRepeat = field(default_factory=TypeRepeat)  # per-type oversampling of the training epoch
+
+    def __post_init__(self):
+        if self.future_shift < -1:
+            raise ValueError(f"data.future_shift must be -1 (every predicted frame) or >= 0, got {self.future_shift}")
 
 
 @dataclass

@@ -22,9 +22,12 @@ TYPE_ID = {t: i for i, t in enumerate(QUESTION_TYPES)}
 
 
 class QuestionSet(Dataset):
-    """Items `{"slots" [F, K, D] and "presence" [F, K] bool (absent when blind), "scene_index", "question_id", "type",
+    """Items `{"slots" [F, K, D], "presence" [F, K] bool, "frame_index" [F] and "predicted" [F] bool (absent when
+    blind), "scene_index", "question_id", "type",
     "question" [Lq], "choices" [n, Lc], "choice_ids" [n], "answer" (descriptive id, -1 unknown), "labels" [n]
-    (1 correct, 0 wrong, -1 unknown)}`. Questions whose video has no slots are counted skips."""
+    (1 correct, 0 wrong, -1 unknown)}`. Questions whose video has no slots are counted skips. A predictive
+    question's frames are shifted into the cache's predicted frames, if it has any (`SlotSampling.future_shift`);
+    every other type sees observed frames only."""
 
     def __init__(self, scenes: list[SceneQuestions], tokenizer: QuestionTokenizer, slots: SlotFrames | None,
                  source: str = "<questions>"):
@@ -65,8 +68,10 @@ class QuestionSet(Dataset):
     def __getitem__(self, i: int) -> dict:
         item = dict(self.items[i])
         if self.slots is not None:
-            video = self.slots.sample(item["scene_index"])
+            # predictive questions look into the predicted frames when the cache has them
+            video = self.slots.sample(item["scene_index"], future=item["type"] == TYPE_ID["predictive"])
             item["slots"], item["presence"] = video["slots"], video["presence"]  # [F, K, D], [F, K]
+            item["frame_index"], item["predicted"] = video["frame_index"], video["predicted"]  # [F], [F]
         return item
 
 

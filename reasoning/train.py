@@ -185,7 +185,7 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
     slots = None
     if not cfg.aloe.blind:
         sampling = SlotSampling(cfg.data.num_frames, random_start=training, start=cfg.data.eval_start,
-                                drop_dynamics=cfg.data.drop_dynamics)
+                                drop_dynamics=cfg.data.drop_dynamics, future_shift=cfg.data.future_shift)
         slots = SlotFrames(split_file(slots_dir, split), sampling)
         if cfg.data.preload:
             slots.preload()

@@ -16,6 +16,11 @@ Layout of `SLOTS_DIR/<split>.h5` (format version 2)::
     skip_reason  [N]  bytes    UTF-8, empty unless skipped
     frame_index  [T]  int64    the source frame of each cached frame (0, S, 2S, ...)
 
+A cache may end with *predicted* frames: the first `observed_frames` cached frames come from the
+video, the rest continue it at the same stride (a perception model's rollout, `extract_slots.py
+--rollout N`, or the simulator's continuation, `extract_states.py --future N`). The optional
+attribute `observed_frames` says where they start; a cache without it holds observed frames only.
+
 The attributes (`ATTRS`) record what made the file: the producer (its kind, its identity shared
 by every split it produced, the content hash of this split's inputs, and its details: checkpoint
 path, step and resolved config, or the annotation root and state layout), the extraction settings, feature dims, frame
@@ -74,8 +79,14 @@ ATTRS = {
     "code_version": "package version and git commit of the code that created the cache",
 }
 
+# Optional attributes: absent in a cache of observed frames only.
+OPTIONAL_ATTRS = {
+    "observed_frames": "frames 0 .. observed_frames-1 are observed; the later ones are predicted (a rollout or "
+                       "the simulator's continuation). Absent: every frame is observed",
+}
+
 # What must agree for a run to fill in (append to) an existing cache.
-IDENTITY = ("format_version", "model", "model_label", "producer", "producer_id", "source_sha256", "extraction",
+IDENTITY = ("observed_frames", "format_version", "model", "model_label", "producer", "producer_id", "source_sha256", "extraction",
             "dataset", "data_root", "split", "d_static", "d_dyn", "num_slots", "frame_stride", "frames_per_video",
             "resolution", "video_index_first", "video_index_last", "num_videos")
 
@@ -141,6 +152,15 @@ def check_shapes(path: Path, attrs: dict, f: h5py.File) -> None:
     status = f["status"][:]
     if not np.isin(status, list(STATUS_NAMES)).all():
         raise DataError(path, f"status holds values other than {sorted(STATUS_NAMES)}")
+    if "observed_frames" in attrs:
+        obs = attrs["observed_frames"]
+        if isinstance(obs, bool) or not isinstance(obs, int) or not 1 <= obs <= t:
+            raise DataError(path, f"attribute observed_frames must be an integer in [1, {t}], got {obs!r}")
+
+
+def observed_frames(attrs: dict) -> int:
+    """How many of a cache's frames are observed (the rest, if any, are predicted)."""
+    return int(attrs.get("observed_frames", attrs["frames_per_video"]))
 
 
 def check_attrs(path: Path, attrs: dict) -> None:
@@ -177,6 +197,9 @@ def create_cache(path: Path, attrs: dict, video_index: list[int], frame_index: l
     with h5py.File(tmp, "w", track_order=True) as f:
         for key in ATTRS:
             f.attrs[key] = attrs[key]
+        for key in OPTIONAL_ATTRS:
+            if key in attrs:
+                f.attrs[key] = attrs[key]
 
         def dataset(name, shape, dt, chunks=None, fill=None):
             # Early allocation: every chunk exists from the start, so writes never touch metadata
@@ -261,21 +284,29 @@ class CacheWriter:
 class SlotSampling:
     """Which cached frames a reasoning item sees (ALOE: 25 frames, strided over the video).
 
-    Frames are `start + stride * i` for i < num_frames, with stride = T // num_frames (ALOE and
-    SlotFormer: 128 // 25 = 5). Training draws `start` uniformly from every start that fits (ALOE's
-    random choice, SlotFormer's start in [0, 8)); evaluation uses the fixed `start`.
+    Frames are `start + stride * i` for i < num_frames, with stride = T_obs // num_frames over the
+    T_obs observed frames (ALOE and SlotFormer: 128 // 25 = 5). Training draws `start` uniformly
+    from every start that fits (ALOE's random choice, SlotFormer's start in [0, 8)); evaluation uses
+    the fixed `start`. An item that asks for the future (`SlotFrames.sample(..., future=True)`: the
+    predictive questions) has its window shifted by `future_shift` cached frames into the predicted
+    frames (SlotFormer shifts by its whole rollout); in a cache without predicted frames nothing moves.
     """
 
     num_frames: int = 25
     random_start: bool = False  # True in training
     start: int = 0  # evaluation start (cached-frame units), clipped to the last start that fits
     drop_dynamics: bool = False  # serve only the static dims (the "-dyn" ablation)
+    future_shift: int = -1  # -1: every predicted frame (SlotFormer); N: N cached frames, at most the predicted ones
+
+    def __post_init__(self):
+        if self.future_shift < -1:
+            raise ValueError(f"future_shift must be -1 (all predicted frames) or >= 0, got {self.future_shift}")
 
 
 class SlotFrames(Dataset):
     """Slot features of a cache, one item per video: `{"slots": float32 [F, K, D'], "presence": bool
-    [F, K], "video_index", "frame_index": int64 [F] (source frames)}` with D' = d_static
-    (drop_dynamics) or D.
+    [F, K], "video_index", "frame_index": int64 [F] (source frames), "predicted": bool [F]}` with
+    D' = d_static (drop_dynamics) or D.
 
     The HDF5 file is opened on first access in each process (each DataLoader worker), never in
     `__init__`, so the dataset pickles and every worker gets its own handle. Only `done` rows are
@@ -301,11 +332,15 @@ class SlotFrames(Dataset):
                                        f"({self.attrs['video_index_first']}-{self.attrs['video_index_last']})")
         self.videos = [v for v in wanted if v not in self.skipped]
         self.t = int(self.attrs["frames_per_video"])
+        self.t_observed = observed_frames(self.attrs)
         n = self.sampling.num_frames
-        if not 1 <= n <= self.t:
-            raise ValueError(f"{self.path}: cannot sample {n} frames from {self.t} cached frames per video")
-        self.stride = self.t // n
-        self.last_start = self.t - (n - 1) * self.stride - 1
+        if not 1 <= n <= self.t_observed:
+            raise ValueError(f"{self.path}: cannot sample {n} frames from {self.t_observed} observed frames per video")
+        self.stride = self.t_observed // n
+        self.last_start = self.t_observed - (n - 1) * self.stride - 1
+        predicted = self.t - self.t_observed
+        shift = self.sampling.future_shift
+        self.future_shift = predicted if shift < 0 else min(shift, predicted)  # cached frames
         self.d_static, self.d_dyn = int(self.attrs["d_static"]), int(self.attrs["d_dyn"])
         self.dim = self.d_static if self.sampling.drop_dynamics else self.d_static + self.d_dyn
         self._file = None
@@ -364,16 +399,23 @@ class SlotFrames(Dataset):
     def __getitem__(self, i: int) -> dict:
         return self.sample(self.videos[i])
 
-    def sample(self, video: int) -> dict:
-        """The item of one video (by video index), sampled as configured."""
+    @property
+    def predicted(self) -> np.ndarray:
+        """bool [T]: which cached frames are predicted rather than observed."""
+        return np.arange(self.t) >= self.t_observed
+
+    def sample(self, video: int, future: bool = False) -> dict:
+        """The item of one video (by video index), sampled as configured; `future`: the window is
+        shifted into the predicted frames (when the cache has them)."""
         s = self.sampling
         start = (int(torch.randint(0, self.last_start + 1, ()).item()) if s.random_start
                  else min(s.start, self.last_start))
-        frames = self.frames_for(start)
+        frames = self.frames_for(start) + (self.future_shift if future else 0)  # [F] cached-frame positions
         slots = torch.from_numpy(np.asarray(self.read(video, frames), dtype=np.float32))  # [F, K, D']
         presence = torch.from_numpy(self.read(video, frames, "presence") > 0)  # [F, K]
         return {"slots": slots, "presence": presence, "video_index": video,
-                "frame_index": torch.from_numpy(self.frame_index[frames])}
+                "frame_index": torch.from_numpy(self.frame_index[frames]),
+                "predicted": torch.from_numpy(self.predicted[frames])}
 
 
 def summary(path: Path, sample_rows: int = 64) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -387,9 +429,12 @@ def summary(path: Path, sample_rows: int = 64) -> tuple[pd.DataFrame, pd.DataFra
         shape, dtype = f["slots"].shape, f["slots"].dtype
         done_rows = np.flatnonzero(status == DONE)[:sample_rows]
         sample = f["slots"][np.sort(done_rows)].astype(np.float32) if len(done_rows) else None
-    attr_table = pd.DataFrame([(k, _short(attrs[k])) for k in ATTRS], columns=["attribute", "value"])
+    shown = list(ATTRS) + [k for k in OPTIONAL_ATTRS if k in attrs]
+    attr_table = pd.DataFrame([(k, _short(attrs[k])) for k in shown], columns=["attribute", "value"])
     size = path.stat().st_size
+    obs = observed_frames(attrs)
     rows = [("shape [N, T, K, D]", str(list(shape))), ("dtype", str(dtype)),
+            ("frames observed / predicted", f"{obs} / {int(attrs['frames_per_video']) - obs}"),
             ("videos done", int((status == DONE).sum())), ("videos skipped", int((status == SKIPPED).sum())),
             ("videos pending", int((status == PENDING).sum())), ("file size (MB)", f"{size / 2**20:.2f}"),
             ("bytes per video", f"{size / max(len(index), 1):.0f}")]

@@ -12,6 +12,11 @@ presence mask is 1 where the object is inside the camera view at that frame and 
 outside it or where the slot holds no object (whose features are 0); the QA model ignores those.
 The producer's identity is the state layout; each split's `source_sha256` hashes its annotation
 files, so a cache never mixes annotations of two datasets.
+
+`future=N` appends N frames past the annotation, at the same stride, from the simulator's
+continuation that CLEVRER-sim keeps in `tail_events/tail_*.json` (`motion_trajectory`, generator
+1.3 on): the oracle of any rollout. They are marked predicted (`observed_frames`), and N is part of
+the producer's identity. Real CLEVRER has no continuation; asking for one is an error.
 """
 from __future__ import annotations
 
@@ -19,13 +24,21 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from qa_data.clevrer.annotations import COLORS, MATERIALS, SHAPES, Annotation, load_annotation
+from qa_data.clevrer.annotations import (
+    COLORS,
+    MATERIALS,
+    SHAPES,
+    Annotation,
+    load_annotation,
+    parse_annotation,
+    read_json,
+)
 from qa_data.clevrer.layout import ClevrerLayout, canonical_split
 from qa_data.errors import DataError
 from qa_data.provenance import code_version
@@ -48,6 +61,7 @@ class StateExtractConfig:
     frame_stride: int = 1  # every S-th annotated frame
     max_objects: int = 6  # K: slots per video (CLEVRER scenes have at most 6 objects)
     dtype: str = "float32"
+    future: int = 0  # frames past the annotation from the simulator's continuation (CLEVRER-sim only)
 
 
 @dataclass
@@ -60,9 +74,40 @@ class StateExtractResult:
 
 
 def state_layout(cfg: StateExtractConfig) -> dict:
-    return {"version": STATE_LAYOUT_VERSION, "features": STATE_FEATURES, "static": len(STATIC_FEATURES),
-            "dynamics": len(DYNAMIC_FEATURES), "max_objects": cfg.max_objects,
-            "slot_order": "object_property order", "presence": "inside_camera_view"}
+    layout = {"version": STATE_LAYOUT_VERSION, "features": STATE_FEATURES, "static": len(STATIC_FEATURES),
+              "dynamics": len(DYNAMIC_FEATURES), "max_objects": cfg.max_objects,
+              "slot_order": "object_property order", "presence": "inside_camera_view"}
+    if cfg.future:
+        layout["future"] = {"frames": cfg.future, "source": "simulator continuation (tail_events motion_trajectory)"}
+    return layout
+
+
+def with_continuation(ann: Annotation, tail_path: Path) -> Annotation:
+    """The annotation with the simulator's continuation (a CLEVRER-sim tail file) appended to its
+    `motion_trajectory`; raises DataError when the file has none or it does not continue the video."""
+    if not tail_path.is_file():
+        raise DataError(tail_path, "no simulator continuation for this video (CLEVRER-sim writes "
+                                   "tail_events/tail_*.json; real CLEVRER has no future frames)")
+    tail = read_json(tail_path)
+    if not isinstance(tail, dict) or "motion_trajectory" not in tail:
+        raise DataError(tail_path, "the tail file has no motion_trajectory (written by CLEVRER-sim generator 1.3 on: "
+                                   "regenerate the data)")
+    cont = parse_annotation({"scene_index": ann.scene_index, "video_filename": ann.video_filename,
+                             "object_property": [{"object_id": o.object_id, "color": o.color, "material": o.material,
+                                                  "shape": o.shape} for o in ann.object_property],
+                             "motion_trajectory": tail["motion_trajectory"], "collision": []}, tail_path)
+    frames = [f.frame_id for f in cont.motion_trajectory]
+    if frames and frames[0] != ann.num_frames:
+        raise DataError(tail_path, f"motion_trajectory starts at frame {frames[0]}, the annotation ends at frame "
+                                   f"{ann.num_frames - 1}")
+    return replace(ann, motion_trajectory=ann.motion_trajectory + cont.motion_trajectory)
+
+
+def state_frames(cfg: StateExtractConfig) -> tuple[np.ndarray, int]:
+    """(source frames of the cache [T], how many of them are observed)."""
+    observed = np.arange(0, SOURCE_FRAMES, cfg.frame_stride)
+    future = observed[-1] + cfg.frame_stride * np.arange(1, cfg.future + 1)
+    return np.concatenate([observed, future]), len(observed)
 
 
 def video_states(ann: Annotation, frames: np.ndarray, max_objects: int,
@@ -108,8 +153,8 @@ def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
                    progress: bool = True) -> StateExtractResult:
     """Writes (or completes) `out_dir/<split>.h5` from the split's annotations."""
     layout, split = ClevrerLayout(data_root), canonical_split(cfg.split)
-    if cfg.frame_stride < 1 or cfg.max_objects < 1:
-        raise ValueError("frame_stride and max_objects must be at least 1")
+    if cfg.frame_stride < 1 or cfg.max_objects < 1 or cfg.future < 0:
+        raise ValueError("frame_stride and max_objects must be at least 1, future at least 0")
     try:
         indices = layout.annotation_indices(split)
     except FileNotFoundError:
@@ -119,12 +164,17 @@ def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
                         f"no annotations for split {split!r}: ground-truth states need annotations (real CLEVRER "
                         "has them for train and validation only, not for test)")
     paths = [layout.annotation_path(split, i) for i in indices]
-    frames = np.arange(0, SOURCE_FRAMES, cfg.frame_stride)
+    frames, observed = state_frames(cfg)
+    if cfg.future and not (layout.root / "tail_events").is_dir():
+        raise DataError(layout.root / "tail_events", "--future needs the simulator's continuation of each video, which "
+                                                     "only CLEVRER-sim has (tail_events/); real CLEVRER ends at its "
+                                                     "last frame")
     attrs = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model": "states", "model_label": "states",
         "producer": "annotations",
         "producer_id": hashlib.sha256(json.dumps(state_layout(cfg), sort_keys=True).encode()).hexdigest(),
-        "source_sha256": files_sha256(paths),
+        "source_sha256": files_sha256(paths + ([t for t in (layout.tail_events_path(i) for i in indices) if t.is_file()]
+                                               if cfg.future else [])),
         "producer_info": json.dumps({"annotation_root": str(layout.root.resolve()), "annotations": len(paths),
                                      "state_layout": state_layout(cfg)}, sort_keys=True),
         "extraction": json.dumps({"frame_stride": cfg.frame_stride, "dtype": cfg.dtype}, sort_keys=True),
@@ -134,6 +184,9 @@ def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
         "resolution": [0, 0], "video_index_first": indices[0], "video_index_last": indices[-1],
         "num_videos": len(indices), "code_version": code_version(),
     }
+    if cfg.future:
+        attrs["model_label"] = "states+future"
+        attrs["observed_frames"] = observed
     path = split_file(out_dir, split)
     check_or_create(path, attrs, indices, frames.tolist(), len(STATE_FEATURES), cfg.dtype)
     result = StateExtractResult(path)
@@ -147,7 +200,11 @@ def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
                 result.already_done += 1
                 continue
             try:
-                feats, presence = video_states(load_annotation(ann_path), frames, cfg.max_objects, ann_path)
+                ann = load_annotation(ann_path)
+                if cfg.future:
+                    ann = with_continuation(ann, layout.tail_events_path(idx))
+                feats, presence = video_states(ann, frames, cfg.max_objects,
+                                               layout.tail_events_path(idx) if cfg.future else ann_path)
             except DataError as e:
                 writer.skip(idx, str(e))
                 result.skipped.append((idx, str(e)))

@@ -21,13 +21,17 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="cache folder")
     ap.add_argument("--frame-stride", type=int, default=defaults.frame_stride, help="every S-th annotated frame")
     ap.add_argument("--max-objects", type=int, default=defaults.max_objects, help="slots per video")
+    ap.add_argument("--future", type=int, default=0, metavar="N",
+                    help="append N frames past the video at the same stride from the simulator's continuation "
+                         "(CLEVRER-sim's tail files): the oracle of a rollout, marked predicted in the cache; "
+                         "predictive questions look at them (data.future_shift)")
     ap.add_argument("--dtype", default=defaults.dtype, choices=["float16", "float32"])
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for split in args.split.split(","):
         cfg = StateExtractConfig(split=split, frame_stride=args.frame_stride, max_objects=args.max_objects,
-                                 dtype=args.dtype)
+                                 dtype=args.dtype, future=args.future)
         try:
             result = extract_states(args.data, args.out, cfg, progress=not args.no_progress)
         except DataError as e:

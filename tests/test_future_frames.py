@@ -1,0 +1,123 @@
+"""Predicted frames in the slot cache: the simulator's continuation as states (`extract_states --future`), the
+observed/predicted marking, and the QA reader's predictive window (issue 30)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from qa_data.clevrer.annotations import load_annotation
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.errors import DataError
+from qa_data.sim.cli import build_config
+from qa_data.sim.generate import generate_dataset
+from qa_data.slots.slot_cache import SlotFrames, SlotSampling, read_attrs
+from qa_data.slots.state_cache import STATE_FEATURES, StateExtractConfig, extract_states, video_states
+from qa_data.slots.state_cli import main as states_main
+from reasoning.qa_dataset import TYPE_ID, QuestionSet
+from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig
+
+STRIDE, FUTURE = 8, 5  # 16 observed frames (0..120), 5 predicted (128..160)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """6 render-free CLEVRER-sim videos with questions, and their states with and without the future."""
+    from qa_data.qgen.cli import build_question_config
+    from qa_data.qgen.generate import generate_questions
+
+    root = tmp_path_factory.mktemp("future")
+    generate_dataset(build_config("tiny", 6, 3, ["render=false"]), root, workers=1, progress=False)
+    generate_questions(root, build_question_config(), workers=1, progress=False)
+    for split in ("train", "validation"):
+        extract_states(root, root / "plain", StateExtractConfig(split=split, frame_stride=STRIDE), progress=False)
+        extract_states(root, root / "future", StateExtractConfig(split=split, frame_stride=STRIDE, future=FUTURE),
+                       progress=False)
+    return root
+
+
+def test_future_frames_are_the_simulators_continuation(data):
+    layout = ClevrerLayout(data)
+    plain, future = (SlotFrames(data / f"{c}/train.h5", SlotSampling(num_frames=8)) for c in ("plain", "future"))
+    attrs = read_attrs(future.path)
+    assert attrs["observed_frames"] == 16 and attrs["frames_per_video"] == 21
+    assert "observed_frames" not in read_attrs(plain.path)
+    assert attrs["model_label"] == "states+future" and attrs["producer_id"] != read_attrs(plain.path)["producer_id"]
+    assert future.frame_index.tolist() == list(range(0, 128, STRIDE)) + [128, 136, 144, 152, 160]
+    assert future.predicted.tolist() == [False] * 16 + [True] * FUTURE
+    loc, vel = STATE_FEATURES.index("x"), STATE_FEATURES.index("vx")
+    for v in plain.videos:
+        ann = load_annotation(layout.annotation_path("train", v))
+        np.testing.assert_array_equal(future.read(v)[:16], plain.read(v))  # observed frames unchanged
+        tail = json.loads(layout.tail_events_path(v).read_text())["motion_trajectory"]
+        by_frame = {f["frame_id"]: f for f in tail}
+        for i, frame in enumerate(future.frame_index[16:]):
+            for j, o in enumerate(ann.object_property):
+                s = next(s for s in by_frame[int(frame)]["objects"] if s["object_id"] == o.object_id)
+                np.testing.assert_allclose(future.read(v)[16 + i, j, loc:loc + 3], s["location"], rtol=1e-6)
+                np.testing.assert_allclose(future.read(v)[16 + i, j, vel:vel + 3], s["velocity"], rtol=1e-6)
+                assert future.read(v, what="presence")[16 + i, j] == s["inside_camera_view"]
+
+
+def test_future_needs_a_continuation(data, tmp_path):
+    # real CLEVRER's layout: annotations without tail files -> one clear error for the run
+    real = tmp_path / "real"
+    shutil.copytree(data / "annotations", real / "annotations")
+    with pytest.raises(DataError, match="tail_events.*only CLEVRER-sim has"):
+        extract_states(real, tmp_path / "s", StateExtractConfig(future=2), progress=False)
+    with pytest.raises(SystemExit, match="real CLEVRER ends at its last frame"):
+        states_main(["--data", str(real), "--out", str(tmp_path / "s"), "--future", "2", "--no-progress"])
+    # a tail file of an older generator (no motion_trajectory) and one too short: counted skips naming the file
+    shutil.copytree(data / "tail_events", real / "tail_events")
+    layout = ClevrerLayout(real)
+    first, second = layout.annotation_indices("train")[:2]
+    old = json.loads(layout.tail_events_path(first).read_text())
+    del old["motion_trajectory"]
+    layout.tail_events_path(first).write_text(json.dumps(old))
+    result = extract_states(real, tmp_path / "s2", StateExtractConfig(frame_stride=STRIDE, future=7), progress=False)
+    reasons = dict(result.skipped)
+    assert f"tail_{first:05d}.json" in reasons[first] and "no motion_trajectory" in reasons[first]
+    # frame 176 is past the simulated 7 s (175 frames) of every video
+    assert f"tail_{second:05d}.json" in reasons[second] and "frame 176 is needed" in reasons[second]
+    with pytest.raises(ValueError, match="future at least 0"):
+        extract_states(data, tmp_path / "s3", StateExtractConfig(future=-1), progress=False)
+    ann = load_annotation(layout.annotation_path("train", second))
+    with pytest.raises(DataError, match="frame 130 is needed"):
+        video_states(ann, np.array([0, 130]), 6)
+
+
+def items(data: Path, cache: str, shift: int = -1) -> list[dict]:
+    tok = QuestionTokenizer(TokenizerConfig())
+    from qa_data.reports.qa_report import load_split_with_answers
+
+    scenes = load_split_with_answers(ClevrerLayout(data), "train")
+    slots = SlotFrames(data / cache / "train.h5", SlotSampling(num_frames=8, start=1, future_shift=shift))
+    qs = QuestionSet(scenes, tok, slots)
+    return [qs[i] for i in range(len(qs))]
+
+
+def test_only_predictive_questions_look_into_the_future(data):
+    plain, future = items(data, "plain"), items(data, "future")
+    assert {it["type"] for it in future} == set(TYPE_ID.values())  # every type is exercised
+    observed = [1 + 2 * i for i in range(8)]  # start 1, stride 16 // 8
+    for a, b in zip(plain, future):
+        assert a["question_id"] == b["question_id"]
+        if b["type"] == TYPE_ID["predictive"]:
+            # SlotFormer's shift: by every predicted frame, so the window ends in the last predicted frames
+            assert b["frame_index"].tolist() == [STRIDE * (f + FUTURE) for f in observed]
+            assert b["predicted"].tolist() == [False] * 5 + [True] * 3
+        else:
+            # every other type sees exactly what it sees without predicted frames
+            assert b["frame_index"].tolist() == [STRIDE * f for f in observed] and not b["predicted"].any()
+            assert torch.equal(a["slots"], b["slots"]) and torch.equal(a["presence"], b["presence"])
+        # a cache without predicted frames gives every type the same observed window
+        assert a["frame_index"].tolist() == [STRIDE * f for f in observed] and not a["predicted"].any()
+    shifted = items(data, "future", shift=2)
+    pred = next(it for it in shifted if it["type"] == TYPE_ID["predictive"])
+    assert pred["frame_index"].tolist() == [STRIDE * (f + 2) for f in observed]
+    # a shift past the predicted frames is clipped to them
+    assert items(data, "future", shift=99)[0]["frame_index"].max() <= 160
