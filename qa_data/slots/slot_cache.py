@@ -86,9 +86,9 @@ OPTIONAL_ATTRS = {
 }
 
 # What must agree for a run to fill in (append to) an existing cache.
-IDENTITY = ("observed_frames", "format_version", "model", "model_label", "producer", "producer_id", "source_sha256", "extraction",
+IDENTITY = ("format_version", "model", "model_label", "producer", "producer_id", "source_sha256", "extraction",
             "dataset", "data_root", "split", "d_static", "d_dyn", "num_slots", "frame_stride", "frames_per_video",
-            "resolution", "video_index_first", "video_index_last", "num_videos")
+            "observed_frames", "resolution", "video_index_first", "video_index_last", "num_videos")
 
 
 def split_file(slots_dir: Path, split: str) -> Path:
