@@ -198,18 +198,24 @@ def extract_main(argv=None) -> int:
     ap.add_argument("--num-videos", type=int, default=defaults.num_videos, help="first N videos (default 0: all)")
     ap.add_argument("--num-workers", type=int, default=defaults.num_workers, help="video-decoding workers per process")
     ap.add_argument("--retry-skipped", action="store_true", help="recompute videos an earlier run skipped")
+    ap.add_argument("--rollout", type=int, default=defaults.rollout, metavar="N",
+                    help="append N frames the model predicts after the video, at its training stride (ODDN, "
+                         "PROVIDE); marked predicted in the cache, where predictive questions look at them")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    ecfg = ExtractConfig(split=args.split, frame_stride=args.frame_stride, batch_size=args.batch_size,
-                         dtype=args.dtype, precision=args.precision, num_videos=args.num_videos,
-                         num_workers=args.num_workers, retry_skipped=args.retry_skipped)
+    try:
+        ecfg = ExtractConfig(split=args.split, frame_stride=args.frame_stride, batch_size=args.batch_size,
+                             dtype=args.dtype, precision=args.precision, num_videos=args.num_videos,
+                             num_workers=args.num_workers, retry_skipped=args.retry_skipped, rollout=args.rollout)
+    except ConfigError as e:
+        raise SystemExit(f"error: {e}") from None
     accelerator = make_accelerator()
     loaded = load_run(args.run, args.checkpoint, [], accelerator.device)
     split_name(ecfg.split, loaded.cfg.frames.dataset)  # an unknown split is refused before --out is made
     try:
         result = extract(loaded, args.data, args.out, ecfg, accelerator, progress=not args.no_progress)
-    except DataError as e:
+    except (DataError, ConfigError) as e:
         raise SystemExit(f"error: {e}") from None
     if accelerator.is_main_process:
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "file": str(result.path), "run": str(args.run),

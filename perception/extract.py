@@ -7,9 +7,15 @@ is distributed or interrupted. Processes take pending batches round-robin and co
 round the results are gathered to the main process, the only writer, which places rows by video
 index and marks them done. Rerunning fills in what is still pending; a cache made by another
 checkpoint or with other settings is refused.
+
+`rollout=N` (video models with a predictor: ODDN and its variants, PROVIDE) appends N frames the model
+predicts after the observed ones, at the cache's stride, which must be the model's training stride (a
+prediction step is one training step apart). The cache marks them predicted (`observed_frames`), and N is
+part of the producer's identity: a QA model trained on a rollout cache is refused a cache without one.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -26,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from perception.checkpoint import LoadedRun
-from perception.registry import feature_dims, model_label, slot_features
+from perception.registry import feature_dims, is_video_model, model_label, rollout_features, slot_features
 from qa_data.clevrer.datasets import ClipConfig
 from qa_data.config import ConfigError, config_to_dict
 from qa_data.errors import DataError
@@ -65,16 +71,16 @@ class ExtractConfig:
     num_videos: int = 0  # the first N videos of the split (0: all)
     num_workers: int = 0  # DataLoader workers decoding videos, per process
     retry_skipped: bool = False  # recompute videos skipped by an earlier run (e.g. after repairing them)
+    rollout: int = 0  # frames predicted past the last observed one (video models with a predictor)
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.batch_size < 1 or self.frame_stride < 0 or self.num_videos < 0:
-            raise ConfigError("--batch-size must be >= 1, --frame-stride and --num-videos >= 0; got "
-                              f"{self.batch_size}, "
-                              f"{self.frame_stride}, {self.num_videos}")
+        if self.batch_size < 1 or self.frame_stride < 0 or self.num_videos < 0 or self.rollout < 0:
+            raise ConfigError("--batch-size must be >= 1, --frame-stride, --num-videos and --rollout >= 0; got "
+                              f"{self.batch_size}, {self.frame_stride}, {self.num_videos}, {self.rollout}")
 
 
 @dataclass
@@ -101,9 +107,15 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
     cfg, model = loaded.cfg, loaded.model
     d_static, d_dyn = feature_dims(model, cfg)
     extraction = {"frame_stride": stride, "batch_size": ecfg.batch_size, "dtype": ecfg.dtype, "precision": precision}
-    return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "model": cfg.model, "model_label": model_label(cfg),
-        "producer": "perception", "producer_id": file_sha256(loaded.path), "source_sha256": "",
+    producer_id, label = file_sha256(loaded.path), model_label(cfg)
+    if ecfg.rollout:
+        extraction["rollout"] = ecfg.rollout
+        # the checkpoint and N: a rollout cache is another feature source than the same model's observed frames
+        producer_id = hashlib.sha256(f"{producer_id}+rollout={ecfg.rollout}".encode()).hexdigest()
+        label = f"{label}+rollout"
+    attrs = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "model": cfg.model, "model_label": label,
+        "producer": "perception", "producer_id": producer_id, "source_sha256": "",
         "producer_info": json.dumps({"checkpoint": str(loaded.path.resolve()), "checkpoint_step": loaded.step,
                                      "perception_config": config_to_dict(cfg)}, sort_keys=True),
         "extraction": json.dumps(extraction, sort_keys=True), "dataset": cfg.frames.dataset,
@@ -113,6 +125,9 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
         "video_index_first": indices[0], "video_index_last": indices[-1], "num_videos": len(indices),
         "code_version": code_version(),
     }
+    if ecfg.rollout:
+        attrs["observed_frames"] = frames_per_video - ecfg.rollout
+    return attrs
 
 
 class VideoBatches(Dataset):
@@ -160,7 +175,16 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
         raise DataError(data_root, f"split {split!r} has no videos")
     source_frames = video_frames(data_root, split, dataset)
     stride = ecfg.frame_stride or cfg.frames.frame_stride
-    frame_index = list(range(0, source_frames, stride))
+    frame_index = list(range(0, source_frames, stride))  # observed
+    if ecfg.rollout:
+        if not is_video_model(cfg):
+            raise ConfigError(f"--rollout: {model_label(cfg)} is an image model with no predictor to roll out; "
+                              "rollouts need a video model (ODDN and its variants, PROVIDE)")
+        if stride != cfg.frames.frame_stride:
+            raise ConfigError(f"--rollout needs the model's training stride ({cfg.frames.frame_stride}): one "
+                              f"prediction step is that many frames, not --frame-stride {stride}")
+    observed = len(frame_index)
+    frame_index += [frame_index[-1] + stride * i for i in range(1, ecfg.rollout + 1)]  # predicted
     if stride != cfg.frames.frame_stride and feature_dims(model, cfg)[1]:
         logger.warning("frame stride %d differs from the model's training stride %d: its dynamics were learned "
                        "between frames %d apart", stride, cfg.frames.frame_stride, cfg.frames.frame_stride)
@@ -197,11 +221,11 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
         logger.info("%s: %d of %d videos already done, %d to extract in %d batches on %d process(es)",
                     path, already, len(indices), todo, len(pending), world)
 
-    clip = ClipConfig(clip_len=len(frame_index), stride=stride, random_start=False, start_frame=0,
+    clip = ClipConfig(clip_len=observed, stride=stride, random_start=False, start_frame=0,
                       expected_frames=source_frames, preprocess=cfg.frames.preprocess)
     loader = iter(DataLoader(VideoBatches(data_root, split, dataset, clip, mine), batch_size=None,
                              num_workers=ecfg.num_workers, collate_fn=_as_is))
-    frame_t = torch.tensor(frame_index, dtype=torch.long)
+    frame_t = torch.tensor(frame_index[:observed], dtype=torch.long)
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     result = ExtractResult(path=path, computed=0, already_done=already)
     bar = tqdm(total=todo, unit="video", desc=f"extract {split}",
@@ -217,7 +241,8 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
                 seeds = video_seeds(torch.tensor(item["video_index"]), frame_t, source_frames).to(device)  # [b, T]
                 ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
                 with ctx:
-                    f = slot_features(model, cfg, video, seeds)  # [b, T, K, D]
+                    f = (rollout_features(model, cfg, video, ecfg.rollout, seeds) if ecfg.rollout  # [b, T + N, K, D]
+                         else slot_features(model, cfg, video, seeds))  # [b, T, K, D]
                 if f.shape != (len(item["video_index"]), len(frame_index), attrs["num_slots"], dim):
                     raise RuntimeError(f"{model_label(cfg)} gave features {list(f.shape)}, expected "
                                        f"[{len(item['video_index'])}, {len(frame_index)}, {attrs['num_slots']}, {dim}]")

@@ -73,6 +73,13 @@ class PerceptionModel(nn.Module):
         """Video models: `steps` future frames from context frames [B, C, 3, H, W] (`perception.oddn.Rollout`)."""
         raise ValueError(f"{self.name} is an image model; it does not predict frames")
 
+    def rollout_features(self, video: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Video models: the slot features of video [B, T, 3, H, W], then of `steps` frames the model predicts
+        after it: [B, T + steps, K, D_static + D_dyn] (called without gradients). The first T are `slot_features`;
+        the predicted ones are what `predict` rolls out from the same frames."""
+        raise ValueError(f"{self.name} is an image model: it has no predictor to roll out (rollouts need a video "
+                         "model such as ODDN or PROVIDE)")
+
     def interpretability_figures(self, cfg, item: dict, out_dir: Path) -> list[Path]:
         """Figures that show what the model's dynamics mean (ODDN Fig. 10); none by default."""
         return []

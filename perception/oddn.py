@@ -354,6 +354,20 @@ class Oddn(PerceptionModel):
     def predict(self, context: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> Rollout:
         return self.rollout(context, steps, seeds)
 
+    @torch.no_grad()
+    def rollout_features(self, video: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T + steps, K, D + l]: `features` of the observed frames, then of the latents `rollout` predicts
+        from them. A frame's dynamics read that frame and the one before, so the observed frames' features
+        are those of `features`, and a predicted frame's dynamics are those of the predicted latents."""
+        if video.shape[1] < 2:
+            raise ValueError("a rollout needs at least 2 observed frames (dynamics come from frame pairs)")
+        _, mu = self.infer(video, seeds)  # [B, T, K, D]
+        z = torch.cat([mu, self.rollout_latents(mu, steps)], 1)  # [B, T + S, K, D]
+        if self.variant == "iodine_linear":
+            return z
+        dyn = self.dynamics(z)  # [B, T + S, K, l]
+        return torch.cat([z, torch.cat([dyn[:, 1:2], dyn[:, 1:]], 1)], -1)
+
     def interpretability_figures(self, cfg, item: dict, out_dir: Path) -> list[Path]:
         if self.variant == "iodine_linear":  # no dynamics to show
             return []

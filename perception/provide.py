@@ -331,3 +331,11 @@ class Provide(PerceptionModel):
 
     def predict(self, context: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> Rollout:
         return self.rollout(context, steps, seeds)
+
+    def rollout_features(self, video: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T + steps, K, D]: each observed frame's last posterior mean (as `features`), then the prior mean of
+        each predicted frame (as `rollout`'s latents)."""
+        with torch.no_grad():
+            observed, predicted = self.run(video, seeds, predict_steps=steps)
+        return torch.stack([split_params(f.decoded_lam)[0] for f in observed]
+                           + [split_params(f.lam)[0] for f in predicted], 1)

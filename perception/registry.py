@@ -82,6 +82,14 @@ def slot_features(model: PerceptionModel, cfg: PerceptionConfig, video: torch.Te
         return model.slot_features(video, seeds)
 
 
+def rollout_features(model: PerceptionModel, cfg: PerceptionConfig, video: torch.Tensor, steps: int,
+                     seeds: torch.Tensor | None = None) -> torch.Tensor:
+    """Slot features of video [B, T, 3, H, W] then of `steps` predicted frames: [B, T + steps, K, D]; a model
+    without a predictor raises ValueError."""
+    with torch.no_grad():
+        return model.rollout_features(video, steps, seeds)
+
+
 def predict(model: PerceptionModel, cfg: PerceptionConfig, context: torch.Tensor, steps: int,
             seeds: torch.Tensor | None = None) -> Rollout:
     """Future frames of a video model from context frames [B, C, 3, H, W]."""

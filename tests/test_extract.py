@@ -24,7 +24,7 @@ from perception.registry import build_model, feature_dims, slot_features
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.clevrer.preprocess import preprocess_frames
 from qa_data.clevrer.video_io import read_video, write_video
-from qa_data.config import config_to_dict, load_config
+from qa_data.config import ConfigError, config_to_dict, load_config
 from qa_data.errors import DataError
 from qa_data.provenance import file_sha256
 from qa_data.runtime.checkpoints import write_model_file
@@ -224,6 +224,44 @@ def test_every_perception_model_extracts(preset, sim_data, tmp_path):
                            video_seeds(torch.tensor(videos), torch.arange(0, 128, 32), 128))
     stored = torch.stack([torch.from_numpy(reader.read(v)) for v in videos])
     torch.testing.assert_close(stored, direct, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("preset", ["oddn_tiny", "provide_tiny", "iodine_tiny"])
+def test_rollout_frames_are_the_models_own_prediction(preset, sim_data, tmp_path):
+    """`--rollout N`: after the observed frames, N frames of the model's own `predict` call from the same
+    frames, marked predicted; N is part of the producer; a model without a predictor is refused."""
+    run = make_run(tmp_path / "run", preset, overrides=["frames.frame_stride=32"])
+    loaded = load_run(run)
+    ecfg = dict(batch_size=2, num_videos=2, dtype="float32", precision="no")
+    if preset == "iodine_tiny":
+        with pytest.raises(ConfigError, match="image model with no predictor"):
+            extract(loaded, sim_data, tmp_path / "slots", ExtractConfig(rollout=2, **ecfg), progress=False)
+        assert not (tmp_path / "slots" / "train.h5").exists()
+        return
+    with pytest.raises(ConfigError, match="needs the model's training stride"):
+        extract(loaded, sim_data, tmp_path / "slots", ExtractConfig(rollout=2, frame_stride=16, **ecfg),
+                progress=False)
+    extract(loaded, sim_data, tmp_path / "plain", ExtractConfig(**ecfg), progress=False)
+    extract(loaded, sim_data, tmp_path / "slots", ExtractConfig(rollout=2, **ecfg), progress=False)
+    plain = SlotFrames(tmp_path / "plain" / "train.h5", SlotSampling(num_frames=4))
+    cache = SlotFrames(tmp_path / "slots" / "train.h5", SlotSampling(num_frames=4))
+    assert cache.frame_index.tolist() == [0, 32, 64, 96, 128, 160]
+    assert cache.predicted.tolist() == [False] * 4 + [True] * 2 and cache.attrs["observed_frames"] == 4
+    assert cache.attrs["model_label"].endswith("+rollout") and json.loads(cache.attrs["extraction"])["rollout"] == 2
+    assert cache.attrs["producer_id"] != plain.attrs["producer_id"]
+    fresh = load_run(run)
+    layout, videos = ClevrerLayout(sim_data), cache.videos
+    clips = torch.stack([preprocess_frames(read_video(layout.video_source("train", v))[::32],
+                                           fresh.cfg.frames.preprocess) for v in videos])  # [2, 4, 3, 32, 48]
+    seeds = video_seeds(torch.tensor(videos), torch.arange(0, 128, 32), 128)
+    stored = torch.stack([torch.from_numpy(cache.read(v)) for v in videos])  # [2, 6, K, D]
+    d_static = feature_dims(fresh.model, fresh.cfg)[0]
+    predicted = fresh.model.predict(clips, 2, seeds).z  # [2, 6, K, d_static]: the model's own rollout
+    torch.testing.assert_close(stored[..., :d_static], predicted, atol=1e-5, rtol=1e-5)
+    # the observed frames are exactly the cache without a rollout
+    torch.testing.assert_close(stored[:, :4], torch.stack([torch.from_numpy(plain.read(v)) for v in videos]),
+                               atol=1e-5, rtol=1e-5)
+    assert np.isfinite(stored.numpy()).all()
 
 
 def test_inspect_slots_prints_attributes_and_status(oddn_run, sim_data, tmp_path):
