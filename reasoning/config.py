@@ -89,6 +89,9 @@ class QATrainConfig:
     min_lr_ratio: float = 0.01  # cosine decay to lr * min_lr_ratio (SlotFormer: lr / 100)
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # 0: none (SlotFormer)
+    # weight of a softmax cross-entropy over the choices of questions with exactly one correct choice (every
+    # predictive question), added to the per-choice BCE; 0: ALOE's BCE only (reasoning.train.one_correct_softmax)
+    choice_softmax_weight: float = 0.0
     mixed_precision: str = "auto"  # auto (bf16 where bf16 is native: GPU, AMX/AVX512-BF16 CPU) | no | bf16 | fp16
     seed: int = 0
     log_every: int = 50

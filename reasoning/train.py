@@ -114,10 +114,29 @@ def type_losses(out, passes: Passes) -> torch.Tensor:
     return sums
 
 
-def qa_loss(out, passes: Passes, mask_weight: float) -> tuple[torch.Tensor, dict]:
-    """Mean CE over descriptive passes + mean BCE over choices with known labels (+ masked-slot MSE). `parts`:
-    the logged scalars (train/ce, train/bce, train/mask) and `by_type`, the per-type sums they are made of
-    (`type_losses`), computed once for both."""
+def one_correct_softmax(out, passes: Passes) -> tuple[torch.Tensor, torch.Tensor]:
+    """(summed loss, questions) of a softmax cross-entropy over the choices of each question with exactly one
+    correct choice among two or more labelled ones (every predictive question): the choices compete, so what
+    they share (the question, the wording of a collision) cancels and only what tells them apart is learned."""
+    sel = passes.is_choice & (passes.label >= 0)
+    z = out.choice_logits.float()[sel]  # [M]
+    q, y = passes.question[sel], passes.label[sel].float()  # [M]
+    nq = int(passes.question.max().item()) + 1 if len(passes.question) else 0
+    ones = torch.zeros(nq, device=z.device).index_add_(0, q, y)  # [Q] correct choices
+    known = torch.zeros(nq, device=z.device).index_add_(0, q, torch.ones_like(y))  # [Q] labelled choices
+    eligible = (ones == 1) & (known >= 2)
+    top = torch.full((nq,), -torch.inf, device=z.device).scatter_reduce(0, q, z.detach(), "amax")  # [Q]
+    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+    lse = torch.zeros(nq, device=z.device).index_add_(0, q, (z - top[q]).exp()).clamp_min(1e-30).log() + top
+    picked = torch.zeros(nq, device=z.device).index_add_(0, q, z * y)  # [Q] the correct choice's logit
+    return torch.where(eligible, lse - picked, torch.zeros_like(lse)).sum(), eligible.sum().float()
+
+
+def qa_loss(out, passes: Passes, mask_weight: float, softmax_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """Mean CE over descriptive passes + mean BCE over choices with known labels (+ masked-slot MSE, + the
+    one-correct softmax over choices, `one_correct_softmax`). `parts`: the logged scalars (train/ce, train/bce,
+    train/mask, train/softmax) and `by_type`, the per-type sums they are made of (`type_losses`), computed once
+    for both."""
     by_type = type_losses(out, passes)  # [types, 2]; descriptive is type 0, the multiple-choice types follow
     # Without passes of a kind its loss is 0 but still reaches its head, so that every process of a
     # distributed run hands DDP gradients for the same parameters.
@@ -125,8 +144,13 @@ def qa_loss(out, passes: Passes, mask_weight: float) -> tuple[torch.Tensor, dict
     mc_count = by_type[1:, 1].sum()
     bce = (by_type[1:, 0].sum() / mc_count if mc_count > 0 else 0.0 * out.choice_logits.float().sum())
     loss = ce + bce + mask_weight * out.mask_loss.float()
-    return loss, {"train/ce": ce.detach(), "train/bce": bce.detach(), "train/mask": out.mask_loss.detach().float(),
-                  "by_type": by_type}
+    parts = {"train/ce": ce.detach(), "train/bce": bce.detach(), "train/mask": out.mask_loss.detach().float()}
+    if softmax_weight > 0:
+        total, count = one_correct_softmax(out, passes)
+        soft = total / count if count > 0 else 0.0 * out.choice_logits.float().sum()
+        loss = loss + softmax_weight * soft
+        parts["train/softmax"] = soft.detach()
+    return loss, {**parts, "by_type": by_type}
 
 
 def type_gradient_norms(model: torch.nn.Module, losses: torch.Tensor) -> dict[str, float]:
@@ -341,7 +365,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         passes = passes.to(accelerator.device)
         with accelerator.autocast():
             output = model(passes.slots, passes.text, passes.segment, passes.presence)
-            loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight)
+            loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight, cfg.train.choice_softmax_weight)
             by_type = parts.pop("by_type")  # [types, 2]
         check_finite(accelerator, loss, "QA loss", step + 1, last_ckpt)
         seen += question_correct(output, passes)

@@ -145,6 +145,27 @@ def test_per_type_losses_add_up_to_the_loss_and_their_gradients_are_each_types_o
     assert norms["predictive"] == pytest.approx(float(own), rel=1e-5)
 
 
+def test_one_correct_softmax_is_each_questions_cross_entropy_over_its_choices():
+    """Questions with exactly one correct choice get the cross-entropy of their choices' logits (computed
+    independently per question below); questions with none, several or one labelled choice get nothing."""
+    from reasoning.train import one_correct_softmax
+
+    torch.manual_seed(0)
+    passes = toy_batch(n_desc=2, n_mc=4)  # questions 2..5, three choices each
+    passes.label[passes.is_choice] = torch.tensor([0, 1, 0,  1, 1, 0,  0, 0, 0,  0, -1, 1])
+    out = Aloe(AloeConfig(d_model=32, layers=1, heads=2, ffn=32, head_hidden=16), 5, 3, 4, 82, 22, 32)(
+        passes.slots, passes.text, passes.segment)
+    total, count = one_correct_softmax(out, passes)
+    z = out.choice_logits[passes.is_choice].view(4, 3)
+    expected = (torch.nn.functional.cross_entropy(z[0:1], torch.tensor([1]), reduction="sum")  # one correct of 3
+                + torch.nn.functional.cross_entropy(z[3:4, [0, 2]], torch.tensor([1]), reduction="sum"))  # of 2
+    assert count == 2 and torch.allclose(total, expected)
+    loss, parts = qa_loss(out, passes, 0.0, softmax_weight=0.5)
+    assert torch.allclose(parts["train/softmax"], expected / 2)
+    assert torch.allclose(loss, parts["train/ce"] + parts["train/bce"] + 0.5 * expected / 2)
+    assert "train/softmax" not in qa_loss(out, passes, 0.0)[1]
+
+
 def test_blind_model_sees_no_visual_input():
     passes = toy_batch()
     torch.manual_seed(0)
