@@ -4,8 +4,11 @@ Sequence of one pass: `[CLS, F*K visual tokens, L text tokens]` (blind: `[CLS, L
 - visual token: slot features ++ modality flag [0, 1] -> Linear -> d_model;
 - text token: word embedding (text_embed) ++ segment flag (question [1, 0] / choice [0, 1]; a
   descriptive question is all [0, 1], as in ALOE) ++ modality flag [1, 0] -> Linear -> d_model;
+- optional relation tokens (object tracks only): one per unordered pair of slots, a shared MLP of both
+  tracks taken in either order and summed, masked unless both objects are seen;
 - learnable positions (joint: one per token, as SlotFormer; factorised: frame + slot embeddings for
-  visual tokens), a pre-LN transformer encoder, padded text and absent slots masked out;
+  visual tokens, one shared embedding for relation tokens), a pre-LN transformer encoder, padded text and
+  absent slots masked out;
 - optional input standardisation with the training cache's per-feature statistics.
 Heads on CLS: 128 -> 22 answer classes (descriptive), 128 -> 1 (one multiple-choice option: question
 and choice are one sequence, one pass per choice). Optional: object shuffling and the masked-slot
@@ -51,22 +54,30 @@ class Aloe(nn.Module):
         self.text_in = nn.Linear(cfg.text_embed + 4, d)
         self.tracks = cfg.visual_tokens == "object_track"
         n_visual = 0 if cfg.blind else (num_slots if self.tracks else num_frames * num_slots)
+        self.relations = cfg.relation_tokens and not cfg.blind
+        n_pairs = num_slots * (num_slots - 1) // 2 if self.relations else 0
         if not cfg.blind:
             # a track token: every frame's features (zero where absent) and presence, then an MLP
             self.vision_in = (_mlp(num_frames * (slot_dim + 1) + 2, 2 * d, d) if self.tracks
                               else nn.Linear(slot_dim + 2, d))
+            if self.relations:  # a pair token: both tracks, in either order, through one MLP
+                first, second = torch.triu_indices(num_slots, num_slots, 1)  # [P] each, first < second
+                self.register_buffer("pair_index", torch.stack([first, second]), persistent=False)
+                self.relation_in = _mlp(2 * num_frames * (slot_dim + 1), 2 * d, d)
             self.mask_token = nn.Parameter(torch.zeros(d))
             self.mask_out = nn.Linear(d, slot_dim)
             self.register_buffer("feat_mean", torch.zeros(slot_dim))
             self.register_buffer("feat_std", torch.ones(slot_dim))
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         if cfg.positions == "joint":
-            self.pos = nn.Parameter(torch.randn(1, 1 + n_visual + text_len, d) * 0.02)
+            self.pos = nn.Parameter(torch.randn(1, 1 + n_visual + n_pairs + text_len, d) * 0.02)
         else:
             self.pos = nn.Parameter(torch.randn(1, 1 + text_len, d) * 0.02)  # CLS and text
             if not cfg.blind:
                 self.frame_pos = nn.Parameter(torch.randn(1 if self.tracks else num_frames, 1, d) * 0.02)
                 self.slot_pos = nn.Parameter(torch.randn(1, num_slots, d) * 0.02)
+            if self.relations:
+                self.pair_pos = nn.Parameter(torch.randn(1, 1, d) * 0.02)  # one for every pair: no pair identity
         # nn.TransformerEncoder's pre-LN function and parameter names, one fused attention call per layer
         self.encoder = Encoder(d, cfg.heads, cfg.ffn, cfg.dropout, cfg.layers)
         self.answer_head = _mlp(d, cfg.head_hidden, num_answers)
@@ -81,8 +92,34 @@ class Aloe(nn.Module):
         """[1, 1 + F*K + L, d] (blind: [1, 1 + L, d])."""
         if self.cfg.positions == "joint" or self.cfg.blind:
             return self.pos
-        visual = (self.frame_pos + self.slot_pos).reshape(1, -1, self.pos.shape[-1])  # [1, F*K, d]
+        visual = (self.frame_pos + self.slot_pos).reshape(1, -1, self.pos.shape[-1])  # [1, F*K or K, d]
+        if self.relations:
+            visual = torch.cat([visual, self.pair_pos.expand(1, self.pair_index.shape[1], -1)], 1)  # [1, K + P, d]
         return torch.cat([self.pos[:, :1], visual, self.pos[:, 1:]], 1)
+
+    def visual_tokens(self, slots: torch.Tensor, presence: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """slots [N, F, K, D], presence [N, F, K] -> (visual tokens [N, V, d] before positions, their presence
+        [N, F or 1, V / F] (V = F*K, or K object tracks, + P pairs with relation tokens), the standardised frame x
+        slot features [N, F*K, D] or None)."""
+        n = slots.shape[0]
+        if self.cfg.input_norm == "standardize":
+            slots = (slots - self.feat_mean) / self.feat_std
+        if self.tracks:
+            present = presence.to(slots.dtype)[..., None]  # [N, F, K, 1]
+            track = torch.cat([slots * present, present], -1).transpose(1, 2).flatten(2)  # [N, K, F*(D+1)]
+            vis = self.vision_in(torch.cat([track, track.new_tensor([0.0, 1.0]).expand(n, self.num_slots, 2)], -1))
+            seen = presence.any(1, keepdim=True)  # [N, 1, K]: a track seen in no frame is masked
+            if self.relations:
+                a, b = self.pair_index
+                pairs = (self.relation_in(torch.cat([track[:, a], track[:, b]], -1))
+                         + self.relation_in(torch.cat([track[:, b], track[:, a]], -1)))  # [N, P, d]
+                vis = torch.cat([vis, pairs], 1)  # [N, K + P, d]
+                seen = torch.cat([seen, seen[..., a] & seen[..., b]], -1)  # [N, 1, K + P]
+            return vis, seen, None
+        flat = slots.flatten(1, 2)  # [N, F*K, D]
+        vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
+        return vis, presence, flat
 
     def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor,
                 presence: torch.Tensor | None = None) -> AloeOutput:
@@ -111,16 +148,7 @@ class Aloe(nn.Module):
                 perm = torch.argsort(torch.rand(n, self.num_slots, device=slots.device), dim=1)  # [N, K]
                 slots = torch.gather(slots, 2, perm[:, None, :, None].expand_as(slots))
                 presence = torch.gather(presence, 2, perm[:, None, :].expand_as(presence))
-            if self.cfg.input_norm == "standardize":
-                slots = (slots - self.feat_mean) / self.feat_std
-            if self.tracks:
-                present = presence.to(slots.dtype)[..., None]  # [N, F, K, 1]
-                track = torch.cat([slots * present, present], -1).transpose(1, 2).flatten(2)  # [N, K, F*(D+1)]
-                vis = self.vision_in(torch.cat([track, track.new_tensor([0.0, 1.0]).expand(n, self.num_slots, 2)], -1))
-                presence = presence.any(1, keepdim=True)  # [N, 1, K]: a track seen in no frame is masked
-            else:
-                flat = slots.flatten(1, 2)  # [N, F*K, D]
-                vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
+            vis, presence, flat = self.visual_tokens(slots, presence)
             if self.training and self.cfg.mask_slot_weight > 0:
                 pick = torch.randint(0, self.num_slots, (n, self.num_frames), device=slots.device)  # [N, F]
                 # [N, F*K], present only

@@ -36,10 +36,17 @@ class AloeConfig:
     # sampled trajectory (features and presence of every frame) through an MLP. Needs slots that keep
     # their object across frames (ground-truth states, or the tracked slots of ODDN and PROVIDE).
     visual_tokens: str = "frame_slot"
+    # object_track only: one more token per unordered pair of slots, a shared MLP of both tracks in either order
+    # (summed, so the token does not depend on the order): the two objects' attributes and relative motion in
+    # one token, so that a choice naming two objects can read their relation from it (issue 30's diagnosis:
+    # the closest approach of two objects is not linearly readable from two track tokens)
+    relation_tokens: bool = False
 
     def __post_init__(self):
         if self.visual_tokens not in ("frame_slot", "object_track"):
             raise ValueError(f"aloe.visual_tokens must be frame_slot or object_track, got {self.visual_tokens!r}")
+        if self.relation_tokens and self.visual_tokens != "object_track":
+            raise ValueError("aloe.relation_tokens needs aloe.visual_tokens=object_track")
         if self.visual_tokens == "object_track" and self.mask_slot_weight > 0:
             raise ValueError("the masked-slot loss needs aloe.visual_tokens=frame_slot")
         if self.positions not in ("joint", "factorised"):

@@ -237,12 +237,16 @@ def presence_batch(seed: int = 0):
     return collate(items)
 
 
-@pytest.mark.parametrize("positions,tokens", [("joint", "frame_slot"), ("factorised", "frame_slot"),
-                                              ("factorised", "object_track")])
-def test_presence_mask_hides_absent_objects(positions, tokens):
+TOKEN_KINDS = [("joint", "frame_slot", False), ("factorised", "frame_slot", False),
+               ("factorised", "object_track", False), ("factorised", "object_track", True),
+               ("joint", "object_track", True)]
+
+
+@pytest.mark.parametrize("positions,tokens,relations", TOKEN_KINDS)
+def test_presence_mask_hides_absent_objects(positions, tokens, relations):
     torch.manual_seed(0)
     model = Aloe(AloeConfig(d_model=32, layers=2, heads=2, ffn=32, positions=positions, input_norm="standardize",
-                            visual_tokens=tokens), 5, 3, 4, 82, 22, 32).eval()
+                            visual_tokens=tokens, relation_tokens=relations), 5, 3, 4, 82, 22, 32).eval()
     passes = presence_batch()
     out = model(passes.slots, passes.text, passes.segment, passes.presence)
     changed = passes.slots.clone()
@@ -261,14 +265,13 @@ def test_presence_mask_hides_absent_objects(positions, tokens):
                               model(passes.slots, passes.text, passes.segment, passes.presence).answer_logits)
 
 
-@pytest.mark.parametrize("positions,tokens", [("joint", "frame_slot"), ("factorised", "frame_slot"),
-                                              ("factorised", "object_track")])
-def test_trimmed_step_gives_the_full_sequence_losses(positions, tokens):
+@pytest.mark.parametrize("positions,tokens,relations", TOKEN_KINDS)
+def test_trimmed_step_gives_the_full_sequence_losses(positions, tokens, relations):
     """The faster step (columns masked in every pass dropped) computes the losses and gradients of
     the full sequence."""
     torch.manual_seed(0)
     model = Aloe(AloeConfig(d_model=32, layers=2, heads=2, ffn=48, dropout=0.0, positions=positions,
-                            visual_tokens=tokens), 5, 3, 4, 82, 22, 32)
+                            visual_tokens=tokens, relation_tokens=relations), 5, 3, 4, 82, 22, 32)
     passes = presence_batch(seed=1)
     assert (passes.text == 0).all(0).any() and (~passes.presence).all(0).any()  # something to trim
     results = []
@@ -286,6 +289,25 @@ def test_trimmed_step_gives_the_full_sequence_losses(positions, tokens):
     assert g0.keys() == g1.keys()
     for n in g0:
         torch.testing.assert_close(g0[n], g1[n], rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_relation_tokens_hold_each_pair_whatever_its_order():
+    """One token per unordered pair of slots, the same whichever of the two comes first; a pair with a slot
+    that holds no object is masked."""
+    torch.manual_seed(0)
+    model = Aloe(AloeConfig(d_model=32, layers=1, heads=2, ffn=32, visual_tokens="object_track",
+                            relation_tokens=True, positions="factorised"), 5, 4, 3, 82, 22, 32).eval()
+    slots, presence = torch.randn(2, 3, 4, 5), torch.ones(2, 3, 4, dtype=torch.bool)
+    presence[1, :, 3] = False  # video 1: slot 3 empty
+    vis, seen, _ = model.visual_tokens(slots, presence)  # [2, 4 + 6, 32]
+    assert vis.shape == (2, 10, 32) and model.pair_index.T.tolist() == [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
+    swapped = slots[:, :, [2, 1, 0, 3]]  # slots 0 and 2 exchanged
+    vis2, _, _ = model.visual_tokens(swapped, presence)
+    torch.testing.assert_close(vis2[:, 4 + 1], vis[:, 4 + 1])  # pair (0, 2) in either order
+    torch.testing.assert_close(vis2[:, 4 + 3], vis[:, 4 + 0])  # (1, 2) of the swapped video is (1, 0)
+    assert seen[1, 0].tolist() == [True] * 3 + [False] + [True, True, False, True, False, False]
+    with pytest.raises(ValueError, match="relation_tokens needs aloe.visual_tokens=object_track"):
+        AloeConfig(relation_tokens=True)
 
 
 def test_intervals_match_a_hand_computed_wilson_interval():
