@@ -36,6 +36,7 @@ class AloeOutput:
     answer_logits: torch.Tensor  # [N, num_answers]
     choice_logits: torch.Tensor  # [N]
     mask_loss: torch.Tensor  # scalar; 0 unless the masked-slot loss is on (training)
+    approach_loss: torch.Tensor  # scalar; 0 unless closest-approach targets were given (reasoning/approach.py)
 
 
 def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
@@ -55,6 +56,7 @@ class Aloe(nn.Module):
         self.tracks = cfg.visual_tokens == "object_track"
         n_visual = 0 if cfg.blind else (num_slots if self.tracks else num_frames * num_slots)
         self.relations = cfg.relation_tokens and not cfg.blind
+        self.approach_head = None
         n_pairs = num_slots * (num_slots - 1) // 2 if self.relations else 0
         if not cfg.blind:
             # a track token: every frame's features (zero where absent) and presence, then an MLP
@@ -64,6 +66,7 @@ class Aloe(nn.Module):
                 first, second = torch.triu_indices(num_slots, num_slots, 1)  # [P] each, first < second
                 self.register_buffer("pair_index", torch.stack([first, second]), persistent=False)
                 self.relation_in = _mlp(2 * num_frames * (slot_dim + 1), 2 * d, d)
+                self.approach_head = _mlp(d, cfg.head_hidden, 1) if cfg.approach_weight > 0 else None
             self.mask_token = nn.Parameter(torch.zeros(d))
             self.mask_out = nn.Linear(d, slot_dim)
             self.register_buffer("feat_mean", torch.zeros(slot_dim))
@@ -122,10 +125,11 @@ class Aloe(nn.Module):
         return vis, presence, flat
 
     def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor,
-                presence: torch.Tensor | None = None) -> AloeOutput:
+                presence: torch.Tensor | None = None, approach: torch.Tensor | None = None) -> AloeOutput:
         """slots [N, F, K, D] (ignored when blind); text [N, L] token ids (0 = padding);
         segment [N, L] 0 for question tokens of a multiple-choice pass, 1 otherwise;
-        presence [N, F, K] bool (None: every slot present; ignored unless `use_presence`)."""
+        presence [N, F, K] bool (None: every slot present; ignored unless `use_presence`);
+        approach [N, P] closest approach of each slot pair (NaN: unknown), regressed from the relation tokens."""
         n, length = text.shape
         if length != self.text_len:
             raise ValueError(f"text has {length} tokens, the model was built for {self.text_len}")
@@ -161,7 +165,7 @@ class Aloe(nn.Module):
         x = torch.cat(tokens, 1) + self._positions()  # [N, S, d], S = 1 + F*K + L
         pad = torch.cat(pad, 1)  # [N, S] True = ignored
         keep = None
-        if self.trim and masked is None:
+        if self.trim and masked is None and approach is None:
             keep = ~pad.all(0)  # [S] columns some pass attends to (CLS is always kept)
             if bool(keep.all()):
                 keep = None
@@ -172,5 +176,12 @@ class Aloe(nn.Module):
         if masked is not None:
             pred = self.mask_out(h[:, 1:1 + flat.shape[1]][masked])  # [N*F, D]
             mask_loss = F.mse_loss(pred.float(), flat[masked].float()) if masked.any() else pred.sum() * 0.0
+        approach_loss = words.new_zeros(())
+        if approach is not None and self.approach_head is not None:
+            k = self.num_slots
+            pred = self.approach_head(h[:, 1 + k:1 + k + approach.shape[1]]).squeeze(-1).float()  # [N, P]
+            known = torch.isfinite(approach)
+            approach_loss = (F.smooth_l1_loss(pred[known], approach[known].float()) if known.any()
+                             else pred.sum() * 0.0)
         return AloeOutput(answer_logits=self.answer_head(cls), choice_logits=self.choice_head(cls).squeeze(-1),
-                          mask_loss=mask_loss)
+                          mask_loss=mask_loss, approach_loss=approach_loss)

@@ -41,10 +41,16 @@ class AloeConfig:
     # one token, so that a choice naming two objects can read their relation from it (issue 30's diagnosis:
     # the closest approach of two objects is not linearly readable from two track tokens)
     relation_tokens: bool = False
+    # ground-truth states with relation tokens: weight of an auxiliary regression of each pair's closest approach
+    # (the straight-line rule's quantity, from the window's last frame) from its relation token's output
+    # (reasoning/approach.py); 0: none
+    approach_weight: float = 0.0
 
     def __post_init__(self):
         if self.visual_tokens not in ("frame_slot", "object_track"):
             raise ValueError(f"aloe.visual_tokens must be frame_slot or object_track, got {self.visual_tokens!r}")
+        if self.approach_weight > 0 and not self.relation_tokens:
+            raise ValueError("aloe.approach_weight needs aloe.relation_tokens=true")
         if self.relation_tokens and self.visual_tokens != "object_track":
             raise ValueError("aloe.relation_tokens needs aloe.visual_tokens=object_track")
         if self.visual_tokens == "object_track" and self.mask_slot_weight > 0:

@@ -43,6 +43,7 @@ from qa_data.runtime.run_lock import holds_lock
 from qa_data.runtime.run_log import append_row, trim_log
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
+from reasoning.approach import motion_columns, pair_closest_approach
 from reasoning.config import QAConfig
 from reasoning.curves import plot_learning_curves
 from reasoning.evaluate import predict, summary_row, write_eval
@@ -308,6 +309,8 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
     if not len(train_set):
         raise ConfigError(f"{data}: no training questions with slots")
 
+    motion = (motion_columns(train_set.slots.attrs, train_set.slots.path) if cfg.aloe.approach_weight > 0
+              else None)  # x, y, vx, vy columns of the state cache (the closest-approach targets)
     set_seed(tc.seed)
     model = build_model(cfg, attrs, tokenizer)
     if not cfg.aloe.blind and cfg.aloe.input_norm == "standardize":
@@ -363,9 +366,14 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
     model.train()
     for passes in loader:
         passes = passes.to(accelerator.device)
+        approach = (None if motion is None else
+                    pair_closest_approach(passes.slots, passes.presence, raw.pair_index, motion))  # [N, P]
         with accelerator.autocast():
-            output = model(passes.slots, passes.text, passes.segment, passes.presence)
+            output = model(passes.slots, passes.text, passes.segment, passes.presence, approach)
             loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight, cfg.train.choice_softmax_weight)
+            if approach is not None:
+                loss = loss + cfg.aloe.approach_weight * output.approach_loss
+                parts["train/approach"] = output.approach_loss.detach().float()
             by_type = parts.pop("by_type")  # [types, 2]
         check_finite(accelerator, loss, "QA loss", step + 1, last_ckpt)
         seen += question_correct(output, passes)

@@ -310,6 +310,42 @@ def test_relation_tokens_hold_each_pair_whatever_its_order():
         AloeConfig(relation_tokens=True)
 
 
+def test_closest_approach_targets_are_the_rules_quantity():
+    """Each pair's target is `closest_approach` of the two objects at the window's last frame (the straight-line
+    rule's own function), NaN where either is absent there."""
+    from qa_data.programs.extrapolation import closest_approach
+    from reasoning.approach import pair_closest_approach
+
+    col = {f: STATE_FEATURES.index(f) for f in ("x", "y", "vx", "vy")}
+    slots = torch.zeros(1, 2, 3, len(STATE_FEATURES))
+    for k, (x, y, vx, vy) in enumerate([(0.0, 0.0, 1.0, 0.0), (3.0, 1.0, -1.0, 0.0), (0.0, 5.0, 0.0, 0.0)]):
+        for f, value in zip(("x", "y", "vx", "vy"), (x, y, vx, vy)):
+            slots[0, -1, k, col[f]] = value
+    presence = torch.ones(1, 2, 3, dtype=torch.bool)
+    presence[0, -1, 2] = False  # object 2 has left the view at the last frame
+    pairs = torch.triu_indices(3, 3, 1)  # (0, 1), (0, 2), (1, 2)
+    got = pair_closest_approach(slots, presence, pairs, [col[f] for f in ("x", "y", "vx", "vy")])
+    assert got[0, 0].item() == pytest.approx(1.0)  # head-on along x, 1 apart in y: they pass at distance 1
+    assert got[0, 0].item() == pytest.approx(closest_approach([0, 0, 0], [1, 0, 0], [3, 1, 0], [-1, 0, 0], 2.0))
+    assert torch.isnan(got[0, 1:]).all()
+
+
+def test_approach_auxiliary_trains_on_states_only(no_render, tmp_path, qa_slots_like):
+    cfg = qa_cfg("train.steps=2", "aloe.visual_tokens=object_track", "aloe.relation_tokens=true",
+                 "aloe.approach_weight=1.0", "aloe.positions=factorised")
+    train_qa(cfg, no_render, no_render / "states", tmp_path / "run", progress=False)
+    logged = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert all(r["train/approach"] > 0 for r in logged if "train/loss" in r)
+    perception = tmp_path / "perception_slots"
+    perception.mkdir()
+    import shutil
+
+    for split in ("train", "validation"):
+        shutil.copy(qa_slots_like / "validation.h5", perception / f"{split}.h5")
+    with pytest.raises(DataError, match="needs a ground-truth state cache"):
+        train_qa(cfg, no_render, perception, tmp_path / "run2", progress=False)
+
+
 def test_intervals_match_a_hand_computed_wilson_interval():
     def wilson(k, n, z=1.959963984540054):
         p = k / n
