@@ -37,6 +37,7 @@ class AloeOutput:
     choice_logits: torch.Tensor  # [N]
     mask_loss: torch.Tensor  # scalar; 0 unless the masked-slot loss is on (training)
     approach_loss: torch.Tensor  # scalar; 0 unless closest-approach targets were given (reasoning/approach.py)
+    mention_loss: torch.Tensor  # scalar; 0 unless mention targets were given (aloe.mention_weight)
 
 
 def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
@@ -71,6 +72,8 @@ class Aloe(nn.Module):
             self.mask_out = nn.Linear(d, slot_dim)
             self.register_buffer("feat_mean", torch.zeros(slot_dim))
             self.register_buffer("feat_std", torch.ones(slot_dim))
+        self.mention_head = (_mlp(d, cfg.head_hidden, 1) if cfg.mention_weight > 0 and self.tracks and not cfg.blind
+                             else None)
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         if cfg.positions == "joint":
             self.pos = nn.Parameter(torch.randn(1, 1 + n_visual + n_pairs + text_len, d) * 0.02)
@@ -125,11 +128,13 @@ class Aloe(nn.Module):
         return vis, presence, flat
 
     def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor,
-                presence: torch.Tensor | None = None, approach: torch.Tensor | None = None) -> AloeOutput:
+                presence: torch.Tensor | None = None, approach: torch.Tensor | None = None,
+                mention: torch.Tensor | None = None) -> AloeOutput:
         """slots [N, F, K, D] (ignored when blind); text [N, L] token ids (0 = padding);
         segment [N, L] 0 for question tokens of a multiple-choice pass, 1 otherwise;
         presence [N, F, K] bool (None: every slot present; ignored unless `use_presence`);
-        approach [N, P] closest approach of each slot pair (NaN: unknown), regressed from the relation tokens."""
+        approach [N, P] closest approach of each slot pair (NaN: unknown), regressed from the relation tokens;
+        mention [N, K] 1/0 whether the pass's choice names each slot's object (NaN: unknown), from the track tokens."""
         n, length = text.shape
         if length != self.text_len:
             raise ValueError(f"text has {length} tokens, the model was built for {self.text_len}")
@@ -165,7 +170,7 @@ class Aloe(nn.Module):
         x = torch.cat(tokens, 1) + self._positions()  # [N, S, d], S = 1 + F*K + L
         pad = torch.cat(pad, 1)  # [N, S] True = ignored
         keep = None
-        if self.trim and masked is None and approach is None:
+        if self.trim and masked is None and approach is None and mention is None:
             keep = ~pad.all(0)  # [S] columns some pass attends to (CLS is always kept)
             if bool(keep.all()):
                 keep = None
@@ -183,5 +188,11 @@ class Aloe(nn.Module):
             known = torch.isfinite(approach)
             approach_loss = (F.smooth_l1_loss(pred[known], approach[known].float()) if known.any()
                              else pred.sum() * 0.0)
+        mention_loss = words.new_zeros(())
+        if mention is not None and self.mention_head is not None:
+            logits = self.mention_head(h[:, 1:1 + self.num_slots]).squeeze(-1).float()  # [N, K]
+            known = torch.isfinite(mention) & presence.flatten(1)[:, :self.num_slots]  # present slots only
+            mention_loss = (F.binary_cross_entropy_with_logits(logits[known], mention[known].float()) if known.any()
+                            else logits.sum() * 0.0)
         return AloeOutput(answer_logits=self.answer_head(cls), choice_logits=self.choice_head(cls).squeeze(-1),
-                          mask_loss=mask_loss, approach_loss=approach_loss)
+                          mask_loss=mask_loss, approach_loss=approach_loss, mention_loss=mention_loss)

@@ -45,10 +45,15 @@ class AloeConfig:
     # (the straight-line rule's quantity, from the window's last frame) from its relation token's output
     # (reasoning/approach.py); 0: none
     approach_weight: float = 0.0
+    # ground-truth states, object tracks: weight of an auxiliary grounding loss, a BCE per object token of whether
+    # the pass's choice names that object (from the choice's program, reasoning.mention_oracle); 0: none
+    mention_weight: float = 0.0
 
     def __post_init__(self):
         if self.visual_tokens not in ("frame_slot", "object_track"):
             raise ValueError(f"aloe.visual_tokens must be frame_slot or object_track, got {self.visual_tokens!r}")
+        if self.mention_weight > 0 and self.visual_tokens != "object_track":
+            raise ValueError("aloe.mention_weight needs aloe.visual_tokens=object_track (one token per object)")
         if self.approach_weight > 0 and not self.relation_tokens:
             raise ValueError("aloe.approach_weight needs aloe.relation_tokens=true")
         if self.relation_tokens and self.visual_tokens != "object_track":
@@ -83,6 +88,9 @@ class QADataConfig:
     # predictive questions over a cache with predicted frames (a rollout, the simulator's future): their window
     # is shifted by this many cached frames; -1: by every predicted frame (SlotFormer), 0: no shift
     future_shift: int = -1
+    # diagnostic only (reads ground truth): each choice's pass gets the slots of the objects the choice names first
+    # (reasoning.mention_oracle), so the model need not bind the text to objects; ground-truth states only
+    mention_oracle: bool = False
     num_workers: int = 0
     train_videos: int = 0  # 0: every training video; N: the first N (data-size studies)
     preload: bool = False  # read the whole cache into memory once (small caches: no HDF5 read per question)

@@ -30,7 +30,7 @@ class QuestionSet(Dataset):
     every other type sees observed frames only."""
 
     def __init__(self, scenes: list[SceneQuestions], tokenizer: QuestionTokenizer, slots: SlotFrames | None,
-                 source: str = "<questions>"):
+                 source: str = "<questions>", mentions: dict | None = None, mentioned_first: bool = False):
         self.slots = slots
         self.skipped = SkipReport()
         self.items = []
@@ -42,7 +42,11 @@ class QuestionSet(Dataset):
                                                    f"its video has no slots ({reason})"))
                 continue
             for q in s.questions:
-                self.items.append(self._encode(s.scene_index, q, tokenizer))
+                item = self._encode(s.scene_index, q, tokenizer)
+                if mentions is not None:  # the objects each choice names (reasoning.mention_oracle)
+                    item["mentions"] = [mentions.get((s.scene_index, q.question_id, c), ()) for c in item["choice_ids"]]
+                    item["mentioned_first"] = mentioned_first
+                self.items.append(item)
         if self.skipped:
             logger.warning("%s: %s", source, self.skipped.summary())
 
@@ -89,12 +93,13 @@ class Passes:
     question: torch.Tensor  # [N] index of the pass's question in the batch
     qtype: torch.Tensor  # [N] question type id (QUESTION_TYPES order)
     keys: list  # per pass: (scene_index, question_id, choice_id or None)
+    mention: torch.Tensor | None = None  # [N, K] 1 where the pass's choice names the slot's object, NaN: unknown
 
     def to(self, device) -> "Passes":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Passes(move(self.slots), move(self.presence), move(self.text), move(self.segment), move(self.is_choice),
-                      move(self.answer),
-                      move(self.label), move(self.question), move(self.qtype), self.keys)
+                      move(self.answer), move(self.label), move(self.question), move(self.qtype), self.keys,
+                      move(self.mention))
 
 
 def _presence(item: dict) -> torch.Tensor:
@@ -104,8 +109,17 @@ def _presence(item: dict) -> torch.Tensor:
     return torch.ones(item["slots"].shape[:2], dtype=torch.bool)
 
 
+def _mentioned_first(slots: torch.Tensor, presence: torch.Tensor, mentioned: tuple[int, ...]
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """slots [F, K, D], presence [F, K] with the mentioned slots moved to the front, the others after in order."""
+    k = slots.shape[1]
+    order = list(mentioned) + [j for j in range(k) if j not in mentioned]
+    return slots[:, order], presence[:, order]
+
+
 def collate(items: list[dict]) -> Passes:
     slots, presence, text, segment, is_choice, answer, label, question, qtype, keys = ([] for _ in range(10))
+    named = []  # per pass: slot indices its choice names, None where unknown
     for qi, it in enumerate(items):
         q = it["question"]  # [Lq]
         lc = it["choices"].shape[1]
@@ -118,11 +132,12 @@ def collate(items: list[dict]) -> Passes:
             question.append(qi)
             qtype.append(it["type"])
             keys.append((it["scene_index"], it["question_id"], None))
+            named.append(None)
             if "slots" in it:
                 slots.append(it["slots"])
                 presence.append(_presence(it))
             continue
-        for c, cid, lab in zip(it["choices"], it["choice_ids"], it["labels"].tolist()):
+        for i, (c, cid, lab) in enumerate(zip(it["choices"], it["choice_ids"], it["labels"].tolist())):
             text.append(torch.cat([q, c]))
             segment.append(torch.cat([torch.zeros(len(q), dtype=torch.long), torch.ones(lc, dtype=torch.long)]))
             is_choice.append(True)
@@ -131,10 +146,24 @@ def collate(items: list[dict]) -> Passes:
             question.append(qi)
             qtype.append(it["type"])
             keys.append((it["scene_index"], it["question_id"], cid))
+            these = tuple(it["mentions"][i]) if "mentions" in it else None
             if "slots" in it:
-                slots.append(it["slots"])
-                presence.append(_presence(it))
-    return Passes(slots=torch.stack(slots) if slots else None, presence=torch.stack(presence) if presence else None,
+                x, m = it["slots"], _presence(it)
+                if these and it.get("mentioned_first"):
+                    x, m = _mentioned_first(x, m, these)
+                    these = tuple(range(len(these)))
+                slots.append(x)
+                presence.append(m)
+            named.append(these if these else None)
+    mention = None
+    if slots and any(n is not None for n in named):
+        mention = torch.full((len(named), slots[0].shape[1]), float("nan"))  # [N, K]
+        for j, n in enumerate(named):
+            if n is not None:
+                mention[j] = 0.0
+                mention[j, list(n)] = 1.0
+    return Passes(mention=mention, slots=torch.stack(slots) if slots else None,
+                  presence=torch.stack(presence) if presence else None,
                   text=torch.stack(text), segment=torch.stack(segment),
                   is_choice=torch.tensor(is_choice), answer=torch.tensor(answer), label=torch.tensor(label),
                   question=torch.tensor(question), qtype=torch.tensor(qtype, dtype=torch.long), keys=keys)

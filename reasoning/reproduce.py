@@ -6,7 +6,8 @@ CLEVRER-sim with the CPU-regime presets, resumably and one heavy job at a time:
 - table3: ODDN Table 3 (tiny): decomposition of ODDN against IODINE and PROVIDE, and prediction MSE per step
   against "repeat the last frame";
 - table2: ODDN Table 2 (tiny): QA per type over the slots of every model, ground-truth states (with and
-  without dynamics) and blind, over seeds, with the QA learning curves;
+  without dynamics) and blind, and the rolled-out futures (ODDN's rollout, the simulator's continuation of the
+  states), over seeds, with the QA learning curves;
 - page: `docs/results.md` (`reasoning.claims_page`), every table next to the paper's, one line per claim.
 
 Every stage resumes: training continues from its newest checkpoint, extraction fills its pending rows,
@@ -60,7 +61,8 @@ RUNS = (PerceptionRun("iodine", "iodine_cpu", (), "IODINE", "iodine_steps"),
         PerceptionRun("oddn_no_relation", "oddn_cpu", ("oddn.variant=oddn_no_relation",), "ODDN w/o relation",
                       "oddn_steps"),
         PerceptionRun("provide", "provide_cpu", (), "PROVIDE", "provide_steps"))
-TABLE2_SOURCES = ("ODDN", "ODDN -dyn", "ODDN w/o relation", "IODINE", "PROVIDE", "states", "states -dyn", "blind")
+TABLE2_SOURCES = ("ODDN", "ODDN -dyn", "ODDN w/o relation", "IODINE", "PROVIDE", "states", "states -dyn", "blind",
+                  "ODDN + rollout", "states + future")
 NEEDS = {"learning": ("iodine", "oddn", "oddn_no_relation", "provide"), "table1": ("iodine", "provide"),
          "table3": ("iodine", "oddn", "oddn_no_relation", "provide"),
          "table2": ("iodine", "oddn", "oddn_no_relation", "provide")}
@@ -88,10 +90,14 @@ class ReproducePerceptionConfig:
     length_videos: int = 20  # validation videos of Table 1
     extract_stride: int = 0  # slots for QA: 0 = the models' training stride (every 4th frame, ODDN A.2)
     extract_videos: int = 0  # the first N videos of each split get slots (0: all)
+    # frames rolled out past the video for the "ODDN + rollout" row, at its training stride (8 x 4 = 32 frames,
+    # SlotFormer's rollout), and as many of the simulator's future frames for "states + future"
+    rollout: int = 8
 
     def __post_init__(self):
         require_min("perception", self, {"iodine_steps": 1, "oddn_steps": 1, "provide_steps": 1,
-                                         "length_videos": 0, "extract_stride": 0, "extract_videos": 0})
+                                         "length_videos": 0, "extract_stride": 0, "extract_videos": 0,
+                                         "rollout": 1})
         if not self.lengths or min(self.lengths) < 1:
             raise ValueError(f"perception.lengths must be lengths >= 1, got {self.lengths}")
 
@@ -266,12 +272,13 @@ class Reproduction:
         return out
 
     # -- Table 2 --------------------------------------------------------------------------------------
-    def slots(self, name: str) -> Path:
+    def slots(self, name: str, rollout: int = 0) -> Path:
         p = self.cfg.perception
-        out = self.work / "slots" / name
+        out = self.work / "slots" / (f"{name}_rollout" if rollout else name)
         for split in ("train", "validation"):
             self._run("table2", "extract_slots.py", "--run", self.trained(name), "--data", self.data, "--split", split,
-                      "--out", out, "--frame-stride", p.extract_stride, "--num-videos", p.extract_videos)
+                      "--out", out, "--frame-stride", p.extract_stride, "--num-videos", p.extract_videos,
+                      *(("--rollout", rollout) if rollout else ()))
         return out
 
     def table2_done(self) -> bool:
@@ -290,9 +297,15 @@ class Reproduction:
         states = self.work / "slots" / "states"
         self._run("table2", "extract_states.py", "--data", self.data, "--split", "train,validation", "--out", states,
                   "--frame-stride", stride, "--no-progress")
+        n = self.cfg.perception.rollout
+        rollout = self.slots("oddn", rollout=n)
+        future = self.work / "slots" / "states_future"
+        self._run("table2", "extract_states.py", "--data", self.data, "--split", "train,validation", "--out", future,
+                  "--frame-stride", stride, "--future", n, "--no-progress")
         sources = [f"ODDN={caches['ODDN']}", f"ODDN -dyn={caches['ODDN']}:static",
                    f"ODDN w/o relation={caches['ODDN w/o relation']}", f"IODINE={caches['IODINE']}",
-                   f"PROVIDE={caches['PROVIDE']}", f"states={states}", f"states -dyn={states}:static"]
+                   f"PROVIDE={caches['PROVIDE']}", f"states={states}", f"states -dyn={states}:static",
+                   f"ODDN + rollout={rollout}", f"states + future={future}"]
         q = self.cfg.qa
         preset = Path(q.preset) if Path(q.preset).is_absolute() else REPO / q.preset
         self._run("table2", "ablate.py", "--config", preset, "--data", self.data, "--out", self.work / "table2",

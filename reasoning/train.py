@@ -47,6 +47,7 @@ from reasoning.approach import motion_columns, pair_closest_approach
 from reasoning.config import QAConfig
 from reasoning.curves import plot_learning_curves
 from reasoning.evaluate import predict, summary_row, write_eval
+from reasoning.mention_oracle import choice_mentions
 from reasoning.qa_dataset import Passes, QuestionSet, collate
 from reasoning.tokenizer import QuestionTokenizer
 
@@ -214,7 +215,14 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
         slots = SlotFrames(split_file(slots_dir, split), sampling)
         if cfg.data.preload:
             slots.preload()
-    return QuestionSet(scenes, tokenizer, slots, source=str(ClevrerLayout(data).questions_path(split)))
+    mentions = None
+    if cfg.data.mention_oracle or cfg.aloe.mention_weight > 0:
+        if slots is None or slots.attrs["producer"] != "annotations":
+            raise ConfigError("data.mention_oracle and aloe.mention_weight place the annotation's objects in the "
+                              "slots: they need ground-truth states")
+        mentions = choice_mentions(ClevrerLayout(data), split, scenes)
+    return QuestionSet(scenes, tokenizer, slots, source=str(ClevrerLayout(data).questions_path(split)),
+                       mentions=mentions, mentioned_first=cfg.data.mention_oracle)
 
 
 def load_qa_run(run: Path, device="cpu") -> tuple[Aloe, QAConfig, QuestionTokenizer, dict, int]:
@@ -369,11 +377,15 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         approach = (None if motion is None else
                     pair_closest_approach(passes.slots, passes.presence, raw.pair_index, motion))  # [N, P]
         with accelerator.autocast():
-            output = model(passes.slots, passes.text, passes.segment, passes.presence, approach)
+            mention = passes.mention if cfg.aloe.mention_weight > 0 else None
+            output = model(passes.slots, passes.text, passes.segment, passes.presence, approach, mention)
             loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight, cfg.train.choice_softmax_weight)
             if approach is not None:
                 loss = loss + cfg.aloe.approach_weight * output.approach_loss
                 parts["train/approach"] = output.approach_loss.detach().float()
+            if mention is not None:
+                loss = loss + cfg.aloe.mention_weight * output.mention_loss
+                parts["train/mention"] = output.mention_loss.detach().float()
             by_type = parts.pop("by_type")  # [types, 2]
         check_finite(accelerator, loss, "QA loss", step + 1, last_ckpt)
         seen += question_correct(output, passes)

@@ -121,3 +121,64 @@ def test_only_predictive_questions_look_into_the_future(data):
     assert pred["frame_index"].tolist() == [STRIDE * (f + 2) for f in observed]
     # a shift past the predicted frames is clipped to them
     assert items(data, "future", shift=99)[0]["frame_index"].max() <= 160
+
+
+def test_mention_oracle_puts_the_named_objects_first(data):
+    """The oracle's slots are the objects a choice names (their colour and shape words are in the choice's
+    text), and a choice's pass holds those slots first, the others after in order."""
+    from qa_data.reports.qa_report import load_split_with_answers
+    from reasoning.mention_oracle import choice_mentions
+    from reasoning.qa_dataset import collate
+
+    layout = ClevrerLayout(data)
+    scenes = load_split_with_answers(layout, "train")
+    mentions = choice_mentions(layout, "train", scenes)
+    checked = 0
+    for sc in scenes:
+        ann = load_annotation(layout.annotation_path("train", sc.scene_index))
+        for q in sc.questions:
+            for c in q.choices:
+                if q.question_type == "predictive":
+                    slots = mentions[(sc.scene_index, q.question_id, c.choice_id)]
+                    assert len(slots) == 2
+                    for k in slots:
+                        o = ann.object_property[k]
+                        assert o.shape in c.choice or "object" in c.choice, (c.choice, o)
+                        checked += 1
+    assert checked >= 2
+    tok = QuestionTokenizer(TokenizerConfig())
+    plain = QuestionSet(scenes, tok, SlotFrames(data / "plain/train.h5", SlotSampling(num_frames=8)))
+    oracle = QuestionSet(scenes, tok, SlotFrames(data / "plain/train.h5", SlotSampling(num_frames=8)),
+                         mentions=mentions, mentioned_first=True)
+    i = next(i for i, it in enumerate(oracle.items) if it["type"] == TYPE_ID["predictive"])
+    a, b = collate([plain[i]]), collate([oracle[i]])
+    for j, cid in enumerate(oracle.items[i]["choice_ids"]):
+        named = mentions[(oracle.items[i]["scene_index"], oracle.items[i]["question_id"], cid)]
+        order = list(named) + [k for k in range(6) if k not in named]
+        assert torch.equal(b.slots[j], a.slots[j][:, order]) and torch.equal(b.presence[j], a.presence[j][:, order])
+        assert not torch.equal(b.slots[j], a.slots[j]) or list(named) == [0, 1]
+        # the grounding targets follow the slots: the named ones, wherever they are
+        assert b.mention[j].tolist() == [1.0] * len(named) + [0.0] * (6 - len(named))
+    assert a.mention is None  # no mentions asked for
+    grounded = collate([QuestionSet(scenes, tok, SlotFrames(data / "plain/train.h5", SlotSampling(num_frames=8)),
+                                    mentions=mentions)[i]])
+    for j, cid in enumerate(oracle.items[i]["choice_ids"]):
+        named = mentions[(oracle.items[i]["scene_index"], oracle.items[i]["question_id"], cid)]
+        assert torch.equal(grounded.slots[j], a.slots[j])  # not reordered
+        assert sorted(torch.nonzero(grounded.mention[j] == 1).flatten().tolist()) == sorted(named)
+
+
+def test_grounding_loss_trains_on_states(data, tmp_path):
+    import json as _json
+
+    from qa_data.config import load_config
+    from reasoning.config import QAConfig
+    from reasoning.train import train_qa
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = load_config(QAConfig, repo / "configs/qa/aloe_tiny.yaml", [
+        "aloe.d_model=16", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=16", "data.num_frames=4", "train.steps=2",
+        "train.batch_size=8", "train.log_every=1", "aloe.visual_tokens=object_track", "aloe.mention_weight=1.0"])
+    train_qa(cfg, data, data / "plain", tmp_path / "run", progress=False)
+    logged = [_json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["train/mention"] > 0 for r in logged if "train/loss" in r] == [True, True]

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from qa_data.config import ConfigError, load_config
+from qa_data.slots.slot_cache import read_attrs
 from reasoning.claims_page import QA_TYPES, compare, decomposition_claims, mean_interval, qa_claim
 from reasoning.reproduce import PRESETS, ReproduceConfig, reproduce
 
@@ -26,7 +27,12 @@ def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
     assert {"ODDN", "ODDN w/o relation", "repeat last frame"} <= set(pd.read_csv(work / "table3" / "prediction.csv"))
     runs = pd.read_csv(work / "table2" / "runs.csv")
     assert runs.feature.unique().tolist() == ["ODDN", "ODDN -dyn", "ODDN w/o relation", "IODINE", "PROVIDE", "states",
-                                              "states -dyn", "blind"]
+                                              "states -dyn", "ODDN + rollout", "states + future", "blind"]
+    for name, label in (("oddn_rollout", "oddn+rollout"), ("states_future", "states+future")):
+        for split in ("train", "validation"):
+            attrs = read_attrs(work / "slots" / name / f"{split}.h5")
+            assert attrs["model_label"] == label and attrs["observed_frames"] == 16, (name, split)
+            assert attrs["frames_per_video"] == 16 + cfg.perception.rollout
     assert sorted(runs.seed.unique()) == cfg.qa.seeds
     page = (docs / "results.md").read_text()
     for section in ("## The claims", "## Wall time per stage", "## Perception learning curves", "## Table 1 (PROVIDE)",
@@ -118,7 +124,8 @@ def test_decomposition_comparisons_of_single_runs_are_not_verdicts():
 
 
 def test_a_cell_of_one_seed_shows_its_value_without_a_spread():
-    from reasoning.claims_page import qa_table
+    from qa_data.slots.slot_cache import read_attrs
+from reasoning.claims_page import qa_table
 
     runs = pd.DataFrame({"feature": ["one", "three", "three", "three"], "seed": [0, 0, 1, 2],
                          **{col: [40.0, 50.0, 52.0, 54.0] for col in QA_TYPES}})

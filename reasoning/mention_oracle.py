@@ -1,0 +1,46 @@
+"""The choice-mention oracle, a diagnostic of text-to-object binding (issue 30): for each choice of a
+multiple-choice question, the slots of the objects its own program names (the two objects of "The X and the Y
+collide"), found by the executor on ground-truth facts. With `data.mention_oracle=true` the QA reader puts those
+slots first in that choice's pass (`reasoning.qa_dataset.collate`), so a model need not find the named objects
+itself: what it then reaches is what binding the text to the objects costs. It reads ground truth and needs slots
+that are the annotation's objects in order (ground-truth states); it is a probe, never a feature source.
+"""
+from __future__ import annotations
+
+import logging
+
+from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.questions import SceneQuestions
+from qa_data.errors import DataError
+from qa_data.programs.events import Event, load_scene_facts
+from qa_data.programs.executor import Executor
+
+logger = logging.getLogger(__name__)
+
+
+def choice_mentions(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions]
+                    ) -> dict[tuple[int, int, int], tuple[int, ...]]:
+    """(scene, question id, choice id) -> slot indices of the objects the choice's program names (slot k: the
+    k-th object of the annotation's `object_property`). Choices whose program names no object are left out."""
+    out = {}
+    unresolved = 0
+    for s in scenes:
+        mc = [q for q in s.questions if q.is_multiple_choice]
+        if not mc:
+            continue
+        facts = load_scene_facts(layout, split, s.scene_index)
+        slot = {oid: k for k, oid in enumerate(facts.properties)}
+        executor = Executor(facts)
+        for q in mc:
+            for c in q.choices:
+                try:
+                    event = executor.evaluate(c.program, f"scene {s.scene_index} question {q.question_id}")
+                except DataError:
+                    event = None
+                if isinstance(event, Event) and event.objects:
+                    out[(s.scene_index, q.question_id, c.choice_id)] = tuple(slot[o] for o in event.objects)
+                else:
+                    unresolved += 1
+    if unresolved:
+        logger.info("mention oracle: %d choices name no object it can place", unresolved)
+    return out
