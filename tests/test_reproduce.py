@@ -124,8 +124,7 @@ def test_decomposition_comparisons_of_single_runs_are_not_verdicts():
 
 
 def test_a_cell_of_one_seed_shows_its_value_without_a_spread():
-    from qa_data.slots.slot_cache import read_attrs
-from reasoning.claims_page import qa_table
+    from reasoning.claims_page import qa_table
 
     runs = pd.DataFrame({"feature": ["one", "three", "three", "three"], "seed": [0, 0, 1, 2],
                          **{col: [40.0, 50.0, 52.0, 54.0] for col in QA_TYPES}})
