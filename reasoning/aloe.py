@@ -5,7 +5,8 @@ Sequence of one pass: `[CLS, F*K visual tokens, L text tokens]` (blind: `[CLS, L
 - text token: word embedding (text_embed) ++ segment flag (question [1, 0] / choice [0, 1]; a
   descriptive question is all [0, 1], as in ALOE) ++ modality flag [1, 0] -> Linear -> d_model;
 - optional relation tokens (object tracks only): one per unordered pair of slots, a shared MLP of both
-  tracks taken in either order and summed, masked unless both objects are seen;
+  tracks (`track`) or of both slots at each frame max-pooled over the frames where both are present
+  (`frames`), the pair taken in either order and summed; masked unless both objects are seen;
 - learnable positions (joint: one per token, as SlotFormer; factorised: frame + slot embeddings for
   visual tokens, one shared embedding for relation tokens), a pre-LN transformer encoder, padded text and
   absent slots masked out;
@@ -56,17 +57,18 @@ class Aloe(nn.Module):
         self.text_in = nn.Linear(cfg.text_embed + 4, d)
         self.tracks = cfg.visual_tokens == "object_track"
         n_visual = 0 if cfg.blind else (num_slots if self.tracks else num_frames * num_slots)
-        self.relations = cfg.relation_tokens and not cfg.blind
+        self.relations = cfg.relation_tokens != "none" and not cfg.blind
         self.approach_head = None
         n_pairs = num_slots * (num_slots - 1) // 2 if self.relations else 0
         if not cfg.blind:
             # a track token: every frame's features (zero where absent) and presence, then an MLP
             self.vision_in = (_mlp(num_frames * (slot_dim + 1) + 2, 2 * d, d) if self.tracks
                               else nn.Linear(slot_dim + 2, d))
-            if self.relations:  # a pair token: both tracks, in either order, through one MLP
+            if self.relations:  # a pair token: both tracks (or both slots at each frame), either order, one MLP
                 first, second = torch.triu_indices(num_slots, num_slots, 1)  # [P] each, first < second
                 self.register_buffer("pair_index", torch.stack([first, second]), persistent=False)
-                self.relation_in = _mlp(2 * num_frames * (slot_dim + 1), 2 * d, d)
+                per = 1 if cfg.relation_tokens == "frames" else num_frames
+                self.relation_in = _mlp(2 * per * (slot_dim + 1), 2 * d, d)
                 self.approach_head = _mlp(d, cfg.head_hidden, 1) if cfg.approach_weight > 0 else None
             self.mask_token = nn.Parameter(torch.zeros(d))
             self.mask_out = nn.Linear(d, slot_dim)
@@ -118,10 +120,20 @@ class Aloe(nn.Module):
             seen = presence.any(1, keepdim=True)  # [N, 1, K]: a track seen in no frame is masked
             if self.relations:
                 a, b = self.pair_index
-                pairs = (self.relation_in(torch.cat([track[:, a], track[:, b]], -1))
-                         + self.relation_in(torch.cat([track[:, b], track[:, a]], -1)))  # [N, P, d]
+                if self.cfg.relation_tokens == "track":
+                    pairs = (self.relation_in(torch.cat([track[:, a], track[:, b]], -1))
+                             + self.relation_in(torch.cat([track[:, b], track[:, a]], -1)))  # [N, P, d]
+                    both = seen[..., a] & seen[..., b]  # [N, 1, P]
+                else:
+                    frame = torch.cat([slots * present, present], -1)  # [N, F, K, D+1]
+                    per = (self.relation_in(torch.cat([frame[:, :, a], frame[:, :, b]], -1))
+                           + self.relation_in(torch.cat([frame[:, :, b], frame[:, :, a]], -1)))  # [N, F, P, d]
+                    together = presence[:, :, a] & presence[:, :, b]  # [N, F, P]
+                    per = per.masked_fill(~together[..., None], torch.finfo(per.dtype).min)
+                    both = together.any(1, keepdim=True)  # [N, 1, P]
+                    pairs = torch.where(both.transpose(1, 2), per.amax(1), torch.zeros_like(per[:, 0]))  # [N, P, d]
                 vis = torch.cat([vis, pairs], 1)  # [N, K + P, d]
-                seen = torch.cat([seen, seen[..., a] & seen[..., b]], -1)  # [N, 1, K + P]
+                seen = torch.cat([seen, both], -1)  # [N, 1, K + P]
             return vis, seen, None
         flat = slots.flatten(1, 2)  # [N, F*K, D]
         vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))

@@ -36,11 +36,13 @@ class AloeConfig:
     # sampled trajectory (features and presence of every frame) through an MLP. Needs slots that keep
     # their object across frames (ground-truth states, or the tracked slots of ODDN and PROVIDE).
     visual_tokens: str = "frame_slot"
-    # object_track only: one more token per unordered pair of slots, a shared MLP of both tracks in either order
-    # (summed, so the token does not depend on the order): the two objects' attributes and relative motion in
-    # one token, so that a choice naming two objects can read their relation from it (issue 30's diagnosis:
-    # the closest approach of two objects is not linearly readable from two track tokens)
-    relation_tokens: bool = False
+    # object_track only: one more token per unordered pair of slots, the two objects' attributes and relative
+    # motion in one token, so that a choice naming two objects can read their relation from it (issue 30's
+    # diagnosis: the closest approach of two objects is not linearly readable from two track tokens). none;
+    # track: an MLP of both whole tracks; frames: one MLP applied to the pair at every frame, max-pooled over the
+    # frames where both are present (what happens at some frame is found whichever frame it is). Either way the
+    # MLP sees the pair in both orders and sums, so the token does not depend on the order.
+    relation_tokens: str = "none"
     # ground-truth states with relation tokens: weight of an auxiliary regression of each pair's closest approach
     # (the straight-line rule's quantity, from the window's last frame) from its relation token's output
     # (reasoning/approach.py); 0: none
@@ -50,13 +52,17 @@ class AloeConfig:
     mention_weight: float = 0.0
 
     def __post_init__(self):
+        if isinstance(self.relation_tokens, bool):  # `aloe.relation_tokens=true` on the command line
+            self.relation_tokens = "track" if self.relation_tokens else "none"
+        if self.relation_tokens not in ("none", "track", "frames"):
+            raise ValueError(f"aloe.relation_tokens must be none, track or frames, got {self.relation_tokens!r}")
         if self.visual_tokens not in ("frame_slot", "object_track"):
             raise ValueError(f"aloe.visual_tokens must be frame_slot or object_track, got {self.visual_tokens!r}")
         if self.mention_weight > 0 and self.visual_tokens != "object_track":
             raise ValueError("aloe.mention_weight needs aloe.visual_tokens=object_track (one token per object)")
-        if self.approach_weight > 0 and not self.relation_tokens:
-            raise ValueError("aloe.approach_weight needs aloe.relation_tokens=true")
-        if self.relation_tokens and self.visual_tokens != "object_track":
+        if self.approach_weight > 0 and self.relation_tokens == "none":
+            raise ValueError("aloe.approach_weight needs aloe.relation_tokens (track or frames)")
+        if self.relation_tokens != "none" and self.visual_tokens != "object_track":
             raise ValueError("aloe.relation_tokens needs aloe.visual_tokens=object_track")
         if self.visual_tokens == "object_track" and self.mask_slot_weight > 0:
             raise ValueError("the masked-slot loss needs aloe.visual_tokens=frame_slot")

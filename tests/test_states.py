@@ -237,9 +237,9 @@ def presence_batch(seed: int = 0):
     return collate(items)
 
 
-TOKEN_KINDS = [("joint", "frame_slot", False), ("factorised", "frame_slot", False),
-               ("factorised", "object_track", False), ("factorised", "object_track", True),
-               ("joint", "object_track", True)]
+TOKEN_KINDS = [("joint", "frame_slot", "none"), ("factorised", "frame_slot", "none"),
+               ("factorised", "object_track", "none"), ("factorised", "object_track", "track"),
+               ("joint", "object_track", "track"), ("factorised", "object_track", "frames")]
 
 
 @pytest.mark.parametrize("positions,tokens,relations", TOKEN_KINDS)
@@ -291,12 +291,13 @@ def test_trimmed_step_gives_the_full_sequence_losses(positions, tokens, relation
         torch.testing.assert_close(g0[n], g1[n], rtol=1e-4, atol=1e-6, msg=n)
 
 
-def test_relation_tokens_hold_each_pair_whatever_its_order():
+@pytest.mark.parametrize("kind", ["track", "frames"])
+def test_relation_tokens_hold_each_pair_whatever_its_order(kind):
     """One token per unordered pair of slots, the same whichever of the two comes first; a pair with a slot
     that holds no object is masked."""
     torch.manual_seed(0)
     model = Aloe(AloeConfig(d_model=32, layers=1, heads=2, ffn=32, visual_tokens="object_track",
-                            relation_tokens=True, positions="factorised"), 5, 4, 3, 82, 22, 32).eval()
+                            relation_tokens=kind, positions="factorised"), 5, 4, 3, 82, 22, 32).eval()
     slots, presence = torch.randn(2, 3, 4, 5), torch.ones(2, 3, 4, dtype=torch.bool)
     presence[1, :, 3] = False  # video 1: slot 3 empty
     vis, seen, _ = model.visual_tokens(slots, presence)  # [2, 4 + 6, 32]
@@ -307,7 +308,15 @@ def test_relation_tokens_hold_each_pair_whatever_its_order():
     torch.testing.assert_close(vis2[:, 4 + 3], vis[:, 4 + 0])  # (1, 2) of the swapped video is (1, 0)
     assert seen[1, 0].tolist() == [True] * 3 + [False] + [True, True, False, True, False, False]
     with pytest.raises(ValueError, match="relation_tokens needs aloe.visual_tokens=object_track"):
-        AloeConfig(relation_tokens=True)
+        AloeConfig(relation_tokens=kind)
+    if kind == "frames":  # a pair's token is the most of what its MLP finds at any one frame where both are seen
+        only = presence.clone()
+        only[0, 1:, 0] = False  # video 0: slot 0 seen at frame 0 only
+        vis3, _, _ = model.visual_tokens(slots, only)
+        changed = slots.clone()
+        changed[0, 1:, 0] += 5.0  # slot 0 at the frames where it is absent
+        torch.testing.assert_close(model.visual_tokens(changed, only)[0], vis3)
+        assert not torch.allclose(vis3[0, 4], vis[0, 4])  # pair (0, 1) now reads frame 0 only
 
 
 def test_closest_approach_targets_are_the_rules_quantity():
@@ -331,7 +340,7 @@ def test_closest_approach_targets_are_the_rules_quantity():
 
 
 def test_approach_auxiliary_trains_on_states_only(no_render, tmp_path, qa_slots_like):
-    cfg = qa_cfg("train.steps=2", "aloe.visual_tokens=object_track", "aloe.relation_tokens=true",
+    cfg = qa_cfg("train.steps=2", "aloe.visual_tokens=object_track", "aloe.relation_tokens=frames",
                  "aloe.approach_weight=1.0", "aloe.positions=factorised")
     train_qa(cfg, no_render, no_render / "states", tmp_path / "run", progress=False)
     logged = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
