@@ -7,7 +7,8 @@ are looked up in a ground-truth state cache at one cached frame (default the las
 sees at evaluation: cached frame 30 of a stride-4 cache, source frame 120). Learners fitted on the training
 choices label the validation choices, and each question counts when both its choices are right: a logistic
 regression and an MLP (scikit-learn) on the pair's raw states (both orders, so the order of naming carries no
-information), and on the absolute differences of their positions and velocities only (|dx|, |dy|, |dvx|, |dvy|). It says how many questions a learner with
+information), and on the absolute differences of their positions and velocities only (|dx|, |dy|, |dvx|,
+|dvy|). It says how many questions a learner with
 the binding solved for it can learn from this many questions, next to the QA model with the mention oracle.
 """
 from __future__ import annotations
