@@ -58,6 +58,9 @@ class AloeConfig:
             raise ValueError(f"aloe.relation_tokens must be none, track or frames, got {self.relation_tokens!r}")
         if self.visual_tokens not in ("frame_slot", "object_track"):
             raise ValueError(f"aloe.visual_tokens must be frame_slot or object_track, got {self.visual_tokens!r}")
+        if self.shuffle_objects and (self.mention_weight > 0 or self.approach_weight > 0):
+            raise ValueError("aloe.shuffle_objects permutes the slots inside the model, after the mention and "
+                             "closest-approach targets are made from them: use one or the other")
         if self.mention_weight > 0 and self.visual_tokens != "object_track":
             raise ValueError("aloe.mention_weight needs aloe.visual_tokens=object_track (one token per object)")
         if self.approach_weight > 0 and self.relation_tokens == "none":
@@ -147,3 +150,8 @@ class QAConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     data: QADataConfig = field(default_factory=QADataConfig)
     train: QATrainConfig = field(default_factory=QATrainConfig)
+
+    def __post_init__(self):
+        if self.data.mention_oracle and self.aloe.shuffle_objects:
+            raise ValueError("data.mention_oracle puts the named objects in the first slots; aloe.shuffle_objects "
+                             "would move them again")

@@ -353,6 +353,11 @@ def test_approach_auxiliary_trains_on_states_only(no_render, tmp_path, qa_slots_
         shutil.copy(qa_slots_like / "validation.h5", perception / f"{split}.h5")
     with pytest.raises(DataError, match="needs a ground-truth state cache"):
         train_qa(cfg, no_render, perception, tmp_path / "run2", progress=False)
+    # the targets are made from the slots before the model would shuffle them: refused together
+    with pytest.raises(ValueError, match="shuffle_objects permutes the slots"):
+        qa_cfg("aloe.visual_tokens=object_track", "aloe.mention_weight=1.0", "aloe.shuffle_objects=true")
+    with pytest.raises(ValueError, match="would move them again"):
+        qa_cfg("data.mention_oracle=true", "aloe.shuffle_objects=true")
 
 
 def test_intervals_match_a_hand_computed_wilson_interval():
