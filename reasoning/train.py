@@ -377,7 +377,10 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         approach = (None if motion is None else
                     pair_closest_approach(passes.slots, passes.presence, raw.pair_index, motion))  # [N, P]
         with accelerator.autocast():
-            mention = passes.mention if cfg.aloe.mention_weight > 0 else None
+            mention = None
+            if cfg.aloe.mention_weight > 0:  # a batch without choices still reaches the head (every step alike)
+                mention = (passes.mention if passes.mention is not None else
+                           torch.full((len(passes.text), raw.num_slots), float("nan"), device=passes.text.device))
             output = model(passes.slots, passes.text, passes.segment, passes.presence, approach, mention)
             loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight, cfg.train.choice_softmax_weight)
             if approach is not None:
