@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
-from summary import emit  # noqa: F401  (benchmarks/summary.py: sets the allocator, records the CPU)
+from summary import show_table  # benchmarks/summary.py: sets the allocator, records the CPU
 
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.reports.qa_report import load_split_with_answers
@@ -41,8 +41,7 @@ def main() -> None:
     rows = [{"type": t, "questions": c["questions"],
              "all choices alike (%)": 100.0 * (c["all correct"] + c["all wrong"]) / c["questions"],
              "all correct": c["all correct"], "all wrong": c["all wrong"]} for t, c in sorted(counts.items())]
-    print(f"{args.predictions}: questions with two or more choices")
-    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".1f"))
+    show_table(f"{args.predictions}: questions with two or more choices", pd.DataFrame(rows), floatfmt=".1f")
 
 
 if __name__ == "__main__":

@@ -18,23 +18,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from summary import emit  # noqa: F401  (benchmarks/summary.py: sets the allocator, records the CPU)
+from summary import show_table  # benchmarks/summary.py: sets the allocator, records the CPU
 
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.reports.qa_report import load_split_with_answers
 from qa_data.slots.slot_cache import SlotFrames, split_file
-from qa_data.slots.state_cache import STATE_FEATURES
+from reasoning.approach import motion_columns
 from reasoning.mention_oracle import choice_mentions
 
-MOTION = [STATE_FEATURES.index(f) for f in ("x", "y", "vx", "vy")]
 
-
-def choices(data: Path, states: Path, split: str, frame: int) -> pd.DataFrame:
+def choices(data: Path, states: Path, split: str, frame: int) -> tuple[pd.DataFrame, list[int]]:
+    """(one row per predictive choice: its question, label and the named objects' states; the x, y, vx, vy
+    columns of those states)."""
     layout = ClevrerLayout(data)
     scenes = [s for s in load_split_with_answers(layout, split)
               if any(q.question_type == "predictive" for q in s.questions)]
     mentions = choice_mentions(layout, split, scenes)
     cache = SlotFrames(split_file(states, split))
+    motion = motion_columns(cache.attrs, cache.path)  # x, y, vx, vy
     rows = []
     for s in scenes:
         x = np.asarray(cache.read(s.scene_index), dtype=np.float64)[frame]  # [K, D]
@@ -45,14 +46,14 @@ def choices(data: Path, states: Path, split: str, frame: int) -> pd.DataFrame:
                 a, b = mentions[(s.scene_index, q.question_id, c.choice_id)]
                 rows.append({"scene": s.scene_index, "question": q.question_id, "label": int(c.answer == "correct"),
                              "a": x[a], "b": x[b]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), motion
 
 
-def features(df: pd.DataFrame, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def features(df: pd.DataFrame, kind: str, motion: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """(features of each choice, and of it with the two objects swapped)."""
     a, b = np.stack(df.a), np.stack(df.b)
     if kind == "relative":
-        rel = np.abs(a[:, MOTION] - b[:, MOTION])  # |dx|, |dy|, |dvx|, |dvy|: the same in either order
+        rel = np.abs(a[:, motion] - b[:, motion])  # |dx|, |dy|, |dvx|, |dvy|: the same in either order
         return rel, rel
     return np.concatenate([a, b], 1), np.concatenate([b, a], 1)
 
@@ -75,11 +76,11 @@ def main() -> None:
     ap.add_argument("--frame", type=int, default=30, help="cached frame the states are read at")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    train, val = (choices(args.data, args.states, s, args.frame) for s in ("train", "validation"))
+    (train, motion), (val, _) = (choices(args.data, args.states, s, args.frame) for s in ("train", "validation"))
     rows = []
     for kind in ("raw states of both", "relative"):
         key = "raw" if kind.startswith("raw") else "relative"
-        (xa, xb), (va, vb) = features(train, key), features(val, key)
+        (xa, xb), (va, vb) = features(train, key, motion), features(val, key, motion)
         x, y = np.concatenate([xa, xb]), np.concatenate([train.label, train.label])
         for name, learner in (("logistic regression", LogisticRegression(max_iter=2000)),
                               ("MLP 64-64", MLPClassifier((64, 64), max_iter=2000, random_state=0))):
@@ -90,11 +91,8 @@ def main() -> None:
                          "per option": 100.0 * float(((prob >= 0.5) == val.label).mean()),
                          "per question": per_question(val, prob)})
     table = pd.DataFrame(rows)
-    print(f"{args.data}: predictive choices with the named objects handed over, states at cached frame {args.frame}")
-    print(table.to_markdown(index=False, floatfmt=".1f"))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
+    show_table(f"{args.data}: predictive choices with the named objects handed over, states at cached frame "
+               f"{args.frame}", table, args.out, ".1f")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from summary import emit  # benchmarks/summary.py: sets the allocator, records the CPU
+from summary import emit, show_table  # benchmarks/summary.py: sets the allocator, records the CPU
 
 from qa_data.clevrer.annotations import load_annotation
 from qa_data.clevrer.layout import ClevrerLayout
@@ -53,11 +53,7 @@ def main() -> None:
                      "per option": ci_text(t.per_option, t.per_option_lo, t.per_option_hi),
                      "per question": ci_text(t.per_question, t.per_question_lo, t.per_question_hi)})
     table = pd.DataFrame(rows)
-    print(f"{args.data} ({args.split}): the straight-line rule on predictive questions")
-    print(table.to_markdown(index=False))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
+    show_table(f"{args.data} ({args.split}): the straight-line rule on predictive questions", table, args.out)
     emit("predictive reference", [{"setup": f"{args.split}, from frame {r['start frame']}", "figure": "per question",
                                    "value": r["per question"], "unit": "%"} for r in rows])
 

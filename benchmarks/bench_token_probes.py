@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 import torch
-from summary import emit  # noqa: F401  (benchmarks/summary.py: sets the allocator, records the CPU)
+from summary import show_table  # benchmarks/summary.py: sets the allocator, records the CPU
 
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, split_file
 from reasoning.probes import probe_data, probe_table
@@ -40,12 +40,9 @@ def main() -> None:
         slots = SlotFrames(split_file(slots_dir, split), SlotSampling(cfg.data.num_frames, start=cfg.data.eval_start))
         data[split] = probe_data(models, slots, slots.videos[:args.videos])
     table = probe_table(data["train"], data["validation"])
-    print(f"{args.run}: {cfg.aloe.visual_tokens} tokens, {len(data['validation'].objects)} validation objects, "
-          f"{len(data['validation'].pairs)} pairs; R² on validation of ridge probes fitted on train")
-    print(table.to_markdown(index=False, floatfmt=".3f"))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
+    show_table(f"{args.run}: {cfg.aloe.visual_tokens} tokens, {len(data['validation'].objects)} validation objects, "
+               f"{len(data['validation'].pairs)} pairs; R² on validation of ridge probes fitted on train", table,
+               args.out, ".3f")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
+
+import pandas as pd
 
 from qa_data.runtime.allocator import keep_freed_memory
 from qa_data.runtime.precision import cpu_description
@@ -29,3 +32,12 @@ def emit(benchmark: str, rows: list[dict]) -> None:
             f.write(json.dumps({"benchmark": benchmark, "setup": row["setup"], "figure": row["figure"],
                                 "value": row["value"], "unit": row.get("unit", ""),
                                 "reference": row.get("reference", ""), "cpu": CPU}, default=str) + "\n")
+
+
+def show_table(title: str, table: pd.DataFrame, out: Path | None = None, floatfmt: str = "g") -> None:
+    """Prints `title` and `table` as Markdown; writes the table as CSV to `out` when given."""
+    print(title)
+    print(table.to_markdown(index=False, floatfmt=floatfmt))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out, index=False)

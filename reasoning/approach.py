@@ -20,8 +20,9 @@ MOTION = ("x", "y", "vx", "vy")
 def motion_columns(attrs: dict, path="<slot cache>") -> list[int]:
     """Feature columns of x, y, vx, vy in a ground-truth state cache; other caches are refused."""
     if attrs.get("producer") != "annotations" or int(attrs["d_static"]) + int(attrs["d_dyn"]) != len(STATE_FEATURES):
-        raise DataError(path, "aloe.approach_weight reads positions and velocities: it needs a ground-truth state "
-                              f"cache (scripts/extract_states.py), not {attrs.get('model_label')!r}")
+        raise DataError(path, "reading positions and velocities (aloe.approach_weight, the probes) needs a "
+                              "ground-truth state cache (scripts/extract_states.py), not "
+                              f"{attrs.get('model_label')!r}")
     return [STATE_FEATURES.index(f) for f in MOTION]
 
 

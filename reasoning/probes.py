@@ -23,13 +23,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from qa_data.errors import DataError
 from qa_data.programs.extrapolation import HORIZON_S, closest_approach
 from qa_data.slots.slot_cache import SlotFrames
-from qa_data.slots.state_cache import STATE_FEATURES
 from reasoning.aloe import Aloe
-
-OBJECT_TARGETS = ("x", "y", "vx", "vy")
+from reasoning.approach import MOTION as OBJECT_TARGETS
+from reasoning.approach import motion_columns
 
 
 @dataclass
@@ -48,11 +46,7 @@ def _pair_features(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def probe_data(models: dict[str, Aloe], slots: SlotFrames, videos: list[int], horizon_s: float = HORIZON_S,
                batch: int = 64) -> ProbeData:
     """Tokens of every model and the targets, for the given videos of a state cache."""
-    names = slots.attrs.get("producer_info", "")
-    if slots.attrs["producer"] != "annotations" or slots.d_static + slots.d_dyn != len(STATE_FEATURES):
-        raise DataError(slots.path, f"probes read ground-truth positions and velocities: they need a state cache "
-                                    f"(scripts/extract_states.py), not {slots.attrs['model_label']} ({names[:60]})")
-    col = [STATE_FEATURES.index(f) for f in OBJECT_TARGETS]
+    col = motion_columns(slots.attrs, slots.path)  # x, y, vx, vy; a cache other than states is refused
     sources = [*models, "input (last frame)"]
     tokens = {k: [] for k in sources}
     pair_tokens = {k: [] for k in sources}
