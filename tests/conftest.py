@@ -51,6 +51,22 @@ def qa_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def no_render(tmp_path_factory) -> Path:
+    """8 videos (6 train, 1 validation, 1 test) generated with render=false, with questions, and their
+    ground-truth states every 8th frame in `states/`. Read-only for the tests that share it."""
+    from qa_data.qgen.cli import build_question_config
+    from qa_data.qgen.generate import generate_questions
+    from qa_data.slots.state_cache import StateExtractConfig, extract_states
+
+    root = tmp_path_factory.mktemp("no_render")
+    generate_dataset(build_config("tiny", 8, 0, ["render=false"]), root, workers=1, progress=False)
+    generate_questions(root, build_question_config(), workers=1, progress=False)
+    for split in ("train", "validation"):
+        extract_states(root, root / "states", StateExtractConfig(split=split, frame_stride=8), progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
 def balls_data(tmp_path_factory) -> Path:
     """A tiny binary Bouncing Balls dataset: 4 train, 2 validation and 2 test videos of 50 frames."""
     from qa_data.balls.bouncing_balls import BallsDatasetConfig, BallsSplit, generate_dataset

@@ -258,6 +258,9 @@ def test_rollout_frames_are_the_models_own_prediction(preset, sim_data, tmp_path
     d_static = feature_dims(fresh.model, fresh.cfg)[0]
     predicted = fresh.model.predict(clips, 2, seeds).z  # [2, 6, K, d_static]: the model's own rollout
     torch.testing.assert_close(stored[..., :d_static], predicted, atol=1e-5, rtol=1e-5)
+    if preset == "oddn_tiny":  # a predicted frame's dynamics are those of the predicted latents (eq. 9)
+        dyn = fresh.model.dynamics(predicted)  # [2, 6, K, l]; frame n's from frames n-1, n
+        torch.testing.assert_close(stored[:, 1:, :, d_static:], dyn[:, 1:], atol=1e-5, rtol=1e-5)
     # the observed frames are exactly the cache without a rollout
     torch.testing.assert_close(stored[:, :4], torch.stack([torch.from_numpy(plain.read(v)) for v in videos]),
                                atol=1e-5, rtol=1e-5)

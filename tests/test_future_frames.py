@@ -13,8 +13,6 @@ import torch
 from qa_data.clevrer.annotations import load_annotation
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.errors import DataError
-from qa_data.sim.cli import build_config
-from qa_data.sim.generate import generate_dataset
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, read_attrs
 from qa_data.slots.state_cache import STATE_FEATURES, StateExtractConfig, extract_states, video_states
 from qa_data.slots.state_cli import main as states_main
@@ -25,24 +23,18 @@ STRIDE, FUTURE = 8, 5  # 16 observed frames (0..120), 5 predicted (128..160)
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """6 render-free CLEVRER-sim videos with questions, and their states with and without the future."""
-    from qa_data.qgen.cli import build_question_config
-    from qa_data.qgen.generate import generate_questions
-
-    root = tmp_path_factory.mktemp("future")
-    generate_dataset(build_config("tiny", 6, 3, ["render=false"]), root, workers=1, progress=False)
-    generate_questions(root, build_question_config(), workers=1, progress=False)
+def data(no_render) -> Path:
+    """The shared render-free videos (tests/conftest.py: states every 8th frame in `states/`), with the
+    simulator's future added in `future/`."""
     for split in ("train", "validation"):
-        extract_states(root, root / "plain", StateExtractConfig(split=split, frame_stride=STRIDE), progress=False)
-        extract_states(root, root / "future", StateExtractConfig(split=split, frame_stride=STRIDE, future=FUTURE),
-                       progress=False)
-    return root
+        extract_states(no_render, no_render / "future", StateExtractConfig(split=split, frame_stride=STRIDE,
+                                                                           future=FUTURE), progress=False)
+    return no_render
 
 
 def test_future_frames_are_the_simulators_continuation(data):
     layout = ClevrerLayout(data)
-    plain, future = (SlotFrames(data / f"{c}/train.h5", SlotSampling(num_frames=8)) for c in ("plain", "future"))
+    plain, future = (SlotFrames(data / f"{c}/train.h5", SlotSampling(num_frames=8)) for c in ("states", "future"))
     attrs = read_attrs(future.path)
     assert attrs["observed_frames"] == 16 and attrs["frames_per_video"] == 21
     assert "observed_frames" not in read_attrs(plain.path)
@@ -101,7 +93,7 @@ def items(data: Path, cache: str, shift: int = -1) -> list[dict]:
 
 
 def test_only_predictive_questions_look_into_the_future(data):
-    plain, future = items(data, "plain"), items(data, "future")
+    plain, future = items(data, "states"), items(data, "future")
     assert {it["type"] for it in future} == set(TYPE_ID.values())  # every type is exercised
     observed = [1 + 2 * i for i in range(8)]  # start 1, stride 16 // 8
     for a, b in zip(plain, future):
@@ -147,8 +139,8 @@ def test_mention_oracle_puts_the_named_objects_first(data):
                         checked += 1
     assert checked >= 2
     tok = QuestionTokenizer(TokenizerConfig())
-    plain = QuestionSet(scenes, tok, SlotFrames(data / "plain/train.h5", SlotSampling(num_frames=8)))
-    oracle = QuestionSet(scenes, tok, SlotFrames(data / "plain/train.h5", SlotSampling(num_frames=8)),
+    plain = QuestionSet(scenes, tok, SlotFrames(data / "states/train.h5", SlotSampling(num_frames=8)))
+    oracle = QuestionSet(scenes, tok, SlotFrames(data / "states/train.h5", SlotSampling(num_frames=8)),
                          mentions=mentions, mentioned_first=True)
     i = next(i for i, it in enumerate(oracle.items) if it["type"] == TYPE_ID["predictive"])
     a, b = collate([plain[i]]), collate([oracle[i]])
@@ -160,7 +152,7 @@ def test_mention_oracle_puts_the_named_objects_first(data):
         # the grounding targets follow the slots: the named ones, wherever they are
         assert b.mention[j].tolist() == [1.0] * len(named) + [0.0] * (6 - len(named))
     assert a.mention is None  # no mentions asked for
-    grounded = collate([QuestionSet(scenes, tok, SlotFrames(data / "plain/train.h5", SlotSampling(num_frames=8)),
+    grounded = collate([QuestionSet(scenes, tok, SlotFrames(data / "states/train.h5", SlotSampling(num_frames=8)),
                                     mentions=mentions)[i]])
     for j, cid in enumerate(oracle.items[i]["choice_ids"]):
         named = mentions[(oracle.items[i]["scene_index"], oracle.items[i]["question_id"], cid)]
@@ -179,6 +171,6 @@ def test_grounding_loss_trains_on_states(data, tmp_path):
     cfg = load_config(QAConfig, repo / "configs/qa/aloe_tiny.yaml", [
         "aloe.d_model=16", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=16", "data.num_frames=4", "train.steps=2",
         "train.batch_size=8", "train.log_every=1", "aloe.visual_tokens=object_track", "aloe.mention_weight=1.0"])
-    train_qa(cfg, data, data / "plain", tmp_path / "run", progress=False)
+    train_qa(cfg, data, data / "states", tmp_path / "run", progress=False)
     logged = [_json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert [r["train/mention"] > 0 for r in logged if "train/loss" in r] == [True, True]

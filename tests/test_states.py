@@ -107,20 +107,6 @@ def test_video_states_rejects_unknown_attributes():
 # -- data without pixels --------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def no_render(tmp_path_factory) -> Path:
-    """8 videos (6 train, 1 validation, 1 test) generated with render=false, with questions and states."""
-    from qa_data.qgen.cli import build_question_config
-    from qa_data.qgen.generate import generate_questions
-
-    root = tmp_path_factory.mktemp("no_render")
-    generate_dataset(build_config("tiny", 8, 0, ["render=false"]), root, workers=1, progress=False)
-    generate_questions(root, build_question_config(), workers=1, progress=False)
-    for split in ("train", "validation"):
-        extract_states(root, root / "states", StateExtractConfig(split=split, frame_stride=8), progress=False)
-    return root
-
-
 def test_no_render_writes_everything_but_pixels(no_render, qa_root):
     layout = ClevrerLayout(no_render)
     assert not (no_render / "videos").exists() and not (no_render / "derender_proposals").exists()
