@@ -12,7 +12,9 @@ Sequence of one pass: `[CLS, F*K visual tokens, L text tokens]` (blind: `[CLS, L
   absent slots masked out;
 - optional input standardisation with the training cache's per-feature statistics.
 Heads on CLS: 128 -> 22 answer classes (descriptive), 128 -> 1 (one multiple-choice option: question
-and choice are one sequence, one pass per choice). Optional: object shuffling and the masked-slot
+and choice are one sequence, one pass per choice). Optional (object tracks): a mention head on each object
+token (is it named by the pass's choice?) and a pair head, the mention-weighted mean of an MLP of every slot
+pair's two tracks, read by the choice head beside CLS. Optional: object shuffling and the masked-slot
 self-supervised loss (one slot per frame replaced by a mask token, its features regressed).
 
 Speed without changing the function: columns that are masked in every pass of a batch (text
@@ -60,13 +62,15 @@ class Aloe(nn.Module):
         self.relations = cfg.relation_tokens != "none" and not cfg.blind
         self.approach_head = None
         n_pairs = num_slots * (num_slots - 1) // 2 if self.relations else 0
+        self.pair_head = cfg.pair_head and self.tracks and not cfg.blind
+        if self.relations or self.pair_head:
+            first, second = torch.triu_indices(num_slots, num_slots, 1)  # [P] each, first < second
+            self.register_buffer("pair_index", torch.stack([first, second]), persistent=False)
         if not cfg.blind:
             # a track token: every frame's features (zero where absent) and presence, then an MLP
             self.vision_in = (_mlp(num_frames * (slot_dim + 1) + 2, 2 * d, d) if self.tracks
                               else nn.Linear(slot_dim + 2, d))
             if self.relations:  # a pair token: both tracks (or both slots at each frame), either order, one MLP
-                first, second = torch.triu_indices(num_slots, num_slots, 1)  # [P] each, first < second
-                self.register_buffer("pair_index", torch.stack([first, second]), persistent=False)
                 per = 1 if cfg.relation_tokens == "frames" else num_frames
                 self.relation_in = _mlp(2 * per * (slot_dim + 1), 2 * d, d)
                 self.approach_head = _mlp(d, cfg.head_hidden, 1) if cfg.approach_weight > 0 else None
@@ -74,8 +78,10 @@ class Aloe(nn.Module):
             self.mask_out = nn.Linear(d, slot_dim)
             self.register_buffer("feat_mean", torch.zeros(slot_dim))
             self.register_buffer("feat_std", torch.ones(slot_dim))
-        self.mention_head = (_mlp(d, cfg.head_hidden, 1) if cfg.mention_weight > 0 and self.tracks and not cfg.blind
-                             else None)
+        self.mention_head = (_mlp(d, cfg.head_hidden, 1)
+                             if (cfg.mention_weight > 0 or self.pair_head) and self.tracks and not cfg.blind else None)
+        # the pair head: |track_a - track_b| ++ (track_a + track_b) -> MLP -> d
+        self.pair_in = _mlp(2 * num_frames * (slot_dim + 1), 2 * d, d) if self.pair_head else None
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         if cfg.positions == "joint":
             self.pos = nn.Parameter(torch.randn(1, 1 + n_visual + n_pairs + text_len, d) * 0.02)
@@ -89,7 +95,7 @@ class Aloe(nn.Module):
         # nn.TransformerEncoder's pre-LN function and parameter names, one fused attention call per layer
         self.encoder = Encoder(d, cfg.heads, cfg.ffn, cfg.dropout, cfg.layers)
         self.answer_head = _mlp(d, cfg.head_hidden, num_answers)
-        self.choice_head = _mlp(d, cfg.head_hidden, 1)
+        self.choice_head = _mlp(2 * d if self.pair_head else d, cfg.head_hidden, 1)  # CLS (++ the named pair)
 
     def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Per-feature statistics [D] used when `input_norm` is `standardize`."""
@@ -115,7 +121,7 @@ class Aloe(nn.Module):
             slots = (slots - self.feat_mean) / self.feat_std
         if self.tracks:
             present = presence.to(slots.dtype)[..., None]  # [N, F, K, 1]
-            track = torch.cat([slots * present, present], -1).transpose(1, 2).flatten(2)  # [N, K, F*(D+1)]
+            track = self._tracks(slots, presence)  # [N, K, F*(D+1)]
             vis = self.vision_in(torch.cat([track, track.new_tensor([0.0, 1.0]).expand(n, self.num_slots, 2)], -1))
             seen = presence.any(1, keepdim=True)  # [N, 1, K]: a track seen in no frame is masked
             if self.relations:
@@ -138,6 +144,26 @@ class Aloe(nn.Module):
         flat = slots.flatten(1, 2)  # [N, F*K, D]
         vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
         return vis, presence, flat
+
+    @staticmethod
+    def _tracks(slots: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
+        """slots [N, F, K, D] (already standardised), presence [N, F, K] -> each slot's track [N, K, F*(D+1)]: every
+        frame's features, zero where absent, and its presence flag."""
+        present = presence.to(slots.dtype)[..., None]  # [N, F, K, 1]
+        return torch.cat([slots * present, present], -1).transpose(1, 2).flatten(2)
+
+    def named_pair(self, slots: torch.Tensor, presence: torch.Tensor, mention_logits: torch.Tensor) -> torch.Tensor:
+        """slots [N, F, K, D] (raw), presence [N, F, K], mention_logits [N, K] -> the pair head's summary [N, d]: the
+        mean of the pair MLP over slot pairs (a, b), weighted by p_a * p_b (p = sigmoid of the mention logit, 0 for a
+        slot seen in no frame), divided by the total weight or 1, whichever is larger."""
+        if self.cfg.input_norm == "standardize":
+            slots = (slots - self.feat_mean) / self.feat_std
+        track = self._tracks(slots, presence)  # [N, K, F*(D+1)]
+        a, b = self.pair_index
+        pair = self.pair_in(torch.cat([(track[:, a] - track[:, b]).abs(), track[:, a] + track[:, b]], -1))  # [N, P, d]
+        p = torch.sigmoid(mention_logits.to(pair.dtype)) * presence.any(1).to(pair.dtype)  # [N, K]
+        w = p[:, a] * p[:, b]  # [N, P]
+        return (w[..., None] * pair).sum(1) / w.sum(1, keepdim=True).clamp_min(1.0)  # [N, d]
 
     def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor,
                 presence: torch.Tensor | None = None, approach: torch.Tensor | None = None,
@@ -169,6 +195,7 @@ class Aloe(nn.Module):
                 perm = torch.argsort(torch.rand(n, self.num_slots, device=slots.device), dim=1)  # [N, K]
                 slots = torch.gather(slots, 2, perm[:, None, :, None].expand_as(slots))
                 presence = torch.gather(presence, 2, perm[:, None, :].expand_as(presence))
+            slot_presence = presence  # [N, F, K] (the pair head's)
             vis, presence, flat = self.visual_tokens(slots, presence)
             if self.training and self.cfg.mask_slot_weight > 0:
                 pick = torch.randint(0, self.num_slots, (n, self.num_frames), device=slots.device)  # [N, F]
@@ -201,10 +228,20 @@ class Aloe(nn.Module):
             approach_loss = (F.smooth_l1_loss(pred[known], approach[known].float()) if known.any()
                              else pred.sum() * 0.0)
         mention_loss = words.new_zeros(())
-        if mention is not None and self.mention_head is not None:
-            logits = self.mention_head(h[:, 1:1 + self.num_slots]).squeeze(-1).float()  # [N, K]
+        logits = None
+        if self.mention_head is not None and (mention is not None or self.pair_head):
+            objects = h[:, 1:1 + self.num_slots]  # [N, K, d]
+            if keep is not None:  # trimmed: put the kept columns back in place (a dropped slot is absent everywhere)
+                full = h.new_zeros(n, keep.shape[0], h.shape[-1])
+                full[:, keep] = h
+                objects = full[:, 1:1 + self.num_slots]
+            logits = self.mention_head(objects).squeeze(-1).float()  # [N, K]
+        if mention is not None and logits is not None:
             known = torch.isfinite(mention) & presence.flatten(1)[:, :self.num_slots]  # present slots only
             mention_loss = (F.binary_cross_entropy_with_logits(logits[known], mention[known].float()) if known.any()
                             else logits.sum() * 0.0)
-        return AloeOutput(answer_logits=self.answer_head(cls), choice_logits=self.choice_head(cls).squeeze(-1),
+        choice_in = cls
+        if self.pair_head:
+            choice_in = torch.cat([cls, self.named_pair(slots, slot_presence, logits).to(cls.dtype)], -1)  # [N, 2d]
+        return AloeOutput(answer_logits=self.answer_head(cls), choice_logits=self.choice_head(choice_in).squeeze(-1),
                           mask_loss=mask_loss, approach_loss=approach_loss, mention_loss=mention_loss)

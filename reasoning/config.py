@@ -50,6 +50,12 @@ class AloeConfig:
     # ground-truth states, object tracks: weight of an auxiliary grounding loss, a BCE per object token of whether
     # the pass's choice names that object (from the choice's program, reasoning.mention_oracle); 0: none
     mention_weight: float = 0.0
+    # object tracks: the choice head also reads the pair of objects the pass's choice names, found by the mention
+    # head (each object token's probability of being named; trained by aloe.mention_weight where the source has
+    # object identities, else by the answer loss alone): the mean over slot pairs, weighted by the product of the
+    # two probabilities, of an MLP of the two standardised tracks (their absolute difference and their sum, so the
+    # same in either order). Poses a choice on its objects' relative motion (issue 30's pair reference)
+    pair_head: bool = False
 
     def __post_init__(self):
         if isinstance(self.relation_tokens, bool):  # `aloe.relation_tokens=true` on the command line
@@ -65,6 +71,8 @@ class AloeConfig:
             raise ValueError("aloe.mention_weight needs aloe.visual_tokens=object_track (one token per object)")
         if self.approach_weight > 0 and self.relation_tokens == "none":
             raise ValueError("aloe.approach_weight needs aloe.relation_tokens (track or frames)")
+        if self.pair_head and (self.visual_tokens != "object_track" or self.blind):
+            raise ValueError("aloe.pair_head needs aloe.visual_tokens=object_track (one token per object), not blind")
         if self.relation_tokens != "none" and self.visual_tokens != "object_track":
             raise ValueError("aloe.relation_tokens needs aloe.visual_tokens=object_track")
         if self.visual_tokens == "object_track" and self.mask_slot_weight > 0:

@@ -305,6 +305,57 @@ def test_relation_tokens_hold_each_pair_whatever_its_order(kind):
         assert not torch.allclose(vis3[0, 4], vis[0, 4])  # pair (0, 1) now reads frame 0 only
 
 
+def test_pair_head_reads_the_named_pair():
+    """The pair head's summary is the pair MLP of the two slots the mention logits name, in either order; the other
+    slots do not reach it, and without a named pair every pair counts."""
+    torch.manual_seed(0)
+    model = Aloe(AloeConfig(d_model=16, layers=1, heads=2, ffn=16, visual_tokens="object_track", pair_head=True,
+                            positions="factorised"), 5, 4, 3, 82, 22, 32).eval()
+    slots, presence = torch.randn(1, 3, 4, 5), torch.ones(1, 3, 4, dtype=torch.bool)
+    named = torch.tensor([[-30.0, 30.0, -30.0, 30.0]])  # slots 1 and 3
+    summary = model.named_pair(slots, presence, named)  # [1, 16]
+    track = model._tracks(slots, presence)  # [1, 4, 3*6]
+    own = model.pair_in(torch.cat([(track[:, 1] - track[:, 3]).abs(), track[:, 1] + track[:, 3]], -1))
+    torch.testing.assert_close(summary, own, rtol=1e-4, atol=1e-5)
+    swapped = slots[:, :, [0, 3, 2, 1]]  # the named pair in the other order
+    torch.testing.assert_close(model.named_pair(swapped, presence, named), summary, rtol=1e-4, atol=1e-5)
+    others = slots.clone()
+    others[:, :, [0, 2]] += 50.0  # objects nobody named
+    torch.testing.assert_close(model.named_pair(others, presence, named), summary, rtol=1e-4, atol=1e-5)
+    moved = slots.clone()
+    moved[:, -1, 3] += 1.0  # one named object at one frame
+    assert not torch.allclose(model.named_pair(moved, presence, named), summary)
+    unsure = model.named_pair(slots, presence, torch.zeros(1, 4))  # p = 0.5 everywhere: weight 0.25 per pair
+    everything = model.pair_in(torch.cat([(track[:, model.pair_index[0]] - track[:, model.pair_index[1]]).abs(),
+                                          track[:, model.pair_index[0]] + track[:, model.pair_index[1]]], -1))
+    torch.testing.assert_close(unsure, everything.sum(1) * 0.25 / 1.5, rtol=1e-4, atol=1e-5)  # 6 pairs: 1.5 in all
+    with pytest.raises(ValueError, match="pair_head needs aloe.visual_tokens=object_track"):
+        AloeConfig(pair_head=True)
+
+
+def test_pair_head_is_trained_by_the_answer_and_trims_exactly():
+    """Without grounding targets, the choice loss alone reaches the mention head through the pair head; the trimmed
+    sequence gives the full sequence's losses and gradients."""
+    torch.manual_seed(0)
+    model = Aloe(AloeConfig(d_model=32, layers=2, heads=2, ffn=48, dropout=0.0, positions="factorised",
+                            visual_tokens="object_track", pair_head=True), 5, 3, 4, 82, 22, 32)
+    passes = presence_batch(seed=1)
+    results = []
+    for trim in (False, True):
+        model.trim = trim
+        model.zero_grad()
+        loss, _ = qa_loss(model(passes.slots, passes.text, passes.segment, passes.presence), passes, 0.0)
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (l0, g0), (l1, g1) = results
+    torch.testing.assert_close(l0, l1, rtol=1e-5, atol=1e-6)
+    assert g0.keys() == g1.keys()
+    for n in g0:
+        torch.testing.assert_close(g0[n], g1[n], rtol=1e-4, atol=1e-6, msg=n)
+    assert any(n.startswith("mention_head") and g.abs().sum() > 0 for n, g in g0.items())
+    assert any(n.startswith("pair_in") and g.abs().sum() > 0 for n, g in g0.items())
+
+
 def test_closest_approach_targets_are_the_rules_quantity():
     """Each pair's target is `closest_approach` of the two objects at the window's last frame (the straight-line
     rule's own function), NaN where either is absent there."""
