@@ -40,7 +40,7 @@ from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import build_model, is_video_model, model_class, model_label, train_clip_len, training_forward
 from qa_data.config import ConfigError, config_to_dict, flat_hparams, read_yaml, save_config
-from qa_data.runtime.accelerator import make_accelerator
+from qa_data.runtime.accelerator import make_accelerator, random_streams_kept
 from qa_data.runtime.checkpoints import list_checkpoints, resume, save_checkpoint, save_final
 from qa_data.runtime.guards import check_finite
 from qa_data.runtime.precision import run_precision, saved_precision
@@ -188,7 +188,8 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
             eval_set = eval_dataset(data, cfg)
             mine = range(accelerator.process_index, len(eval_set), accelerator.num_processes)
             eval_items = {i: eval_set[i] for i in mine}  # decoded once, reused by every evaluation
-        result = evaluate(raw_model, cfg, eval_set, accelerator, items=eval_items)
+        with random_streams_kept(accelerator):  # a resumed run continues exactly
+            result = evaluate(raw_model, cfg, eval_set, accelerator, items=eval_items)
         eval_dir = out / "eval" / f"{cfg.eval.split}_step_{at_step}"
         if main:
             write_eval(result, cfg, eval_dir, at_step, cfg.eval.split)

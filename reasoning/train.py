@@ -29,7 +29,7 @@ from qa_data.clevrer.questions import QUESTION_TYPES
 from qa_data.config import ConfigError, config_from_dict, config_to_dict, flat_hparams, save_config
 from qa_data.errors import DataError
 from qa_data.reports.qa_report import load_split_with_answers
-from qa_data.runtime.accelerator import make_accelerator
+from qa_data.runtime.accelerator import make_accelerator, random_streams_kept
 from qa_data.runtime.checkpoints import (
     list_checkpoints,
     load_model_file,
@@ -348,7 +348,8 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         return out / "eval" / f"validation_step_{at_step}"
 
     def evaluate_at(at_step: int):
-        preds = predict(raw, val_set, accelerator, tc.eval_batch_size)
+        with random_streams_kept(accelerator):  # a resumed run continues exactly
+            preds = predict(raw, val_set, accelerator, tc.eval_batch_size)
         table = None
         if main:
             table = write_eval(eval_folder(at_step), val_scenes, preds,

@@ -233,7 +233,9 @@ def qa_cfg(*overrides: str, preset: str = "aloe_tiny") -> QAConfig:
 
 
 def test_training_resumes_exactly_and_writes_the_tables(qa_root, qa_slots, tmp_path):
-    cfg = qa_cfg("train.steps=6", "train.checkpoint_every=2", "train.keep_checkpoints=5")
+    # an evaluation at every checkpoint (the presets' schedule) must not move the training's random streams (dropout)
+    cfg = qa_cfg("train.steps=6", "train.checkpoint_every=2", "train.eval_every=2", "train.keep_checkpoints=5",
+                 "aloe.dropout=0.1")
     whole = train_qa(cfg, qa_root, qa_slots, tmp_path / "whole", progress=False)
     assert whole.step == 6 and whole.accuracy is not None and set(whole.summary) >= {"Descriptive"}
     eval_dir = tmp_path / "whole" / "eval" / "validation_step_6"

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import os
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 
@@ -28,3 +32,19 @@ def release(accelerator: Accelerator) -> None:
     if accelerator.num_processes > 1 and dist.is_available() and dist.is_initialized():
         accelerator.wait_for_everyone()
         dist.destroy_process_group()
+
+
+@contextmanager
+def random_streams_kept(accelerator: Accelerator) -> Iterator[None]:
+    """Work inside training (an evaluation) that leaves every random stream a checkpoint saves (Python, numpy,
+    torch on the CPU and on the accelerator's device) as it found them: the training after it is the one a run
+    resumed from that checkpoint does."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    device = accelerator.device
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
