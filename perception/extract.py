@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from perception.checkpoint import LoadedRun
 from perception.registry import feature_dims, is_video_model, model_label, rollout_features, slot_features
 from qa_data.clevrer.datasets import ClipConfig
+from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import ConfigError, config_to_dict
 from qa_data.errors import DataError
 from qa_data.provenance import code_version, file_sha256
@@ -119,7 +120,8 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
         "producer_info": json.dumps({"checkpoint": str(loaded.path.resolve()), "checkpoint_step": loaded.step,
                                      "perception_config": config_to_dict(cfg)}, sort_keys=True),
         "extraction": json.dumps(extraction, sort_keys=True), "dataset": cfg.frames.dataset,
-        "data_root": str(Path(data_root).resolve()), "split": split, "d_static": d_static, "d_dyn": d_dyn,
+        "data_root": str(Path(data_root).resolve()), "dataset_id": ClevrerLayout(data_root).dataset_id,
+        "split": split, "d_static": d_static, "d_dyn": d_dyn,
         "num_slots": cfg.iodine.num_slots, "frame_stride": stride, "frames_per_video": frames_per_video,
         "source_frames": source_frames, "resolution": list(cfg.frames.preprocess.size),
         "video_index_first": indices[0], "video_index_last": indices[-1], "num_videos": len(indices),

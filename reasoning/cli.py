@@ -40,7 +40,8 @@ def train_main(argv=None) -> int:
 
 
 def eval_main(argv=None) -> int:
-    from qa_data.slots.slot_cache import SlotFrames, SlotSampling, producer_key, split_file
+    from qa_data.clevrer.layout import canonical_split
+    from qa_data.slots.slot_cache import SlotFrames, SlotSampling, check_cache_belongs, producer_key, split_file
     from reasoning.evaluate import predict, write_eval
     from reasoning.qa_dataset import QuestionSet
     from reasoning.train import load_qa_run
@@ -64,6 +65,7 @@ def eval_main(argv=None) -> int:
         slots = SlotFrames(split_file(args.slots or Path(info["slots"]), args.split),
                            SlotSampling(cfg.data.num_frames, start=cfg.data.eval_start,
                                         drop_dynamics=cfg.data.drop_dynamics, future_shift=cfg.data.future_shift))
+        check_cache_belongs(slots.path, slots.attrs, data, canonical_split(args.split))
         trained_on = info["slot_attrs"]
         found = producer_key(slots.attrs)
         if found != trained_on:

@@ -41,7 +41,7 @@ from qa_data.runtime.guards import check_finite
 from qa_data.runtime.precision import run_precision, saved_precision
 from qa_data.runtime.run_lock import holds_lock
 from qa_data.runtime.run_log import append_row, trim_log
-from qa_data.slots.slot_cache import SlotFrames, SlotSampling, producer_key, read_attrs, split_file
+from qa_data.slots.slot_cache import SlotFrames, SlotSampling, check_cache_belongs, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
 from reasoning.approach import motion_columns, pair_closest_approach
 from reasoning.config import QAConfig
@@ -240,14 +240,18 @@ def load_qa_run(run: Path, device="cpu") -> tuple[Aloe, QAConfig, QuestionTokeni
     return model, cfg, tokenizer, {**payload["run_info"], "slot_attrs": payload["slot_attrs"]}, payload["step"]
 
 
-def _slot_attrs(cfg: QAConfig, slots_dir: Path | None) -> dict:
-    """The cache facts the model's shape depends on, and its producer (train and validation must agree)."""
+def _slot_attrs(cfg: QAConfig, slots_dir: Path | None, data: Path) -> dict:
+    """The cache facts the model's shape depends on, and its producer (train and validation must agree, and each
+    hold its split of `data`)."""
     if cfg.aloe.blind:
         return {"producer": "none", "producer_id": "", "model_label": "blind", "d_static": 0, "d_dyn": 0,
                 "num_slots": 1}
     attrs = {}
     for split in ("train", "validation"):
-        key = producer_key(read_attrs(split_file(slots_dir, split)))
+        path = split_file(slots_dir, split)
+        found = read_attrs(path)
+        check_cache_belongs(path, found, data, split)  # before anything is written
+        key = producer_key(found)
         if attrs and attrs != key:
             diff = [k for k in key if key[k] != attrs[k]]
             raise ConfigError(f"{slots_dir}: the train and validation caches come from different producers or "
@@ -287,7 +291,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         slots_dir = None
     elif slots_dir is None:
         raise ConfigError("a visual QA model needs --slots (or aloe.blind=true)")
-    attrs = _slot_attrs(cfg, slots_dir)
+    attrs = _slot_attrs(cfg, slots_dir, data)
     run_info = {"data": str(data.resolve()), "slots": str(Path(slots_dir).resolve()) if slots_dir else None,
                 "features": attrs["model_label"] + ("" if cfg.aloe.blind or not cfg.data.drop_dynamics else " -dyn")}
     ckpt_root = out / "checkpoints"

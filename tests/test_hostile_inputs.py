@@ -455,6 +455,27 @@ def test_a_resumed_extraction_from_another_dataset_is_refused(capsys, perception
     assert "refusing to add to it" in line and "data_root" in line and tree_bytes(out) == before
 
 
+def test_a_cache_of_another_dataset_or_split_is_refused(capsys, qa_root, no_render, slots, qa_run, tmp_path):
+    """A slot cache trains and evaluates only the questions of the dataset and split it was made from."""
+    config = REPO / "configs/qa/aloe_tiny.yaml"
+    line = fails(capsys, qa_train_main, "--config", config, "--slots", slots, "--data", no_render, "--out",
+                 tmp_path / "q", *QA_SMALL, "train.steps=1")
+    assert "train.h5" in line and "was made from another dataset" in line and "clevrer-sim:" in line
+    assert not (tmp_path / "q").exists()  # refused before anything is written
+    swapped = tmp_path / "swapped"
+    swapped.mkdir()
+    shutil.copy(slots / "train.h5", swapped / "validation.h5")
+    shutil.copy(slots / "validation.h5", swapped / "train.h5")
+    line = fails(capsys, qa_train_main, "--config", config, "--slots", swapped, "--data", qa_root, "--out",
+                 tmp_path / "q2", *QA_SMALL, "train.steps=1")
+    assert "train.h5" in line and "holds the 'validation' split, not 'train'" in line
+    line = fails(capsys, qa_eval_main, "--run", qa_run, "--slots", swapped, "--out", tmp_path / "eval")
+    assert "validation.h5" in line and "holds the 'train' split, not 'validation'" in line
+    assert not (tmp_path / "eval").exists()
+    copy = Path(shutil.copytree(qa_root, tmp_path / "copy", ignore=shutil.ignore_patterns(".lock")))
+    assert run_command(qa_eval_main, ["--run", str(qa_run), "--data", str(copy), "--out", str(tmp_path / "e2")]) == 0
+
+
 def test_evaluating_on_a_cache_from_another_checkpoint_is_refused(capsys, qa_run, qa_root, tmp_path):
     cfg = load_config(PerceptionConfig, REPO / "configs/perception/oddn_tiny.yaml", ["iodine.num_iters=2"])
     torch.manual_seed(1)  # another checkpoint of the same model

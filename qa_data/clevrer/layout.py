@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -116,6 +117,19 @@ class ClevrerLayout:
     def questions_manifest_path(self) -> Path:
         """Written last by the question generator: its presence marks finished question files."""
         return self.root / "questions" / "questions_manifest.json"
+
+    @property
+    def dataset_id(self) -> str:
+        """What makes this dataset's videos, annotations and questions (CLEVRER-sim: a hash of its manifest's
+        generator version, seed, config and split ranges, `clevrer-sim:<16 hex>`); "" where the dataset carries
+        no such record (real CLEVRER, an unreadable manifest)."""
+        try:
+            manifest = json.loads(self.manifest_path.read_text())
+            made_by = {k: manifest[k] for k in ("generator", "seed", "config", "splits")}
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""
+        digest = hashlib.sha256(json.dumps(made_by, sort_keys=True).encode()).hexdigest()
+        return f"clevrer-sim:{digest[:16]}"
 
     @property
     def rendered(self) -> bool:

@@ -55,11 +55,14 @@ def _holder_text(file) -> str:
 @contextmanager
 def run_lock(directory: str | Path, enabled: bool = True):
     """Holds the directory's lock for the `with` block (creating the directory); raises RunLocked at once
-    when another process holds it. `enabled=False` (a non-main process) does nothing."""
+    when another process holds it. `enabled=False` (a non-main process) does nothing. A directory this lock
+    created is removed again when the block fails having written nothing into it (a refused command leaves no
+    empty run folder behind)."""
     if not enabled:
         yield
         return
     directory = Path(directory)
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     path = str((directory / LOCK_NAME).resolve())
     if path in _held:
@@ -82,13 +85,18 @@ def run_lock(directory: str | Path, enabled: bool = True):
                            "since": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.argv)[:500]}))
     file.flush()
     _held[path] = [file, 1]
+    failed = True
     try:
         yield
+        failed = False
     finally:
         del _held[path]
         file.seek(0)
         file.truncate()  # an unlocked directory names no holder
         file.close()  # releases the lock
+        if failed and created and [p.name for p in directory.iterdir()] == [LOCK_NAME]:
+            (directory / LOCK_NAME).unlink(missing_ok=True)
+            directory.rmdir()
 
 
 def is_main_process() -> bool:

@@ -31,6 +31,7 @@ mid-write leaves a valid file whose unfinished rows are still `pending`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,10 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "odr-slot-cache"
 FORMAT_VERSION = 2  # 2: generic producer, presence mask
@@ -79,16 +83,18 @@ ATTRS = {
     "code_version": "package version and git commit of the code that created the cache",
 }
 
-# Optional attributes: absent in a cache of observed frames only.
+# Optional attributes: absent in older caches, or where they do not apply.
 OPTIONAL_ATTRS = {
     "observed_frames": "frames 0 .. observed_frames-1 are observed; the later ones are predicted (a rollout or "
                        "the simulator's continuation). Absent: every frame is observed",
+    "dataset_id": "what made the dataset (qa_data.clevrer.layout.ClevrerLayout.dataset_id; CLEVRER-sim: a hash of "
+                  "its manifest), checked against the dataset a QA run reads. Empty or absent: unknown (real CLEVRER)",
 }
 
 # What must agree for a run to fill in (append to) an existing cache.
 IDENTITY = ("format_version", "model", "model_label", "producer", "producer_id", "source_sha256", "extraction",
             "dataset", "data_root", "split", "d_static", "d_dyn", "num_slots", "frame_stride", "frames_per_video",
-            "observed_frames", "resolution", "video_index_first", "video_index_last", "num_videos")
+            "observed_frames", "dataset_id", "resolution", "video_index_first", "video_index_last", "num_videos")
 
 
 def split_file(slots_dir: Path, split: str) -> Path:
@@ -220,6 +226,22 @@ def create_cache(path: Path, attrs: dict, video_index: list[int], frame_index: l
         f["status"].attrs["values"] = json.dumps(STATUS_NAMES)
         check_shapes(path, attrs, f)  # a cache whose attributes contradict its datasets is never written
     os.replace(tmp, path)
+
+
+def check_cache_belongs(path: Path, attrs: dict, data_root: Path, split: str) -> None:
+    """Raises DataError, naming the cache, unless it holds `split` of the dataset at `data_root`: the split
+    attribute, and the dataset identity where both sides have one. Where neither can tell (real CLEVRER, a cache
+    older than the identity) and the cache was made from another folder, a warning says so."""
+    if attrs.get("split") != split:
+        raise DataError(path, f"holds the {attrs.get('split')!r} split, not {split!r}: the split files of the slot "
+                              "folder are mixed up")
+    want, have = ClevrerLayout(data_root).dataset_id, str(attrs.get("dataset_id") or "")
+    if want and have and want != have:
+        raise DataError(path, f"was made from another dataset ({attrs.get('data_root')}, {have}) than the one given "
+                              f"({data_root}, {want}): extract the slots of this dataset")
+    if not (want and have) and Path(str(attrs.get("data_root"))).resolve() != Path(data_root).resolve():
+        logger.warning("%s was made from %s, the questions come from %s; neither records what made it, so it "
+                       "cannot be checked that they are the same dataset", path, attrs.get("data_root"), data_root)
 
 
 class CacheMismatch(DataError):

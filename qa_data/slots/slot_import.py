@@ -164,7 +164,7 @@ def import_slots(input_path: Path, data_root: Path, out_dir: Path, cfg: ImportCo
         "source_sha256": file_sha256(input_path),
         "producer_info": json.dumps({"input": str(input_path.resolve()), "layout": layout_info}, sort_keys=True),
         "extraction": json.dumps({"frame_stride": cfg.frame_stride, "dtype": cfg.dtype}, sort_keys=True),
-        "dataset": "clevrer", "data_root": str(layout.root.resolve()), "split": split,
+        "dataset": "clevrer", "data_root": str(layout.root.resolve()), "dataset_id": layout.dataset_id, "split": split,
         "d_static": d - cfg.d_dyn, "d_dyn": cfg.d_dyn, "num_slots": k, "frame_stride": cfg.frame_stride,
         "frames_per_video": t, "source_frames": max(CLEVRER_FRAMES, (t - 1) * cfg.frame_stride + 1),
         "resolution": [0, 0], "video_index_first": videos[0], "video_index_last": videos[-1],
