@@ -272,13 +272,15 @@ def build_page(repro, docs: Path) -> Path:
     directory (whatever of it exists); returns the page."""
     docs = Path(docs)
     work = repro.work
-    cmd = "make reproduce   # = python scripts/reproduce.py --config configs/reproduce/cpu.yaml --work runs/reproduce"
+    cmd = ("make reproduce   # = python scripts/reproduce.py --config configs/reproduce/cpu.yaml --work runs/reproduce "
+           "--docs docs")
     md = ["# Results: the papers' claims, reproduced on a CPU\n",
           "Every table below was written by one command on freshly generated CLEVRER-sim (the CPU regime: "
           "96x64 videos read at 48x32, the `*_cpu` presets), next to the paper's numbers for the same table. "
           "Our runs are about a thousand times smaller than the papers' (minutes on 2 CPU cores against days "
           "on GPUs), so a verdict says what this scale shows, not whether the paper is right.\n",
-          f"```bash\n{cmd}\npython scripts/reproduce.py --only table2          # one table and what it needs\n```\n",
+          f"```bash\n{cmd}\npython scripts/reproduce.py --only table2 --docs docs   # one table and what it needs"
+          "\n```\n",
           "The settings it ran with (`WORK/reproduce_config.yaml`):\n",
           "```yaml\n" + (work / "reproduce_config.yaml").read_text() + "```\n"]
     t1 = t3 = pred = runs = None

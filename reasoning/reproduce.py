@@ -8,7 +8,8 @@ CLEVRER-sim with the CPU-regime presets, resumably and one heavy job at a time:
 - table2: ODDN Table 2 (tiny): QA per type over the slots of every model, ground-truth states (with and
   without dynamics) and blind, and the rolled-out futures (ODDN's rollout, the simulator's continuation of the
   states), over seeds, with the QA learning curves;
-- page: `docs/results.md` (`reasoning.claims_page`), every table next to the paper's, one line per claim.
+- page: `results.md` (`reasoning.claims_page`) in WORK/results or the folder `--docs` names (`make reproduce`:
+  docs/), every table next to the paper's, one line per claim.
 
 Every stage resumes: training continues from its newest checkpoint, extraction fills its pending rows,
 finished evaluations are read back. `only` runs one table and what it needs. Wall time per stage accumulates
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import shlex
 import signal
 import subprocess
@@ -27,11 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from perception.config import PerceptionConfig
 from perception.evaluate import EvaluationRecord
 from perception.learning_curves import curve_figure, curve_table
-from qa_data.config import ConfigError, load_config, require_min, save_config
+from qa_data.config import ConfigError, config_from_dict, load_config, require_min, save_config
 from qa_data.qgen.cli import build_question_config
 from qa_data.qgen.generate import questions_up_to_date
 from qa_data.runtime.run_lock import holds_lock
@@ -334,6 +337,23 @@ class Reproduction:
         return {"stages": done, "page": page, "times": self.clock.table()}
 
 
+def check_page_folder(cfg: ReproduceConfig, work: Path, docs: Path) -> None:
+    """Refuses to replace a results page that another reproduction's settings made (the committed
+    docs/results.md from a toy run, say): the page shows the settings it ran with, read back here as a
+    ReproduceConfig (so settings added since take their defaults), and they must be `cfg`."""
+    page = Path(docs) / "results.md"
+    if not page.is_file():
+        return
+    found = re.search(r"The settings it ran with.*?```yaml\n(.*?)```", page.read_text(errors="replace"), re.S)
+    try:
+        theirs = config_from_dict(ReproduceConfig, yaml.safe_load(found.group(1)), source=str(page))
+    except (AttributeError, ValueError, yaml.YAMLError):  # no settings block, or settings no longer valid
+        theirs = None
+    if theirs != cfg:
+        raise ConfigError(f"{page}: written from a reproduction with other settings than {work}'s; name another "
+                          "--docs folder (without --docs the page goes to WORK/results)")
+
+
 @holds_lock("work")
 def reproduce(cfg: ReproduceConfig, work: Path, only: str | None = None, docs: Path | None = None) -> dict:
     """Runs the reproduction in `work` (holding its lock) and, with `docs`, writes the results page there."""
@@ -345,6 +365,8 @@ def reproduce(cfg: ReproduceConfig, work: Path, only: str | None = None, docs: P
         if old != cfg:
             raise ConfigError(f"{saved}: this work directory holds a reproduction with other settings; "
                               "use another --work")
+    if docs is not None:
+        check_page_folder(cfg, work, docs)  # before anything runs
     return Reproduction(cfg, work).run(only, docs)
 
 
@@ -354,7 +376,8 @@ def main(argv=None) -> int:
     ap.add_argument("--config", type=Path, default=PRESETS / "cpu.yaml",
                     help="reproduction preset (default: %(default)s)")
     ap.add_argument("--work", type=Path, default=Path("runs/reproduce"), help="work directory (resumable)")
-    ap.add_argument("--docs", type=Path, default=REPO / "docs", help="where results.md and its figures go")
+    ap.add_argument("--docs", type=Path, help="where results.md and its figures go (default: WORK/results; "
+                    "`make reproduce` names docs/, which only a reproduction with the same settings may replace)")
     ap.add_argument("--only", choices=[*TABLES, "page"],
                     help="one table (and what it needs); page: only rewrite the results page from what exists")
     ap.add_argument("overrides", nargs="*", help="key=value overrides of the preset, e.g. qa.seeds=[0]")
@@ -362,5 +385,6 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` stops the running step as well
     cfg = load_config(ReproduceConfig, args.config, args.overrides)
-    reproduce(cfg, args.work, args.only, args.docs)
+    result = reproduce(cfg, args.work, args.only, args.docs or args.work / "results")
+    print(f"results page: {result['page']}")
     return 0

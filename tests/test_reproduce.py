@@ -61,6 +61,25 @@ def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
         reproduce(other, work)
 
 
+def test_the_page_goes_where_it_is_named_and_never_over_another_settings_page(tmp_path, capsys):
+    """Without --docs the page goes into the work folder; a folder holding a page that other settings made (the
+    committed docs/results.md, say) is refused, and the page there is kept."""
+    from reasoning.reproduce import main
+
+    assert main(["--config", str(PRESETS / "toy.yaml"), "--work", str(tmp_path / "w"), "--only", "page"]) == 0
+    assert (tmp_path / "w" / "results" / "results.md").is_file()
+    assert f"results page: {tmp_path / 'w' / 'results' / 'results.md'}" in capsys.readouterr().out
+    docs = tmp_path / "docs"
+    reproduce(load_config(ReproduceConfig, PRESETS / "toy.yaml"), tmp_path / "w", only="page", docs=docs)
+    before = (docs / "results.md").read_bytes()
+    other = load_config(ReproduceConfig, PRESETS / "toy.yaml", ["qa.seeds=[0]"])
+    with pytest.raises(ConfigError, match="written from a reproduction with other settings"):
+        reproduce(other, tmp_path / "w2", only="page", docs=docs)
+    assert (docs / "results.md").read_bytes() == before and not (tmp_path / "w2").exists()
+    # the same settings from another work folder may rewrite it
+    reproduce(load_config(ReproduceConfig, PRESETS / "toy.yaml"), tmp_path / "w3", only="page", docs=docs)
+
+
 def _runs(values: dict[str, list[float]], column: str = "Predictive per ques.") -> pd.DataFrame:
     return pd.DataFrame([{"feature": f, "seed": i, column: v} for f, vs in values.items() for i, v in enumerate(vs)])
 
