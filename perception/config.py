@@ -119,7 +119,7 @@ class TrainConfig:
             raise ValueError(f"train.mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
         require_min("train", self, {"steps": 1, "batch_size": 1, "lr": 1e-12, "grad_clip": 1e-12, "log_every": 1,
                                     "figure_every": 0, "checkpoint_every": 1, "keep_checkpoints": 1,
-                                    "eval_every": 0})
+                                    "eval_every": 0, "seed": 0})
 
 
 @dataclass

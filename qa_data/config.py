@@ -28,6 +28,9 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
         if not Path(path).is_file():
             raise ConfigError(f"{path}: config file not found")
         data = read_yaml(path)
+        if not data:  # an empty file would silently mean the built-in defaults (the paper-sized presets)
+            raise ConfigError(f"{path}: the config file holds no settings; name a preset (configs/) or put the "
+                              "settings to change in it")
     return config_from_dict(cls, data, overrides, source=str(path) if path is not None else "defaults")
 
 

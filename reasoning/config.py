@@ -58,6 +58,12 @@ class AloeConfig:
     pair_head: bool = False
 
     def __post_init__(self):
+        require_min("aloe", self, {"d_model": 1, "layers": 1, "heads": 1, "ffn": 1, "text_embed": 1, "head_hidden": 1,
+                                   "dropout": 0, "mask_slot_weight": 0, "approach_weight": 0, "mention_weight": 0})
+        if self.d_model % self.heads:
+            raise ValueError(f"aloe.heads ({self.heads}) must divide aloe.d_model ({self.d_model})")
+        if self.dropout >= 1:
+            raise ValueError(f"aloe.dropout is a probability in [0, 1), got {self.dropout}")
         if isinstance(self.relation_tokens, bool):  # `aloe.relation_tokens=true` on the command line
             self.relation_tokens = "track" if self.relation_tokens else "none"
         if self.relation_tokens not in ("none", "track", "frames"):
@@ -114,6 +120,7 @@ class QADataConfig:
     repeat: TypeRepeat = field(default_factory=TypeRepeat)  # per-type oversampling of the training epoch
 
     def __post_init__(self):
+        require_min("data", self, {"num_frames": 1, "eval_start": 0, "num_workers": 0, "train_videos": 0})
         if self.future_shift < -1:
             raise ValueError(f"data.future_shift must be -1 (every predicted frame) or >= 0, got {self.future_shift}")
 
@@ -145,7 +152,8 @@ class QATrainConfig:
             raise ValueError(f"train.mixed_precision must be auto, no, bf16 or fp16, got {self.mixed_precision!r}")
         require_min("train", self, {"steps": 1, "batch_size": 1, "lr": 1e-12, "warmup": 0, "min_lr_ratio": 0,
                                     "weight_decay": 0, "grad_clip": 0, "log_every": 1, "eval_every": 0,
-                                    "checkpoint_every": 1, "keep_checkpoints": 1, "eval_batch_size": 1})
+                                    "checkpoint_every": 1, "keep_checkpoints": 1, "eval_batch_size": 1,
+                                    "seed": 0, "choice_softmax_weight": 0})
         if self.warmup > 1 or self.min_lr_ratio > 1:
             raise ValueError(f"train.warmup and train.min_lr_ratio are fractions in [0, 1], got {self.warmup} "
                              f"and {self.min_lr_ratio}")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from qa_data.clevrer.questions import SceneQuestions, load_questions
 from qa_data.clevrer.vocab import VocabError
+from qa_data.config import ConfigError
 from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig, split_words
 
 
@@ -52,8 +53,11 @@ def coverage(tokenizer: QuestionTokenizer, questions: list[str], choices: list[s
 
 def build_tokenizer(kind: str, train_texts: list[str], question_len: int, choice_len: int, min_count: int,
                     sp_vocab_size: int) -> QuestionTokenizer:
-    cfg = TokenizerConfig(kind=kind, question_len=question_len, choice_len=choice_len, min_count=min_count,
-                          sp_vocab_size=sp_vocab_size, unknown="unk" if kind == "clevrer" else "error")
+    try:
+        cfg = TokenizerConfig(kind=kind, question_len=question_len, choice_len=choice_len, min_count=min_count,
+                              sp_vocab_size=sp_vocab_size, unknown="unk" if kind == "clevrer" else "error")
+    except ValueError as e:  # a setting out of range, named by the config's own check
+        raise ConfigError(str(e)) from None
     return QuestionTokenizer.train(cfg, train_texts)
 
 

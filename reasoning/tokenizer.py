@@ -31,8 +31,10 @@ from qa_data.clevrer.vocab import (
     QUESTION_VOCAB,
     QUESTION_VOCAB_SIZE,
     VocabError,
+    shown,
     tokenize,
 )
+from qa_data.config import ConfigError
 
 QUESTION_LEN = 20
 CHOICE_LEN = 12
@@ -101,11 +103,15 @@ class QuestionTokenizer:
         import sentencepiece as spm
 
         model = io.BytesIO()
-        spm.SentencePieceTrainer.train(sentence_iterator=iter([t.lower() for t in texts]), model_writer=model,
-                                       vocab_size=cfg.sp_vocab_size, model_type="bpe", pad_id=0, unk_id=1,
-                                       bos_id=-1, eos_id=-1, character_coverage=1.0, byte_fallback=True,
-                                       hard_vocab_limit=False,
-                                       minloglevel=2)
+        try:
+            spm.SentencePieceTrainer.train(sentence_iterator=iter([t.lower() for t in texts]), model_writer=model,
+                                           vocab_size=cfg.sp_vocab_size, model_type="bpe", pad_id=0, unk_id=1,
+                                           bos_id=-1, eos_id=-1, character_coverage=1.0, byte_fallback=True,
+                                           hard_vocab_limit=False, minloglevel=2)
+        except RuntimeError as e:  # e.g. a vocabulary smaller than the bytes and characters it must hold
+            why = " ".join(str(e).split()).rsplit("] ", 1)[-1]  # sentencepiece's reason, without its source line
+            raise ConfigError(f"tokenizer.sp_vocab_size={cfg.sp_vocab_size}: sentencepiece cannot train on these "
+                              f"questions ({why[:200]})") from None
         return cls(cfg, model.getvalue())
 
     def state(self) -> dict:
@@ -157,7 +163,7 @@ class QuestionTokenizer:
         toks = tokenize(text)
         unknown = [t for t in toks if t not in QUESTION_VOCAB]
         if unknown and self.cfg.unknown == "error":
-            raise VocabError(f"{text!r}: {unknown} outside the CLEVRER question vocabulary "
+            raise VocabError(f"{shown(text)}: {sorted(set(unknown))[:10]} outside the CLEVRER question vocabulary "
                              "(tokenizer.unknown=unk maps such words to an UNK id)")
         self.unknown_counts.update(unknown)
         return [QUESTION_VOCAB.get(t, QUESTION_VOCAB_SIZE) for t in toks]
@@ -165,7 +171,7 @@ class QuestionTokenizer:
     def encode(self, text: str, length: int) -> list[int]:
         ids = self.ids(text)
         if len(ids) > length:
-            raise VocabError(f"{text!r}: {len(ids)} tokens, more than {length}")
+            raise VocabError(f"{shown(text)}: {len(ids)} tokens, more than {length}")
         return ids + [PAD] * (length - len(ids))
 
     def question(self, text: str) -> list[int]:
@@ -186,7 +192,7 @@ class QuestionTokenizer:
     @staticmethod
     def answer(text: str) -> int:
         if text not in ANSWER_VOCAB:
-            raise VocabError(f"{text!r} is not one of CLEVRER's {len(ANSWERS)} answers")
+            raise VocabError(f"{shown(text)} is not one of CLEVRER's {len(ANSWERS)} answers")
         return ANSWER_VOCAB[text]
 
     @staticmethod

@@ -297,6 +297,12 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
     ckpt_root = out / "checkpoints"
     done = list_checkpoints(ckpt_root)
     saved_run = load_model_file(done[-1], stage="qa") if done else None  # config, tokenizer and schedule to resume
+    if saved_run is not None:  # before anything is written: the tokenizer's settings are checked by training it
+        tokenizer = QuestionTokenizer.from_state(saved_run["tokenizer"])
+    else:
+        train_scenes = load_split_with_answers(ClevrerLayout(data), "train")
+        tokenizer = QuestionTokenizer.train(cfg.tokenizer, [q.question for s in train_scenes for q in s.questions]
+                                            + [c.choice for s in train_scenes for q in s.questions for c in q.choices])
     if main:
         out.mkdir(parents=True, exist_ok=True)
         if saved_run is not None:
@@ -309,12 +315,6 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         (out / "run_info.json").write_text(json.dumps(run_info, indent=1))
     accelerator.wait_for_everyone()
 
-    if saved_run is not None:
-        tokenizer = QuestionTokenizer.from_state(saved_run["tokenizer"])
-    else:
-        train_scenes = load_split_with_answers(ClevrerLayout(data), "train")
-        tokenizer = QuestionTokenizer.train(cfg.tokenizer, [q.question for s in train_scenes for q in s.questions]
-                                            + [c.choice for s in train_scenes for q in s.questions for c in q.choices])
     train_set = question_set(cfg, data, slots_dir, "train", tokenizer, training=True)
     val_set = question_set(cfg, data, slots_dir, "validation", tokenizer, training=False)
     val_scenes = load_split_with_answers(ClevrerLayout(data), "validation")

@@ -757,3 +757,75 @@ def test_an_unexpected_failure_is_one_line_that_points_to_debug(capsys):
 def test_usage_errors_keep_argparses_status(capsys):
     assert run_command(generate_main, []) == 2  # --out missing
     assert "the following arguments are required: --out" in capsys.readouterr().err
+
+
+# -- round 2 (issue 33): settings checked when the config is built, OS errors and long inputs in one line -------------
+
+
+@pytest.mark.parametrize("override, message", [
+    ("data.num_frames=0", "data.num_frames must be a number >= 1, got 0"),
+    ("aloe.heads=5", "aloe.heads (5) must divide aloe.d_model (32)"),
+    ("train.seed=-1", "train.seed must be a number >= 0, got -1"),
+    ("aloe.dropout=1.5", "aloe.dropout is a probability in [0, 1), got 1.5"),
+    ("tokenizer.kind=sentencepiece tokenizer.sp_vocab_size=4", "tokenizer.sp_vocab_size=4: sentencepiece cannot"),
+])
+def test_qa_settings_out_of_range_are_user_errors(override, message, capsys, qa_root, slots, tmp_path):
+    line = fails(capsys, qa_train_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--slots", slots, "--data",
+                 qa_root, "--out", tmp_path / "q", *QA_SMALL, *override.split())
+    assert message in line and not (tmp_path / "q").exists()
+
+
+def test_tokenizer_report_settings_are_user_errors(capsys, qa_root):
+    from reasoning.token_report import main as tokens_main
+
+    questions = qa_root / "questions" / "train.json"
+    assert "min_count, question_len and choice_len must be >= 1" in fails(
+        capsys, tokens_main, "--questions", questions, "--tokenizer", "words", "--min-count", "0")
+    assert "sp_vocab_size=4: sentencepiece cannot" in fails(
+        capsys, tokens_main, "--questions", questions, "--tokenizer", "sentencepiece", "--sp-vocab-size", "4")
+
+
+def test_a_negative_generator_seed_writes_nothing(capsys, tmp_path):
+    line = fails(capsys, generate_main, "--preset", "tiny", "--num-videos", "3", "--seed", "-1", "--no-render",
+                 "--workers", "1", "--out", tmp_path / "d")
+    assert "seed must be an integer in [0, 2**32), got -1" in line and not (tmp_path / "d").exists()
+
+
+def test_an_output_path_that_is_a_file_is_a_user_error(capsys, qa_root, slots, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    line = fails(capsys, qa_train_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--slots", slots, "--data",
+                 qa_root, "--out", taken, *QA_SMALL, "train.steps=1")
+    assert str(taken) in line and "exists" in line.lower() and taken.read_text() == "a file, not a folder"
+
+
+def test_a_huge_unknown_question_is_one_short_line(capsys, qa_root, slots, tmp_path):
+    data = Path(shutil.copytree(qa_root, tmp_path / "data", ignore=shutil.ignore_patterns(".lock")))
+    scenes = json.loads(questions_file(data).read_text())
+    scenes[0]["questions"][0]["question"] = " ".join(["zorblax"] * 200_000) + "?"
+    questions_file(data).write_text(json.dumps(scenes))
+    line = fails(capsys, qa_train_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--slots", slots, "--data",
+                 data, "--out", tmp_path / "q", *QA_SMALL, "train.steps=1")
+    assert "zorblax" in line and "outside the CLEVRER question vocabulary" in line and len(line) < 1000
+
+
+@pytest.mark.parametrize("err, expected", [
+    (OSError(30, "Read-only file system", "/mnt/ro/run"), "error: /mnt/ro/run: Read-only file system"),
+    (OSError(40, "Too many levels of symbolic links", "/data/loop"),
+     "error: /data/loop: Too many levels of symbolic links"),
+    (OSError(28, "No space left on device", "/full/slots/train.h5"), "error: /full/slots/train.h5: No space left"),
+    (MemoryError(), "error: out of memory"),
+])
+def test_os_and_memory_errors_are_one_line_user_errors(err, expected):
+    from qa_data.runtime.command import error_line
+
+    line, status = error_line(err)
+    assert status == EXIT_ERROR and line.startswith(expected) and "unexpected" not in line
+
+
+def test_a_symlink_loop_as_data_is_a_user_error(capsys, slots, tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    line = fails(capsys, qa_train_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--slots", slots, "--data",
+                 tmp_path / "a", "--out", tmp_path / "q", *QA_SMALL, "train.steps=1")
+    assert str(tmp_path / "a") in line and not (tmp_path / "q").exists()

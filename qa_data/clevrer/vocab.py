@@ -34,6 +34,13 @@ ANSWER_VOCAB_SIZE = len(ANSWER_VOCAB) + 1
 class VocabError(ValueError):
     """Text with a token outside CLEVRER's question vocabulary, or an answer outside its 21."""
 
+    user_error = True  # the question file's text: reported in one line
+
+
+def shown(text: str, limit: int = 120) -> str:
+    """`text` quoted for an error message, cut after `limit` characters (a question may be 200,000 words)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
+
 
 def tokenize(text: str) -> list[str]:
     """CLEVRER's tokenizer: `text.lower().replace("?", "").split()`."""

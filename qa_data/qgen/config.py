@@ -42,6 +42,8 @@ class QuestionConfig:
     max_choice_tokens: int = 12  # ALOE's MAX_CHOICE_LENGTH
 
     def validate(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2 ** 32:
+            raise ConfigError(f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         for name, shares in (("types", self.types), ("subtypes", self.subtypes)):
             vals = list(vars(shares).values())
             if any(v < 0 for v in vals) or abs(sum(vals) - 1.0) > 1e-6:

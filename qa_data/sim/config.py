@@ -127,6 +127,8 @@ class GeneratorConfig:
                  f"{name} must be a finite number, got {value!r}")
             return value
 
+        need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2 ** 32,
+             f"seed must be an integer in [0, 2**32), got {self.seed!r}")
         sizes = {s: getattr(self.splits, s) for s in ("train", "validation", "test")}
         need(all(isinstance(n, int) and n >= 0 for n in sizes.values()) and sum(sizes.values()) >= 1,
              f"splits must be video counts >= 0, at least one video in all, got {sizes}")
