@@ -29,3 +29,11 @@ def test_num_videos_keeps_split_proportions_and_roundtrips(tmp_path):
     assert (cfg.splits.train, cfg.splits.validation, cfg.splits.test) == (20, 5, 5)
     save_config(cfg, tmp_path / "c.yaml")
     assert load_config(GeneratorConfig, tmp_path / "c.yaml") == cfg
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_an_empty_config_file_is_refused_not_read_as_the_defaults(tmp_path, text):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(text)
+    with pytest.raises(ConfigError, match="empty.yaml: the config file holds no settings"):
+        load_config(GeneratorConfig, empty)
