@@ -81,6 +81,31 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _first_repeat(keys: list):
+    """The first key seen twice in `keys`, or None."""
+    seen = set()
+    for k in keys:
+        if k in seen:
+            return k
+        seen.add(k)
+    return None
+
+
+def check_distinct(sources: list[FeatureSource], seeds: list[int]) -> None:
+    """Refuses a row or a seed given twice: it would be trained once and counted as two seeds (std 0)."""
+    if not seeds:
+        raise ConfigError("--seeds: no seed given")
+    if (seed := _first_repeat(seeds)) is not None:
+        raise ConfigError(f"--seeds {','.join(map(str, seeds))}: seed {seed} is given twice; a seed counts once")
+    if (name := _first_repeat([s.dirname() for s in sources])) is not None:
+        raise ConfigError(f"--source: the row {name!r} is given twice (its label names its output folder)")
+    what = [("blind",) if s.slots is None else (str(Path(s.slots).resolve()), s.static_only) for s in sources]
+    if (twice := _first_repeat(what)) is not None:
+        labels = [s.label for s, w in zip(sources, what) if w == twice]
+        raise ConfigError(f"--source: {' and '.join(map(repr, labels))} are the same features; give one row and "
+                          "more --seeds")
+
+
 @holds_lock("out")
 def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSource], seeds: list[int],
                  overrides: list[str] = (), progress: bool = True, jobs: int = 1) -> AblationResult:
@@ -92,6 +117,7 @@ def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSourc
     the same 2 runs in turn with 2 threads). For GPUs and multi-process training use `accelerate launch`
     with jobs=1 instead."""
     out = Path(out)
+    check_distinct(sources, seeds)
     tasks = [(src, seed) for src in sources for seed in seeds]
     overrides = list(overrides)
     if jobs <= 1 or len(tasks) == 1:

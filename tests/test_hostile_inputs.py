@@ -829,3 +829,16 @@ def test_a_symlink_loop_as_data_is_a_user_error(capsys, slots, tmp_path):
     line = fails(capsys, qa_train_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--slots", slots, "--data",
                  tmp_path / "a", "--out", tmp_path / "q", *QA_SMALL, "train.steps=1")
     assert str(tmp_path / "a") in line and not (tmp_path / "q").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--source", "ODDN={slots}", "--source", "ODDN={slots}"], "the row 'ODDN' is given twice"),
+    (["--source", "ODDN={slots}", "--seeds", "0,0"], "seed 0 is given twice"),
+    (["--source", "ODDN={slots}", "--source", "again={slots}"], "'ODDN' and 'again' are the same features"),
+])
+def test_an_ablation_refuses_a_row_or_seed_given_twice(args, message, capsys, qa_root, slots, tmp_path):
+    from reasoning.cli import ablate_main
+
+    line = fails(capsys, ablate_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--data", qa_root, "--out",
+                 tmp_path / "ab", *[a.format(slots=slots) for a in args], *QA_SMALL, "train.steps=1")
+    assert message in line and not (tmp_path / "ab").exists()
