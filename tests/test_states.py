@@ -95,6 +95,14 @@ def test_state_source_refusals(tmp_path):
     assert result.written == 0 and len(result.skipped) == 2
     assert "annotation_00001.json" in result.skipped[0][1] and "more than max_objects=1" in result.skipped[1][1]
     assert SlotFrames(result.path).videos == []
+    # frames are read by position: frame ids that are not 0, 1, 2, ... are a counted skip, never a shifted video
+    sparse = hand_annotation()
+    for i, fr in enumerate(sparse["motion_trajectory"]):
+        fr["frame_id"] = 2 * i  # 0, 2, ..., 254
+    write_annotations(tmp_path / "sparse", "train", {3: sparse, 4: hand_annotation()})
+    result = extract_states(tmp_path / "sparse", tmp_path / "s3", StateExtractConfig(), progress=False)
+    assert result.written == 1 and len(result.skipped) == 1
+    assert "annotation_00003.json" in result.skipped[0][1] and "(entry 1 is frame 2)" in result.skipped[0][1]
 
 
 def test_video_states_rejects_unknown_attributes():

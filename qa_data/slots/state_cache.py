@@ -116,6 +116,11 @@ def video_states(ann: Annotation, frames: np.ndarray, max_objects: int,
     if len(ann.object_property) > max_objects:
         raise DataError(path, f"{len(ann.object_property)} objects, more than max_objects={max_objects} "
                               "(raise --max-objects)")
+    ids = [fr.frame_id for fr in ann.motion_trajectory]
+    if ids != list(range(len(ids))):  # frames are read by position: position i must be frame i
+        at = next(i for i, v in enumerate(ids) if v != i)
+        raise DataError(path, f"motion_trajectory's frame ids are not the video's frames 0, 1, 2, ... in order "
+                              f"(entry {at} is frame {ids[at]}); CLEVRER annotates every frame")
     if ann.num_frames <= int(frames[-1]):
         raise DataError(path, f"motion_trajectory has {ann.num_frames} frames, frame {int(frames[-1])} is needed")
     t, k, d = len(frames), max_objects, len(STATE_FEATURES)
