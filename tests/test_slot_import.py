@@ -71,12 +71,28 @@ def test_missing_extra_and_misshapen_videos_are_reported(qa_root, tmp_path):
     arrays["video_00005"] = features(5)[:, :3]  # 3 slots, the others 4
     arrays["video_99999"] = features(1)  # not a train video of this dataset
     arrays["video_00007"] = np.where(np.arange(D) == 0, np.nan, features(7))  # non-finite
+    arrays["video_00008"] = features(8).astype(np.float64) * 1e5  # beyond float16 (max 65504)
+    arrays["video_00009"] = features(9) + 1j  # complex: its imaginary part would be dropped
     np.savez(tmp_path / "s.npz", **arrays)
     result = import_slots(tmp_path / "s.npz", qa_root, tmp_path / "out", ImportConfig(split="train"))
-    assert result.written == 7 and result.extra == ["video_99999"]
+    assert result.written == 5 and result.extra == ["video_99999"]
     assert dict(result.skipped) == {2: "not in s.npz", 5: "features of shape [8, 3, 6], the others have [8, 4, 6]",
-                                    7: "non-finite or non-numeric features"}
-    assert sorted(SlotFrames(result.path, SlotSampling(num_frames=T)).skipped) == [2, 5, 7]
+                                    7: "non-finite features",
+                                    8: "features up to 8.735e+05 overflow float16 (import with --dtype float32)",
+                                    9: "features of dtype complex64, not real numbers"}
+    reader = SlotFrames(result.path, SlotSampling(num_frames=T))
+    assert sorted(reader.skipped) == [2, 5, 7, 8, 9]
+    assert all(np.isfinite(reader[i]["slots"].numpy()).all() for i in range(len(reader)))
+    # float32 holds them
+    wide = import_slots(tmp_path / "s.npz", qa_root, tmp_path / "wide", ImportConfig(split="train", dtype="float32"))
+    assert wide.written == 6 and 8 not in dict(wide.skipped)
+
+
+def test_two_keys_naming_one_video_are_refused(qa_root, tmp_path):
+    np.savez(tmp_path / "s.npz", video_00000=features(0), video_0=features(1))
+    with pytest.raises(DataError, match="'video_00000' and 'video_0' both name video 0"):
+        import_slots(tmp_path / "s.npz", qa_root, tmp_path / "out", ImportConfig(split="train"))
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_pickle_carrying_code_is_refused_and_runs_nothing(capsys, qa_root, tmp_path):

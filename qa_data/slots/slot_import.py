@@ -141,13 +141,15 @@ def import_slots(input_path: Path, data_root: Path, out_dir: Path, cfg: ImportCo
     if not videos:
         raise DataError(layout.root, f"split {split!r} has no videos")
     arrays = read_input(input_path, split)
-    by_index, extra, wanted = {}, [], set(videos)
+    by_index, extra, wanted, key_of = {}, [], set(videos), {}
     for key, value in arrays.items():
         idx = video_index_of(key)
         if idx is None or idx not in wanted:
             extra.append(str(key))
+        elif idx in by_index:  # `video_00000` and `video_0`: which one is meant cannot be told
+            raise DataError(input_path, f"{key_of[idx]!r} and {str(key)!r} both name video {idx}")
         else:
-            by_index[idx] = value
+            by_index[idx], key_of[idx] = value, str(key)
     shapes = {tuple(np.shape(v)) for v in by_index.values() if isinstance(v, np.ndarray) and np.ndim(v) == 3}
     if not shapes:
         raise DataError(input_path, f"no [T, K, D] array for any {split} video of {layout.root}")
@@ -186,8 +188,13 @@ def import_slots(input_path: Path, data_root: Path, out_dir: Path, cfg: ImportCo
                 reason = f"not in {input_path.name}"
             elif not isinstance(value, np.ndarray) or value.shape != (t, k, d):
                 reason = f"features of shape {list(np.shape(value))}, the others have {[t, k, d]}"
-            elif not np.issubdtype(value.dtype, np.number) or not np.isfinite(value).all():
-                reason = "non-finite or non-numeric features"
+            elif not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+                reason = f"features of dtype {value.dtype}, not real numbers"
+            elif not np.isfinite(value).all():
+                reason = "non-finite features"
+            elif not np.isfinite(value.astype(cfg.dtype)).all():
+                reason = (f"features up to {float(np.abs(value).max()):.4g} overflow {cfg.dtype} (import with "
+                          "--dtype float32)")
             else:
                 writer.write(idx, value.astype(np.float32))
                 result.written += 1
