@@ -27,7 +27,9 @@ from qa_data.clevrer.vocab import (
     ANSWER_VOCAB,
     ANSWER_VOCAB_SIZE,
     ANSWERS,
+    CHOICE_LEN,
     PAD,
+    QUESTION_LEN,
     QUESTION_VOCAB,
     QUESTION_VOCAB_SIZE,
     VocabError,
@@ -36,8 +38,6 @@ from qa_data.clevrer.vocab import (
 )
 from qa_data.config import ConfigError
 
-QUESTION_LEN = 20
-CHOICE_LEN = 12
 KINDS = ("clevrer", "words", "sentencepiece")
 WORDS_UNK = 1  # `words`: the unknown word's id (0 is padding)
 UNKNOWN = ("error", "unk")
@@ -170,6 +170,8 @@ class QuestionTokenizer:
 
     def encode(self, text: str, length: int) -> list[int]:
         ids = self.ids(text)
+        if not ids:  # the model would see only padding
+            raise VocabError(f"{shown(text)}: no words")
         if len(ids) > length:
             raise VocabError(f"{shown(text)}: {len(ids)} tokens, more than {length}")
         return ids + [PAD] * (length - len(ids))

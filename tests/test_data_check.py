@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.clevrer.video_io import read_video, write_video
@@ -66,3 +67,32 @@ def test_git_blob_ids_are_gits(qa_root):
     assert git_blob_id(path) == subprocess.run(["git", "hash-object", str(path)], capture_output=True,
                                                text=True, check=True).stdout.strip()
     assert len(np.unique([git_blob_id(p) for p in (qa_root / "questions").glob("*.json")])) >= 3
+
+
+def test_question_texts_the_qa_stage_refuses_are_reported(qa_root, tmp_path):
+    """The doctor checks every question and choice with the QA stage's default tokenizer, and the stage refuses
+    exactly what the doctor reports."""
+    from qa_data.clevrer.vocab import VocabError
+    from qa_data.config import load_config
+    from reasoning.config import QAConfig
+    from reasoning.tokenizer import QuestionTokenizer
+
+    root = Path(shutil.copytree(qa_root, tmp_path / "data", ignore=shutil.ignore_patterns(".lock")))
+    path = ClevrerLayout(root).questions_path("validation")
+    scenes = json.loads(path.read_text())
+    qs = scenes[0]["questions"]
+    mc = next(q for q in qs if q.get("choices"))
+    qs[0]["question"] = "What color is the zorblax?"  # an unknown word
+    qs[1]["question"] = "?!"  # no words
+    mc["choices"][0]["choice"] = " ".join(["the cube"] * 10)  # 20 tokens, the choice limit is 12
+    path.write_text(json.dumps(scenes))
+    report = check_dataset(root, decode="none", progress=False)
+    texts = report.problems[report.problems.problem.str.startswith("question text")]
+    assert sorted(texts.problem) == ["question text outside the vocabulary", "question text too long",
+                                     "question text without words"]
+    assert report.stopping and "zorblax" in " ".join(texts.detail)
+    tokenizer = QuestionTokenizer.train(load_config(QAConfig).tokenizer, [])
+    for text, encode in ((qs[0]["question"], tokenizer.question), (qs[1]["question"], tokenizer.question),
+                         (mc["choices"][0]["choice"], tokenizer.choice)):
+        with pytest.raises(VocabError):  # what train_qa stops on
+            encode(text)

@@ -28,6 +28,7 @@ ANSWERS: tuple[str, ...] = (
 QUESTION_VOCAB: dict[str, int] = {tok: i + 1 for i, tok in enumerate(QUESTION_TOKENS)}  # 81 + PAD = 82
 ANSWER_VOCAB: dict[str, int] = {a: i + 1 for i, a in enumerate(ANSWERS)}  # 21 + PAD = 22
 QUESTION_VOCAB_SIZE = len(QUESTION_VOCAB) + 1
+QUESTION_LEN, CHOICE_LEN = 20, 12  # ALOE's MAX_QUESTION_LENGTH and MAX_CHOICE_LENGTH: the QA stage's default limits
 ANSWER_VOCAB_SIZE = len(ANSWER_VOCAB) + 1
 
 
@@ -78,3 +79,15 @@ def check_texts(texts: Iterable[str]) -> dict[str, int]:
         for tok in out_of_vocabulary(t):
             bad[tok] = bad.get(tok, 0) + 1
     return bad
+
+
+def text_problem(text: str, limit: int) -> str | None:
+    """Why the QA stage's default tokenizer (CLEVRER's vocabulary, `limit` tokens) refuses `text`, or None: no
+    word at all (every tokenizer refuses it), words outside the vocabulary, or too many tokens."""
+    if not any(c.isalnum() for c in text):
+        return "no words"
+    unknown = out_of_vocabulary(text)
+    if unknown:
+        return f"outside the vocabulary: {sorted(set(unknown))[:5]}"
+    n = len(tokenize(text))
+    return f"{n} tokens, more than {limit}" if n > limit else None

@@ -30,6 +30,7 @@ from qa_data.clevrer.layout import CLEVRER_SPLIT_RANGES, SPLIT_ALIASES, SPLITS, 
 from qa_data.clevrer.masks import check_proposals
 from qa_data.clevrer.questions import load_questions
 from qa_data.clevrer.video_io import count_frames, read_video
+from qa_data.clevrer.vocab import CHOICE_LEN, QUESTION_LEN, shown, text_problem
 from qa_data.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -61,12 +62,18 @@ REMEDIES = {
     "question file missing": ("QA training and evaluation", "re-download the questions"),
     "question file malformed": ("QA training and evaluation", "re-download the questions"),
     "questions without video": ("QA training and evaluation", "nothing: a counted skip"),
+    "question text without words": ("QA training and evaluation (every tokenizer)", "fix or remove the text"),
+    "question text outside the vocabulary": ("QA training and evaluation (the default tokenizer)",
+                                             "tokenizer.unknown=unk, or tokenizer.kind=words or sentencepiece"),
+    "question text too long": ("QA training and evaluation (the default lengths)",
+                               "raise tokenizer.question_len / tokenizer.choice_len"),
     "unexpected folder": ("-", "rename it to the split's name (train, validation or val, test)"),
 }
 # Problems that stop a stage (the exit status is non-zero when any is found).
 STOPPING = {"video missing", "video short", "video undecodable", "annotation missing", "annotation malformed",
             "proposal missing", "proposal malformed", "proposal short", "proposal too many objects",
-            "question file missing", "question file malformed", "unexpected folder"}
+            "question file missing", "question file malformed", "unexpected folder", "question text without words",
+            "question text outside the vocabulary", "question text too long"}
 
 
 def git_blob_id(path: Path) -> str:
@@ -245,9 +252,28 @@ def _question_files(layout: ClevrerLayout, expected: dict[str, range]) -> tuple[
         if orphans:
             problems.append({"split": split, "problem": "questions without video", "video": orphans[0],
                              "detail": f"{len(orphans)} scenes, e.g. {orphans[:5]}"})
+        problems += _text_problems(split, scenes)
         rows.append({"split": split, "file": str(path), "scenes": len(scenes),
                      "questions": sum(len(s.questions) for s in scenes), "git blob id": blob, "status": status})
     return pd.DataFrame(rows), problems
+
+
+def _text_problems(split: str, scenes: list) -> list[dict]:
+    """Question and choice texts the QA stage's default tokenizer refuses (qa_data.clevrer.vocab.text_problem)."""
+    out = []
+    for s in scenes:
+        for q in s.questions:
+            texts = [(f"question {q.question_id}", q.question, QUESTION_LEN)]
+            texts += [(f"question {q.question_id} choice {c.choice_id}", c.choice, CHOICE_LEN) for c in q.choices]
+            for where, text, limit in texts:
+                why = text_problem(text, limit)
+                if why is not None:
+                    kind = ("question text without words" if why == "no words" else
+                            "question text outside the vocabulary" if why.startswith("outside") else
+                            "question text too long")
+                    out.append({"split": split, "problem": kind, "video": s.scene_index,
+                                "detail": f"{where}: {shown(text, 60)}: {why}"})
+    return out
 
 
 def main(argv=None) -> int:
