@@ -96,3 +96,54 @@ def test_question_texts_the_qa_stage_refuses_are_reported(qa_root, tmp_path):
                          (mc["choices"][0]["choice"], tokenizer.choice)):
         with pytest.raises(VocabError):  # what train_qa stops on
             encode(text)
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie or a vanished process does not)."""
+    try:
+        return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_ctrl_c_with_workers_ends_the_command(qa_root):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while two workers decode: the command
+    exits with 130 every time, within seconds, and leaves no worker behind."""
+    import os
+    import signal
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parents[1]
+    for attempt in range(3):
+        proc = subprocess.Popen([sys.executable, str(repo / "scripts/check_data.py"), "--data", str(qa_root),
+                                 "--decode", "all", "--workers", "2", "--no-progress"], cwd=repo,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        start = time.time()
+        while len(_children(proc.pid)) < 2 and proc.poll() is None and time.time() - start < 60:
+            time.sleep(0.05)
+        time.sleep(0.5 * attempt)  # while the workers start, and while they decode
+        workers = _children(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            status = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"attempt {attempt}: still running 60 s after Ctrl-C") from None
+        assert status == 130 and "interrupted" in proc.stderr.read(), (attempt, status)
+        time.sleep(0.5)
+        assert not [w for w in workers if _alive(w)], attempt

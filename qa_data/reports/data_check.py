@@ -18,7 +18,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,12 +208,19 @@ def check_dataset(root: Path, decode: str = "sample", workers: int = 1, progress
     return CheckReport(table, problem_table, questions)
 
 
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the main process, which stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run(tasks: list, workers: int, progress: bool) -> list[VideoCheck]:
     bar = dict(total=len(tasks), desc="check videos", unit="video", disable=not progress)
     if workers <= 1 or len(tasks) < 2 * workers:
         return [_check(t) for t in tqdm(tasks, **bar)]
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        return list(tqdm(pool.map(_check, tasks, chunksize=16), **bar))
+    # multiprocessing's Pool ends its workers on leaving the block (terminate), also on Ctrl-C: nothing waits on
+    # a worker that holds a queue's lock
+    with mp.get_context("spawn").Pool(workers, initializer=_ignore_interrupts) as pool:
+        return list(tqdm(pool.imap(_check, tasks, chunksize=16), **bar))
 
 
 def _unexpected_folders(layout: ClevrerLayout) -> list[dict]:
