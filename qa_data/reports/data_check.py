@@ -19,6 +19,7 @@ import logging
 import multiprocessing as mp
 import os
 import signal
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,10 +218,19 @@ def _run(tasks: list, workers: int, progress: bool) -> list[VideoCheck]:
     bar = dict(total=len(tasks), desc="check videos", unit="video", disable=not progress)
     if workers <= 1 or len(tasks) < 2 * workers:
         return [_check(t) for t in tqdm(tasks, **bar)]
-    # multiprocessing's Pool ends its workers on leaving the block (terminate), also on Ctrl-C: nothing waits on
-    # a worker that holds a queue's lock
-    with mp.get_context("spawn").Pool(workers, initializer=_ignore_interrupts) as pool:
-        return list(tqdm(pool.imap(_check, tasks, chunksize=16), **bar))
+    # A worker that dies ends the command (BrokenProcessPool), never a wait for ever as with multiprocessing.Pool.
+    # On Ctrl-C (or any error) the workers are terminated and not waited for: a worker holding a queue's lock
+    # cannot keep the command alive.
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_ignore_interrupts)
+    try:
+        results = list(tqdm(pool.map(_check, tasks, chunksize=16), **bar))
+    except BaseException:
+        for proc in list((pool._processes or {}).values()):  # Python < 3.14 has no terminate_workers()
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    return results
 
 
 def _unexpected_folders(layout: ClevrerLayout) -> list[dict]:
