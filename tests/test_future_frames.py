@@ -168,9 +168,11 @@ def test_grounding_loss_trains_on_states(data, tmp_path):
     from reasoning.train import train_qa
 
     repo = Path(__file__).resolve().parents[1]
-    cfg = load_config(QAConfig, repo / "configs/qa/aloe_tiny.yaml", [
-        "aloe.d_model=16", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=16", "data.num_frames=4", "train.steps=2",
-        "train.batch_size=8", "train.log_every=1", "aloe.visual_tokens=object_track", "aloe.mention_weight=1.0"])
-    train_qa(cfg, data, data / "states", tmp_path / "run", progress=False)
+    # the grounded preset as it is (grounding loss and pair head); data, steps and batch fit the test
+    cfg = load_config(QAConfig, repo / "configs/qa/aloe_cpu_grounded.yaml", [
+        "data.num_frames=4", "train.steps=2", "train.batch_size=8", "train.log_every=1", "train.eval_batch_size=64"])
+    assert cfg.aloe.mention_weight > 0 and cfg.aloe.pair_head
+    result = train_qa(cfg, data, data / "states", tmp_path / "run", progress=False)
     logged = [_json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert [r["train/mention"] > 0 for r in logged if "train/loss" in r] == [True, True]
+    assert result.accuracy is not None
