@@ -38,6 +38,8 @@ class FeatureSource:
         if "=" not in text:
             raise ConfigError(f"--source {text!r}: expected LABEL=SLOTS_DIR[:static]")
         label, path = text.split("=", 1)
+        if not label.strip() or not path:
+            raise ConfigError(f"--source {text!r}: expected LABEL=SLOTS_DIR[:static] with a label and a folder")
         static = path.endswith(":static")
         return cls(label, Path(path[:-len(":static")] if static else path), static)
 
@@ -117,6 +119,8 @@ def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSourc
     the same 2 runs in turn with 2 threads). For GPUs and multi-process training use `accelerate launch`
     with jobs=1 instead."""
     out = Path(out)
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     check_distinct(sources, seeds)
     tasks = [(src, seed) for src in sources for seed in seeds]
     overrides = list(overrides)

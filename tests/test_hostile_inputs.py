@@ -842,3 +842,34 @@ def test_an_ablation_refuses_a_row_or_seed_given_twice(args, message, capsys, qa
     line = fails(capsys, ablate_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--data", qa_root, "--out",
                  tmp_path / "ab", *[a.format(slots=slots) for a in args], *QA_SMALL, "train.steps=1")
     assert message in line and not (tmp_path / "ab").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--frame-stride", "0"], "--frame-stride and --max-objects must be at least 1 and --future at least 0, got 0"),
+    (["--max-objects", "0"], "--frame-stride and --max-objects must be at least 1"),
+    (["--future", "-1"], "--future at least 0, got 1, 6 and -1"),
+    (["--frame-stride", "1000"], "--frame-stride 1000 leaves one frame of the video's 128"),
+    (["--frame-stride", "4", "--future", "40"], "every video of the train split was skipped"),
+])
+def test_state_extraction_settings_are_user_errors(args, message, capsys, no_render, tmp_path):
+    from qa_data.slots.state_cli import main as states_main
+
+    line = fails(capsys, states_main, "--data", no_render, "--out", tmp_path / "s", "--no-progress", *args)
+    assert message in line
+
+
+def test_an_ablation_row_needs_a_label_and_jobs_at_least_one(capsys, qa_root, slots, tmp_path):
+    from reasoning.cli import ablate_main
+
+    common = ["--config", REPO / "configs/qa/aloe_tiny.yaml", "--data", qa_root, "--seeds", "0", *QA_SMALL]
+    assert "with a label and a folder" in fails(capsys, ablate_main, *common, "--out", tmp_path / "a",
+                                                "--source", f"={slots}")
+    assert "--jobs must be at least 1, got 0" in fails(capsys, ablate_main, *common, "--out", tmp_path / "b",
+                                                       "--source", f"ODDN={slots}", "--jobs", "0")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_more_frames_than_the_cache_holds_is_a_user_error(capsys, qa_root, slots, tmp_path):
+    line = fails(capsys, qa_train_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--slots", slots, "--data",
+                 qa_root, "--out", tmp_path / "q", *QA_SMALL, "data.num_frames=64")
+    assert "train.h5: cannot sample 64 frames (data.num_frames) from its 4 observed frames" in line

@@ -357,7 +357,8 @@ class SlotFrames(Dataset):
         self.t_observed = observed_frames(self.attrs)
         n = self.sampling.num_frames
         if not 1 <= n <= self.t_observed:
-            raise ValueError(f"{self.path}: cannot sample {n} frames from {self.t_observed} observed frames per video")
+            raise DataError(self.path, f"cannot sample {n} frames (data.num_frames) from its {self.t_observed} "
+                                       "observed frames per video")
         self.stride = self.t_observed // n
         self.last_start = self.t_observed - (n - 1) * self.stride - 1
         predicted = self.t - self.t_observed

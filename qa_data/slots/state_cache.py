@@ -40,6 +40,7 @@ from qa_data.clevrer.annotations import (
     read_json,
 )
 from qa_data.clevrer.layout import ClevrerLayout, canonical_split
+from qa_data.config import ConfigError
 from qa_data.errors import DataError
 from qa_data.provenance import code_version
 from qa_data.runtime.run_lock import holds_lock
@@ -159,7 +160,10 @@ def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
     """Writes (or completes) `out_dir/<split>.h5` from the split's annotations."""
     layout, split = ClevrerLayout(data_root), canonical_split(cfg.split)
     if cfg.frame_stride < 1 or cfg.max_objects < 1 or cfg.future < 0:
-        raise ValueError("frame_stride and max_objects must be at least 1, future at least 0")
+        raise ConfigError(f"--frame-stride and --max-objects must be at least 1 and --future at least 0, got "
+                          f"{cfg.frame_stride}, {cfg.max_objects} and {cfg.future}")
+    if cfg.frame_stride >= SOURCE_FRAMES:
+        raise ConfigError(f"--frame-stride {cfg.frame_stride} leaves one frame of the video's {SOURCE_FRAMES}")
     try:
         indices = layout.annotation_indices(split)
     except FileNotFoundError:

@@ -40,5 +40,8 @@ def main(argv=None) -> int:
               f"already done, {len(result.skipped)} skipped")
         for v, reason in result.skipped:
             print(f"  skipped video {v}: {reason}")
+        if result.skipped and not result.written and not result.already_done:
+            raise DataError(result.path, f"every video of the {split} split was skipped (the first: "
+                                         f"{result.skipped[0][1]}); the cache holds no features")
         print(summary(result.path)[1].to_markdown(index=False))
     return 0
