@@ -26,6 +26,7 @@ from tqdm import tqdm
 from perception.config import FramesConfig
 from qa_data.clevrer.datasets import ClipConfig
 from qa_data.errors import DataError
+from qa_data.runtime.atomic import written_whole
 from qa_data.sources import open_clips, split_name, video_frames, video_indices
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def build_frame_store(root: Path, split: str, cfg: FramesConfig, cache_dir: Path
     loader = DataLoader(_Decoded(clips, cfg.skip_bad), batch_size=None, num_workers=workers,
                         generator=torch.Generator())  # leaves the global RNG alone
     kept = []
-    with h5py.File(tmp, "w") as f:
+    with written_whole(path, tmp), h5py.File(tmp, "w") as f:
         frames = f.create_dataset("frames", (len(clips), t, h, w, 3), maxshape=(None, t, h, w, 3), dtype="uint8",
                                   chunks=(1, 1, h, w, 3))
         for item in tqdm(loader, total=len(clips), desc=f"frame store {split}", disable=not show_progress):
@@ -94,7 +95,6 @@ def build_frame_store(root: Path, split: str, cfg: FramesConfig, cache_dir: Path
         f.attrs["skipped"] = clips.skipped.summary()
     if clips.skipped:
         logger.warning("%s/%s frame store: %s", root, split, clips.skipped.summary())
-    os.replace(tmp, path)
     return path
 
 

@@ -354,3 +354,22 @@ def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_bf16_matrix_units(monke
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     assert ex.resolve_precision("auto", torch.device("cpu")) == "no"
     assert ex.resolve_precision("no", torch.device("cuda")) == "no"  # an explicit choice stands
+
+
+def test_a_cache_that_fails_while_written_leaves_no_file(tmp_path, monkeypatch):
+    """A cache is written under a temporary name and renamed when complete: a failure (here Ctrl-C) while it is
+    written leaves neither the cache nor its temporary file."""
+    import qa_data.slots.slot_cache as slot_cache
+
+    attrs = {k: 0 for k in ATTRS}
+    attrs.update(format="odr-slot-cache", format_version=FORMAT_VERSION, model="oddn", d_static=5, d_dyn=2,
+                 num_slots=3, frames_per_video=8, frame_stride=1, resolution=[32, 48], producer_info="{}",
+                 extraction="{}", num_videos=2, video_index_first=0, video_index_last=1, source_frames=128)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(slot_cache, "check_shapes", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        create_cache(tmp_path / "train.h5", attrs, [0, 1], list(range(8)), 3, 7, "float32")
+    assert list(tmp_path.iterdir()) == []

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from qa_data.clevrer.datasets import ClipConfig
 from qa_data.clevrer.preprocess import preprocess_frames, preprocess_masks
 from qa_data.errors import DataError, SkipReport
+from qa_data.runtime.atomic import written_whole
 from qa_data.runtime.run_lock import holds_lock
 
 logger = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ def generate_split(root: Path, split: str, cfg: BallsConfig, show_progress: bool
     v, t, s = cfg.videos, cfg.frames, cfg.size
     path = root / f"{split}.h5"
     tmp = path.with_suffix(".h5.tmp")
-    with h5py.File(tmp, "w") as f:
+    with written_whole(path, tmp), h5py.File(tmp, "w") as f:
         videos = f.create_dataset("videos", (v, t, s, s, 3), dtype="uint8", chunks=(1, t, s, s, 3), compression="gzip")
         masks = f.create_dataset("masks", (v, t, s, s), dtype="uint8", chunks=(1, t, s, s), compression="gzip")
         positions = f.create_dataset("positions", (v, t, hi, 2), dtype="float32", fillvalue=np.nan)
@@ -204,7 +205,6 @@ def generate_split(root: Path, split: str, cfg: BallsConfig, show_progress: bool
             radii_ds[i, :n] = radii
         f.attrs["config"] = json.dumps(asdict(cfg))
         f.attrs["format_version"] = FORMAT_VERSION
-    tmp.replace(path)
     return path
 
 

@@ -44,6 +44,7 @@ from torch.utils.data import Dataset
 
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.errors import DataError
+from qa_data.runtime.atomic import written_whole
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ def create_cache(path: Path, attrs: dict, video_index: list[int], frame_index: l
     tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp.unlink(missing_ok=True)
-    with h5py.File(tmp, "w", track_order=True) as f:
+    with written_whole(path, tmp), h5py.File(tmp, "w", track_order=True) as f:
         for key in ATTRS:
             f.attrs[key] = attrs[key]
         for key in OPTIONAL_ATTRS:
@@ -225,7 +226,6 @@ def create_cache(path: Path, attrs: dict, video_index: list[int], frame_index: l
         f["slots"].attrs["axes"] = "video, frame, slot, feature"
         f["status"].attrs["values"] = json.dumps(STATUS_NAMES)
         check_shapes(path, attrs, f)  # a cache whose attributes contradict its datasets is never written
-    os.replace(tmp, path)
 
 
 def check_cache_belongs(path: Path, attrs: dict, data_root: Path, split: str) -> None:
