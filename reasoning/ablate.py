@@ -20,7 +20,7 @@ from tqdm import tqdm  # noqa: E402
 from qa_data.config import ConfigError, load_config  # noqa: E402
 from qa_data.runtime.accelerator import make_accelerator  # noqa: E402
 from qa_data.runtime.run_lock import holds_lock  # noqa: E402
-from qa_data.slots.slot_cache import read_attrs, split_file  # noqa: E402
+from qa_data.slots.slot_cache import check_cache_belongs, read_attrs, split_file  # noqa: E402
 from reasoning.config import QAConfig  # noqa: E402
 from reasoning.evaluate import SUMMARY_COLUMNS, seed_cell  # noqa: E402
 from reasoning.train import train_qa  # noqa: E402
@@ -108,6 +108,17 @@ def check_distinct(sources: list[FeatureSource], seeds: list[int]) -> None:
                           "more --seeds")
 
 
+def check_sources(sources: list[FeatureSource], data: Path) -> None:
+    """Every source's train and validation caches exist and hold their split of `data`, checked before the first
+    run trains (a bad last source would otherwise stop the ablation after the others trained)."""
+    for src in sources:
+        if src.slots is None:
+            continue
+        for split in ("train", "validation"):
+            path = split_file(src.slots, split)
+            check_cache_belongs(path, read_attrs(path), data, split)
+
+
 @holds_lock("out")
 def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSource], seeds: list[int],
                  overrides: list[str] = (), progress: bool = True, jobs: int = 1) -> AblationResult:
@@ -122,6 +133,7 @@ def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSourc
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     check_distinct(sources, seeds)
+    check_sources(sources, data)
     tasks = [(src, seed) for src in sources for seed in seeds]
     overrides = list(overrides)
     if jobs <= 1 or len(tasks) == 1:

@@ -873,3 +873,32 @@ def test_more_frames_than_the_cache_holds_is_a_user_error(capsys, qa_root, slots
     line = fails(capsys, qa_train_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--slots", slots, "--data",
                  qa_root, "--out", tmp_path / "q", *QA_SMALL, "data.num_frames=64")
     assert "train.h5: cannot sample 64 frames (data.num_frames) from its 4 observed frames" in line
+
+
+def test_a_bad_later_split_or_source_is_found_before_anything_is_written(capsys, no_render, qa_root, slots, tmp_path):
+    """Issue 33, 12: errors found late. A bad validation split stops extract_states and import_slots before the
+    train split is written; a bad last source stops an ablation before the first trains."""
+    from qa_data.slots.slot_import import main as import_main
+    from qa_data.slots.state_cli import main as states_main
+    from reasoning.cli import ablate_main
+
+    data = Path(shutil.copytree(no_render, tmp_path / "data", ignore=shutil.ignore_patterns(".lock")))
+    shutil.rmtree(data / "annotations" / "validation")
+    line = fails(capsys, states_main, "--data", data, "--out", tmp_path / "s", "--split", "train,validation",
+                 "--frame-stride", "32", "--no-progress")
+    assert "no annotations for split 'validation'" in line and not (tmp_path / "s" / "train.h5").exists()
+
+    layout_videos = sorted(int(p.stem.split("_")[1]) for p in (qa_root / "annotations" / "train").rglob("*.json"))
+    with open(tmp_path / "only_train.pkl", "wb") as f:
+        pickle.dump({"train": {f"video_{i:05d}.mp4": np.zeros((4, 3, 5), np.float32) for i in layout_videos}}, f)
+    line = fails(capsys, import_main, "--input", tmp_path / "only_train.pkl", "--data", qa_root, "--out",
+                 tmp_path / "i", "--split", "train,validation")
+    assert "no 'validation' entry" in line and not (tmp_path / "i" / "train.h5").exists()
+    np.save(tmp_path / "one.npy", np.zeros((4, 3, 5)))
+    line = fails(capsys, import_main, "--input", tmp_path / "one.npy", "--data", qa_root, "--out", tmp_path / "i2")
+    assert "a .npy file holds one array" in line
+
+    line = fails(capsys, ablate_main, "--config", REPO / "configs/qa/aloe_tiny.yaml", "--data", qa_root, "--out",
+                 tmp_path / "ab", "--source", f"ODDN={slots}", "--source", f"late={tmp_path / 'nowhere'}", "--seeds",
+                 "0", *QA_SMALL)
+    assert "nowhere/train.h5" in line and not (tmp_path / "ab").exists()

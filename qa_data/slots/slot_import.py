@@ -78,6 +78,9 @@ def read_input(path: Path, split: str) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "slot file not found")
+    if path.suffix == ".npy":
+        raise DataError(path, "a .npy file holds one array; slots come as an .npz of video_XXXXX -> [T, K, D] or as "
+                              "SlotFormer's pickle of every split")
     if path.suffix == ".npz":
         try:
             with np.load(path, allow_pickle=False) as npz:
@@ -233,9 +236,14 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for split in args.split.split(","):
-        cfg = ImportConfig(split=split, d_dyn=args.d_dyn, frame_stride=args.frame_stride, label=args.label,
-                           dtype=args.dtype)
+    configs = [ImportConfig(split=split, d_dyn=args.d_dyn, frame_stride=args.frame_stride, label=args.label,
+                            dtype=args.dtype) for split in args.split.split(",")]
+    for cfg in configs:  # every split checked before the first is written: it names videos, and the input has it
+        split = canonical_split(cfg.split)
+        if not dataset_videos(ClevrerLayout(args.data), split):
+            raise DataError(args.data, f"split {split!r} has no videos")
+        read_input(args.input, split)
+    for cfg in configs:
         result = import_slots(args.input, args.data, args.out, cfg)
         rows = [("videos written", result.written), ("already done", result.already_done),
                 ("dataset videos skipped", len(result.skipped)), ("input entries not in the split", len(result.extra))]

@@ -154,10 +154,9 @@ def files_sha256(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-@holds_lock("out_dir")
-def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
-                   progress: bool = True) -> StateExtractResult:
-    """Writes (or completes) `out_dir/<split>.h5` from the split's annotations."""
+def check_state_source(data_root: Path, cfg: StateExtractConfig) -> list[int]:
+    """The split's annotated videos, after every check that needs no annotation read (the settings, the split, a
+    continuation for --future); raises ConfigError or DataError naming the problem."""
     layout, split = ClevrerLayout(data_root), canonical_split(cfg.split)
     if cfg.frame_stride < 1 or cfg.max_objects < 1 or cfg.future < 0:
         raise ConfigError(f"--frame-stride and --max-objects must be at least 1 and --future at least 0, got "
@@ -172,12 +171,21 @@ def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
         raise DataError(layout.root / "annotations" / split,
                         f"no annotations for split {split!r}: ground-truth states need annotations (real CLEVRER "
                         "has them for train and validation only, not for test)")
-    paths = [layout.annotation_path(split, i) for i in indices]
-    frames, observed = state_frames(cfg)
     if cfg.future and not (layout.root / "tail_events").is_dir():
         raise DataError(layout.root / "tail_events", "--future needs the simulator's continuation of each video, which "
                                                      "only CLEVRER-sim has (tail_events/); real CLEVRER ends at its "
                                                      "last frame")
+    return indices
+
+
+@holds_lock("out_dir")
+def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
+                   progress: bool = True) -> StateExtractResult:
+    """Writes (or completes) `out_dir/<split>.h5` from the split's annotations."""
+    layout, split = ClevrerLayout(data_root), canonical_split(cfg.split)
+    indices = check_state_source(data_root, cfg)
+    paths = [layout.annotation_path(split, i) for i in indices]
+    frames, observed = state_frames(cfg)
     attrs = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model": "states", "model_label": "states",
         "producer": "annotations",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qa_data.errors import DataError
 from qa_data.slots.slot_cache import summary
-from qa_data.slots.state_cache import StateExtractConfig, extract_states
+from qa_data.slots.state_cache import StateExtractConfig, check_state_source, extract_states
 
 
 def main(argv=None) -> int:
@@ -29,9 +29,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for split in args.split.split(","):
-        cfg = StateExtractConfig(split=split, frame_stride=args.frame_stride, max_objects=args.max_objects,
-                                 dtype=args.dtype, future=args.future)
+    configs = [StateExtractConfig(split=split, frame_stride=args.frame_stride, max_objects=args.max_objects,
+                                  dtype=args.dtype, future=args.future) for split in args.split.split(",")]
+    for cfg in configs:  # every split checked before the first is written
+        check_state_source(args.data, cfg)
+    for cfg in configs:
+        split = cfg.split
         try:
             result = extract_states(args.data, args.out, cfg, progress=not args.no_progress)
         except DataError as e:
