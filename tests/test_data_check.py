@@ -129,6 +129,7 @@ def test_ctrl_c_with_workers_ends_the_command(qa_root):
     import time
 
     repo = Path(__file__).resolve().parents[1]
+    interrupted = 0
     for attempt in range(3):
         proc = subprocess.Popen([sys.executable, str(repo / "scripts/check_data.py"), "--data", str(qa_root),
                                  "--decode", "all", "--workers", "2", "--no-progress"], cwd=repo,
@@ -144,6 +145,11 @@ def test_ctrl_c_with_workers_ends_the_command(qa_root):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             raise AssertionError(f"attempt {attempt}: still running 60 s after Ctrl-C") from None
-        assert status == 130 and "interrupted" in proc.stderr.read(), (attempt, status)
+        # 0: the check ended before the signal came (a busy machine starts the workers late); never a hang
+        assert status in (0, 130), (attempt, status, proc.stderr.read()[-500:])
+        if status == 130:
+            interrupted += 1
+            assert "interrupted" in proc.stderr.read()
         time.sleep(0.5)
         assert not [w for w in workers if _alive(w)], attempt
+    assert interrupted >= 1  # at least one interrupt came while the workers ran

@@ -16,8 +16,6 @@ from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import load_config
 from qa_data.errors import DataError
 from qa_data.programs.scoring import accuracy_table, binomial_ci
-from qa_data.sim.cli import build_config
-from qa_data.sim.generate import generate_dataset
 from qa_data.slots.slot_cache import CacheMismatch, SlotFrames, SlotSampling, read_attrs
 from qa_data.slots.state_cache import STATE_FEATURES, StateExtractConfig, extract_states
 from reasoning.aloe import Aloe
@@ -180,34 +178,29 @@ def test_state_cache_and_slot_cache_are_interchangeable(no_render, tmp_path):
     assert not torch.equal(model.feat_std, torch.ones(16))
 
 
-def test_mixing_producers_is_refused(no_render, qa_slots_like, tmp_path):
+def test_mixing_producers_is_refused(no_render, imported_slots, tmp_path):
     import shutil
 
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     shutil.copy(no_render / "states" / "train.h5", mixed / "train.h5")
-    shutil.copy(qa_slots_like / "validation.h5", mixed / "validation.h5")
+    shutil.copy(imported_slots / "validation.h5", mixed / "validation.h5")
     with pytest.raises(Exception, match="different producers"):
         train_qa(qa_cfg("train.steps=1"), no_render, mixed, tmp_path / "run", progress=False)
 
 
 @pytest.fixture
-def qa_slots_like(tmp_path) -> Path:
-    """A perception-made validation cache (untrained ODDN) for the mixing test, on a rendered dataset."""
-    from perception.checkpoint import load_run
-    from perception.config import PerceptionConfig
-    from perception.extract import ExtractConfig, extract
-    from perception.registry import build_model
-    from qa_data.runtime.checkpoints import write_model_file
+def imported_slots(no_render, tmp_path) -> Path:
+    """Another producer's caches of the no-render dataset (an import of made-up slots), train and validation."""
+    from qa_data.slots.slot_import import ImportConfig, import_slots
 
-    data = tmp_path / "rendered"
-    generate_dataset(build_config("tiny", 3, 0, []), data, workers=1, progress=False)
-    cfg = load_config(PerceptionConfig, REPO / "configs/perception/oddn_tiny.yaml", ["iodine.num_iters=1"])
-    (tmp_path / "p/checkpoints/step_0000000").mkdir(parents=True)
-    write_model_file(build_model(cfg), cfg, tmp_path / "p/checkpoints/step_0000000/model.pt", 0)
-    extract(load_run(tmp_path / "p"), data, tmp_path / "slots", ExtractConfig(split="validation", frame_stride=32),
-            progress=False)
-    return tmp_path / "slots"
+    layout = ClevrerLayout(no_render)
+    for split in ("train", "validation"):
+        npz = tmp_path / f"other_{split}.npz"
+        np.savez(npz, **{f"video_{i:05d}": np.random.default_rng(i).normal(size=(16, 6, 19)).astype(np.float32)
+                         for i in layout.annotation_indices(split)})
+        import_slots(npz, no_render, tmp_path / "imported", ImportConfig(split=split, d_dyn=3, label="other"))
+    return tmp_path / "imported"
 
 
 def presence_batch(seed: int = 0):
@@ -384,20 +377,14 @@ def test_closest_approach_targets_are_the_rules_quantity():
     assert torch.isnan(got[0, 1:]).all()
 
 
-def test_approach_auxiliary_trains_on_states_only(no_render, tmp_path, qa_slots_like):
+def test_approach_auxiliary_trains_on_states_only(no_render, tmp_path, imported_slots):
     cfg = qa_cfg("train.steps=2", "aloe.visual_tokens=object_track", "aloe.relation_tokens=frames",
                  "aloe.approach_weight=1.0", "aloe.positions=factorised")
     train_qa(cfg, no_render, no_render / "states", tmp_path / "run", progress=False)
     logged = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert all(r["train/approach"] > 0 for r in logged if "train/loss" in r)
-    perception = tmp_path / "perception_slots"
-    perception.mkdir()
-    import shutil
-
-    for split in ("train", "validation"):
-        shutil.copy(qa_slots_like / "validation.h5", perception / f"{split}.h5")
-    with pytest.raises(DataError, match="needs a ground-truth state cache"):
-        train_qa(cfg, no_render, perception, tmp_path / "run2", progress=False)
+    with pytest.raises(DataError, match="needs a ground-truth state cache"):  # another producer's slots
+        train_qa(cfg, no_render, imported_slots, tmp_path / "run2", progress=False)
     # the targets are made from the slots before the model would shuffle them: refused together
     with pytest.raises(ValueError, match="shuffle_objects permutes the slots"):
         qa_cfg("aloe.visual_tokens=object_track", "aloe.mention_weight=1.0", "aloe.shuffle_objects=true")

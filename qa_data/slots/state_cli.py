@@ -31,8 +31,11 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     configs = [StateExtractConfig(split=split, frame_stride=args.frame_stride, max_objects=args.max_objects,
                                   dtype=args.dtype, future=args.future) for split in args.split.split(",")]
-    for cfg in configs:  # every split checked before the first is written
-        check_state_source(args.data, cfg)
+    try:
+        for cfg in configs:  # every split checked before the first is written
+            check_state_source(args.data, cfg)
+    except DataError as e:
+        raise SystemExit(f"error: {e}") from None
     for cfg in configs:
         split = cfg.split
         try:
