@@ -252,6 +252,19 @@ def test_presence_mask_hides_absent_objects(positions, tokens, relations):
                               model(passes.slots, passes.text, passes.segment, passes.presence).answer_logits)
 
 
+def full_and_trimmed(model: Aloe, passes) -> list[tuple]:
+    """(loss, logged parts, gradients by parameter name) of one step on the full sequence, then on the trimmed one."""
+    results = []
+    for trim in (False, True):
+        model.trim = trim
+        model.zero_grad()
+        loss, parts = qa_loss(model(passes.slots, passes.text, passes.segment, passes.presence), passes, 0.0)
+        loss.backward()
+        results.append((loss.detach(), {k: v.clone() for k, v in parts.items()},
+                        {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    return results
+
+
 @pytest.mark.parametrize("positions,tokens,relations", TOKEN_KINDS)
 def test_trimmed_step_gives_the_full_sequence_losses(positions, tokens, relations):
     """The faster step (columns masked in every pass dropped) computes the losses and gradients of
@@ -261,15 +274,7 @@ def test_trimmed_step_gives_the_full_sequence_losses(positions, tokens, relation
                             visual_tokens=tokens, relation_tokens=relations), 5, 3, 4, 82, 22, 32)
     passes = presence_batch(seed=1)
     assert (passes.text == 0).all(0).any() and (~passes.presence).all(0).any()  # something to trim
-    results = []
-    for trim in (False, True):
-        model.trim = trim
-        model.zero_grad()
-        loss, parts = qa_loss(model(passes.slots, passes.text, passes.segment, passes.presence), passes, 0.0)
-        loss.backward()
-        results.append((loss.detach(), {k: v.clone() for k, v in parts.items()},
-                        {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
-    (l0, p0, g0), (l1, p1, g1) = results
+    (l0, p0, g0), (l1, p1, g1) = full_and_trimmed(model, passes)
     torch.testing.assert_close(l0, l1, rtol=1e-5, atol=1e-6)
     for k in p0:
         torch.testing.assert_close(p0[k], p1[k], rtol=1e-5, atol=1e-6)
@@ -340,15 +345,7 @@ def test_pair_head_is_trained_by_the_answer_and_trims_exactly():
     torch.manual_seed(0)
     model = Aloe(AloeConfig(d_model=32, layers=2, heads=2, ffn=48, dropout=0.0, positions="factorised",
                             visual_tokens="object_track", pair_head=True), 5, 3, 4, 82, 22, 32)
-    passes = presence_batch(seed=1)
-    results = []
-    for trim in (False, True):
-        model.trim = trim
-        model.zero_grad()
-        loss, _ = qa_loss(model(passes.slots, passes.text, passes.segment, passes.presence), passes, 0.0)
-        loss.backward()
-        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
-    (l0, g0), (l1, g1) = results
+    (l0, _, g0), (l1, _, g1) = full_and_trimmed(model, presence_batch(seed=1))
     torch.testing.assert_close(l0, l1, rtol=1e-5, atol=1e-6)
     assert g0.keys() == g1.keys()
     for n in g0:
