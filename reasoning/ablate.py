@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -31,6 +31,8 @@ class FeatureSource:
     label: str  # row name, e.g. "ODDN", "ODDN -dyn", "IODINE", "blind"
     slots: Path | None  # slot cache folder; None: the blind model
     static_only: bool  # drop the dynamics dims
+    preset: Path | None = None  # this row's QA preset; None: the ablation's --config
+    preset_overrides: list[str] = field(default_factory=list)  # this row's own overrides, after the ablation's
 
     @classmethod
     def parse(cls, text: str) -> "FeatureSource":
@@ -44,8 +46,8 @@ class FeatureSource:
         return cls(label, Path(path[:-len(":static")] if static else path), static)
 
     def overrides(self) -> list[str]:
-        if self.slots is None:
-            return ["aloe.blind=true"]
+        if self.slots is None:  # no object tokens: the heads that read them are off
+            return ["aloe.blind=true", "aloe.pair_head=false", "aloe.mention_weight=0"]
         return [f"data.drop_dynamics={str(self.static_only).lower()}"]
 
     def dim(self) -> int | str:
@@ -69,12 +71,34 @@ class AblationResult:
     files: dict[str, Path]
 
 
+def set_presets(sources: list[FeatureSource], specs: list[str]) -> None:
+    """Gives rows their own QA preset, and overrides for that row only, from `LABEL=PRESET.yaml [key=value ...]`
+    specs (e.g. the grounded preset for the ground-truth state rows, whose object identities its grounding loss
+    needs). The ablation's overrides apply to every row, these after them."""
+    by_label = {s.label: s for s in sources}
+    for spec in specs:
+        label, sep, rest = spec.partition("=")
+        if not sep or not rest.strip():
+            raise ConfigError(f"--preset {spec!r}: expected LABEL=PRESET.yaml [key=value ...]")
+        path, *overrides = rest.split()
+        if label not in by_label:
+            raise ConfigError(f"--preset {spec!r}: no --source row is labelled {label!r} "
+                              f"(rows: {', '.join(map(repr, by_label))})")
+        if not Path(path).is_file():
+            raise ConfigError(f"--preset {spec!r}: {path}: no such file")
+        if bad := [o for o in overrides if "=" not in o]:
+            raise ConfigError(f"--preset {spec!r}: overrides must be key=value, got {bad}")
+        by_label[label].preset, by_label[label].preset_overrides = Path(path), overrides
+
+
 def _train_one(config: Path, data: Path, src: FeatureSource, seed: int, out: Path, overrides: list[str],
                progress: bool) -> dict:
     """One (source, seed) run, trained (or resumed) and evaluated: its `runs.csv` row."""
-    cfg = load_config(QAConfig, config, [*overrides, *src.overrides(), f"train.seed={seed}"])
+    preset = src.preset or config
+    cfg = load_config(QAConfig, preset, [*overrides, *src.preset_overrides, *src.overrides(), f"train.seed={seed}"])
     result = train_qa(cfg, data, src.slots, out / src.dirname() / f"seed_{seed}", progress=progress)
-    return {"feature": src.label, "seed": seed, "dim": src.dim(), "seconds": round(result.seconds, 1),
+    return {"feature": src.label, "seed": seed, "preset": " ".join([Path(preset).name, *src.preset_overrides]),
+            "dim": src.dim(), "seconds": round(result.seconds, 1),
             "questions/s": round(result.questions_per_second, 1), **result.summary,
             "run_dir": str(result.out), "eval_dir": str(result.eval_dir)}
 
@@ -165,6 +189,7 @@ def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSourc
     std = runs.groupby("feature", sort=False)[names].std(ddof=1).fillna(0.0)
     table = pd.DataFrame({"feature": mean.index,
                           "dim": runs.groupby("feature", sort=False)["dim"].first().values,
+                          "preset": runs.groupby("feature", sort=False)["preset"].first().values,
                           "seeds": runs.groupby("feature", sort=False)["seed"].count().values})
     for name in names:
         table[name] = [seed_cell(m, s, n) for m, s, n in zip(mean[name], std[name], table["seeds"])]

@@ -86,7 +86,7 @@ def eval_main(argv=None) -> int:
 
 
 def ablate_main(argv=None) -> int:
-    from reasoning.ablate import FeatureSource, run_ablation
+    from reasoning.ablate import FeatureSource, run_ablation, set_presets
 
     ap = argparse.ArgumentParser(description="Train and evaluate the QA model over feature sources and seeds; one "
                                  "table in the layout of the ODDN paper's Table 2 (mean +- std) and a bar chart.")
@@ -96,6 +96,9 @@ def ablate_main(argv=None) -> int:
     ap.add_argument("--source", action="append", default=[], metavar="LABEL=SLOTS_DIR[:static]",
                     help="a feature source; `:static` drops the dynamics dims "
                     "(e.g. 'ODDN -dyn=runs/slots/oddn:static')")
+    ap.add_argument("--preset", action="append", default=[], metavar="'LABEL=PRESET.yaml [key=value ...]'",
+                    help="another QA preset for one row (default: --config for every row), and overrides for that "
+                    "row only, e.g. 'states=configs/qa/aloe_cpu_grounded.yaml train.steps=8000'")
     ap.add_argument("--no-blind", action="store_true", help="leave out the blind (text-only) row")
     ap.add_argument("--seeds", type=lambda text: [int(x) for x in text.split(",")], default=[0, 1, 2],
                     help="comma-separated training seeds (default 0,1,2)")
@@ -108,6 +111,7 @@ def ablate_main(argv=None) -> int:
     sources = [FeatureSource.parse(s) for s in args.source]
     if not args.no_blind:
         sources.append(FeatureSource("blind", None, False))
+    set_presets(sources, args.preset)
     table = run_ablation(args.config, args.data, args.out, sources, args.seeds, args.overrides, jobs=args.jobs).table
     if make_accelerator().is_main_process:
         print(table.to_markdown(index=False))

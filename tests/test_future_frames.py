@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -176,3 +177,36 @@ def test_grounding_loss_trains_on_states(data, tmp_path):
     logged = [_json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert [r["train/mention"] > 0 for r in logged if "train/loss" in r] == [True, True]
     assert result.accuracy is not None
+
+
+def test_ablation_rows_take_their_own_preset(data, tmp_path):
+    """`--preset LABEL=YAML [overrides]`: the state row trains the grounded preset with its own overrides, the
+    blind row under that preset drops the heads that read objects, and bad specs are refused by name."""
+    from qa_data.config import ConfigError
+    from reasoning.cli import ablate_main
+    from reasoning.train import load_qa_run
+
+    repo = Path(__file__).resolve().parents[1]
+    small = ["data.num_frames=4", "train.batch_size=8", "train.eval_batch_size=64", "train.steps=1"]
+    ablate_main(["--config", str(repo / "configs/qa/aloe_cpu.yaml"), "--data", str(data), "--out", str(tmp_path),
+                 "--source", f"states={data / 'states'}", "--source", f"states -dyn={data / 'states'}:static",
+                 "--preset", f"states={repo / 'configs/qa/aloe_cpu_grounded.yaml'} train.steps=2",
+                 "--seeds", "0", *small])
+    _, states, *_ = load_qa_run(tmp_path / "states" / "seed_0")
+    _, static, *_ = load_qa_run(tmp_path / "states_-dyn" / "seed_0")
+    assert states.aloe.pair_head and states.aloe.mention_weight == 1.0 and states.train.steps == 2
+    assert not static.aloe.pair_head and static.aloe.mention_weight == 0 and static.train.steps == 1
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert runs.preset.tolist() == ["aloe_cpu_grounded.yaml train.steps=2", "aloe_cpu.yaml", "aloe_cpu.yaml"]
+    # blind under the grounded preset: no object tokens, so neither the pair head nor the grounding loss
+    ablate_main(["--config", str(repo / "configs/qa/aloe_cpu_grounded.yaml"), "--data", str(data),
+                 "--out", str(tmp_path / "grounded"), "--source", f"states={data / 'states'}", "--seeds", "0", *small])
+    _, blind, *_ = load_qa_run(tmp_path / "grounded" / "blind" / "seed_0")
+    assert blind.aloe.blind and not blind.aloe.pair_head and blind.aloe.mention_weight == 0
+    for spec, problem in ((f"ODDN={repo / 'configs/qa/aloe_cpu.yaml'}", "no --source row is labelled 'ODDN'"),
+                          ("states=configs/qa/nope.yaml", "no such file"),
+                          (f"states={repo / 'configs/qa/aloe_cpu.yaml'} train.steps", "must be key=value"),
+                          ("states=", "expected LABEL=PRESET.yaml")):
+        with pytest.raises(ConfigError, match=problem):
+            ablate_main(["--config", str(repo / "configs/qa/aloe_cpu.yaml"), "--data", str(data), "--out",
+                         str(tmp_path / "bad"), "--source", f"states={data / 'states'}", "--preset", spec, *small])

@@ -9,6 +9,7 @@ from qa_data.config import ConfigError, load_config
 from qa_data.slots.slot_cache import read_attrs
 from reasoning.claims_page import QA_TYPES, compare, decomposition_claims, mean_interval, qa_claim
 from reasoning.reproduce import PRESETS, ReproduceConfig, reproduce
+from reasoning.train import load_qa_run
 
 
 def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
@@ -34,6 +35,13 @@ def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
             assert attrs["model_label"] == label and attrs["observed_frames"] == 16, (name, split)
             assert attrs["frames_per_video"] == 16 + cfg.perception.rollout
     assert sorted(runs.seed.unique()) == cfg.qa.seeds
+    # the ground-truth state rows train the grounded preset with its own overrides; the others the shared one
+    for row, folder in (("states", "states"), ("states -dyn", "states_-dyn"), ("states + future", "states___future"),
+                        ("ODDN", "ODDN"), ("blind", "blind")):
+        _, qa_cfg, *_ = load_qa_run(work / "table2" / folder / f"seed_{cfg.qa.seeds[0]}")
+        grounded = row.startswith("states")
+        assert qa_cfg.aloe.pair_head == grounded and (qa_cfg.aloe.mention_weight > 0) == grounded, row
+        assert qa_cfg.train.steps == (3 if grounded else 2) and qa_cfg.aloe.d_model == 16, row
     page = (docs / "results.md").read_text()
     for section in ("## The claims", "## Wall time per stage", "## Perception learning curves", "## Table 1 (PROVIDE)",
                     "## Table 3 (ODDN)", "## Table 2 (ODDN)", "python scripts/train_perception.py",
