@@ -13,9 +13,11 @@ Sequence of one pass: `[CLS, F*K visual tokens, L text tokens]` (blind: `[CLS, L
 - optional input standardisation with the training cache's per-feature statistics.
 Heads on CLS: 128 -> 22 answer classes (descriptive), 128 -> 1 (one multiple-choice option: question
 and choice are one sequence, one pass per choice). Optional (object tracks): a mention head on each object
-token (is it named by the pass's choice?) and a pair head, the mention-weighted mean of an MLP of every slot
-pair's two tracks, read by the choice head beside CLS. Optional: object shuffling and the masked-slot
-self-supervised loss (one slot per frame replaced by a mask token, its features regressed).
+token (is it named by the pass's choice, or selected by a descriptive question?); a pair head, the
+mention-weighted mean of an MLP of every slot pair's two tracks, read by the choice head beside CLS; a select
+head, the mention-weighted mean of an MLP of each track and the soft count, read by the answer head beside CLS.
+Optional: object shuffling and the masked-slot self-supervised loss (one slot per frame replaced by a mask
+token, its features regressed).
 
 Speed without changing the function: columns that are masked in every pass of a batch (text
 padding, slots absent from every video) are dropped before the encoder; the kept tokens keep their
@@ -63,6 +65,7 @@ class Aloe(nn.Module):
         self.approach_head = None
         n_pairs = num_slots * (num_slots - 1) // 2 if self.relations else 0
         self.pair_head = cfg.pair_head and self.tracks and not cfg.blind
+        self.select_head = cfg.select_head and self.tracks and not cfg.blind
         if self.relations or self.pair_head:
             first, second = torch.triu_indices(num_slots, num_slots, 1)  # [P] each, first < second
             self.register_buffer("pair_index", torch.stack([first, second]), persistent=False)
@@ -78,10 +81,12 @@ class Aloe(nn.Module):
             self.mask_out = nn.Linear(d, slot_dim)
             self.register_buffer("feat_mean", torch.zeros(slot_dim))
             self.register_buffer("feat_std", torch.ones(slot_dim))
-        self.mention_head = (_mlp(d, cfg.head_hidden, 1)
-                             if (cfg.mention_weight > 0 or self.pair_head) and self.tracks and not cfg.blind else None)
+        reads_objects = cfg.mention_weight > 0 or self.pair_head or self.select_head
+        self.mention_head = _mlp(d, cfg.head_hidden, 1) if reads_objects and self.tracks and not cfg.blind else None
         # the pair head: |track_a - track_b| ++ (track_a + track_b) -> MLP -> d
         self.pair_in = _mlp(2 * num_frames * (slot_dim + 1), 2 * d, d) if self.pair_head else None
+        # the select head: a track -> MLP -> d, mention-weighted mean ++ the soft count
+        self.select_in = _mlp(num_frames * (slot_dim + 1), 2 * d, d) if self.select_head else None
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         if cfg.positions == "joint":
             self.pos = nn.Parameter(torch.randn(1, 1 + n_visual + n_pairs + text_len, d) * 0.02)
@@ -94,7 +99,7 @@ class Aloe(nn.Module):
                 self.pair_pos = nn.Parameter(torch.randn(1, 1, d) * 0.02)  # one for every pair: no pair identity
         # nn.TransformerEncoder's pre-LN function and parameter names, one fused attention call per layer
         self.encoder = Encoder(d, cfg.heads, cfg.ffn, cfg.dropout, cfg.layers)
-        self.answer_head = _mlp(d, cfg.head_hidden, num_answers)
+        self.answer_head = _mlp(2 * d + 1 if self.select_head else d, cfg.head_hidden, num_answers)  # CLS (++ selected)
         self.choice_head = _mlp(2 * d if self.pair_head else d, cfg.head_hidden, 1)  # CLS (++ the named pair)
 
     def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -165,6 +170,17 @@ class Aloe(nn.Module):
         w = p[:, a] * p[:, b]  # [N, P]
         return (w[..., None] * pair).sum(1) / w.sum(1, keepdim=True).clamp_min(1.0)  # [N, d]
 
+    def selected(self, slots: torch.Tensor, presence: torch.Tensor, mention_logits: torch.Tensor) -> torch.Tensor:
+        """slots [N, F, K, D] (raw), presence [N, F, K], mention_logits [N, K] -> the select head's summary [N, d + 1]:
+        the mean of the track MLP over slots weighted by p (p = sigmoid of the mention logit, 0 for a slot seen in no
+        frame), divided by the total weight or 1, whichever is larger, and the total weight (a soft count)."""
+        if self.cfg.input_norm == "standardize":
+            slots = (slots - self.feat_mean) / self.feat_std
+        each = self.select_in(self._tracks(slots, presence))  # [N, K, d]
+        p = torch.sigmoid(mention_logits.to(each.dtype)) * presence.any(1).to(each.dtype)  # [N, K]
+        total = p.sum(1, keepdim=True)  # [N, 1]
+        return torch.cat([(p[..., None] * each).sum(1) / total.clamp_min(1.0), total], -1)  # [N, d + 1]
+
     def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor,
                 presence: torch.Tensor | None = None, approach: torch.Tensor | None = None,
                 mention: torch.Tensor | None = None) -> AloeOutput:
@@ -229,7 +245,7 @@ class Aloe(nn.Module):
                              else pred.sum() * 0.0)
         mention_loss = words.new_zeros(())
         logits = None
-        if self.mention_head is not None and (mention is not None or self.pair_head):
+        if self.mention_head is not None and (mention is not None or self.pair_head or self.select_head):
             objects = h[:, 1:1 + self.num_slots]  # [N, K, d]
             if keep is not None:  # trimmed: put the kept columns back in place (a dropped slot is absent everywhere)
                 full = h.new_zeros(n, keep.shape[0], h.shape[-1])
@@ -243,5 +259,10 @@ class Aloe(nn.Module):
         choice_in = cls
         if self.pair_head:
             choice_in = torch.cat([cls, self.named_pair(slots, slot_presence, logits).to(cls.dtype)], -1)  # [N, 2d]
-        return AloeOutput(answer_logits=self.answer_head(cls), choice_logits=self.choice_head(choice_in).squeeze(-1),
-                          mask_loss=mask_loss, approach_loss=approach_loss, mention_loss=mention_loss)
+        answer_in = cls
+        if self.select_head:
+            picked = self.selected(slots, slot_presence, logits).to(cls.dtype)  # [N, d + 1]
+            answer_in = torch.cat([cls, picked], -1)  # [N, 2d + 1]
+        return AloeOutput(answer_logits=self.answer_head(answer_in),
+                          choice_logits=self.choice_head(choice_in).squeeze(-1), mask_loss=mask_loss,
+                          approach_loss=approach_loss, mention_loss=mention_loss)

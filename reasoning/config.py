@@ -56,6 +56,11 @@ class AloeConfig:
     # two probabilities, of an MLP of the two standardised tracks (their absolute difference and their sum, so the
     # same in either order). Poses a choice on its objects' relative motion (issue 30's pair reference)
     pair_head: bool = False
+    # object tracks: the descriptive head also reads the objects the question selects (the argument of its program's
+    # last operator: the queried object, or the set counted or tested), found by the mention head: the mean of an
+    # MLP of each standardised track, weighted by its probability, and the sum of the probabilities (a soft count).
+    # With aloe.mention_weight the grounding loss also covers descriptive passes, their target those objects
+    select_head: bool = False
 
     def __post_init__(self):
         require_min("aloe", self, {"d_model": 1, "layers": 1, "heads": 1, "ffn": 1, "text_embed": 1, "head_hidden": 1,
@@ -77,8 +82,9 @@ class AloeConfig:
             raise ValueError("aloe.mention_weight needs aloe.visual_tokens=object_track (one token per object)")
         if self.approach_weight > 0 and self.relation_tokens == "none":
             raise ValueError("aloe.approach_weight needs aloe.relation_tokens (track or frames)")
-        if self.pair_head and (self.visual_tokens != "object_track" or self.blind):
-            raise ValueError("aloe.pair_head needs aloe.visual_tokens=object_track (one token per object), not blind")
+        for head in ("pair_head", "select_head"):
+            if getattr(self, head) and (self.visual_tokens != "object_track" or self.blind):
+                raise ValueError(f"aloe.{head} needs aloe.visual_tokens=object_track (one token per object), not blind")
         if self.relation_tokens != "none" and self.visual_tokens != "object_track":
             raise ValueError("aloe.relation_tokens needs aloe.visual_tokens=object_track")
         if self.visual_tokens == "object_track" and self.mask_slot_weight > 0:

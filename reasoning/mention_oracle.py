@@ -13,7 +13,7 @@ from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.clevrer.questions import SceneQuestions
 from qa_data.errors import DataError
 from qa_data.programs.events import Event, load_scene_facts
-from qa_data.programs.executor import Executor
+from qa_data.programs.executor import Events, Executor, Obj, Objects
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +44,46 @@ def choice_mentions(layout: ClevrerLayout, split: str, scenes: list[SceneQuestio
     if unresolved:
         logger.info("mention oracle: %d choices name no object it can place", unresolved)
     return out
+
+
+def question_selections(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions]
+                        ) -> dict[tuple[int, int], tuple[int, ...]]:
+    """(scene, question id) -> slot indices of the objects a descriptive question's answer rests on: the value its
+    program leaves before the last operator (the queried object; the objects counted or tested for existence; for
+    events, the objects taking part). An empty tuple is a known answer (nothing is selected); questions whose
+    program cannot be evaluated on the scene's facts are left out."""
+    out = {}
+    unresolved = 0
+    for s in scenes:
+        descriptive = [q for q in s.questions if not q.is_multiple_choice]
+        if not descriptive:
+            continue
+        facts = load_scene_facts(layout, split, s.scene_index)
+        slot = {oid: k for k, oid in enumerate(facts.properties)}
+        executor = Executor(facts)
+        for q in descriptive:
+            try:
+                value = executor.evaluate(q.program[:-1], f"scene {s.scene_index} question {q.question_id}")
+            except (DataError, ValueError):  # a module that fails on these facts (ProgramError)
+                value = None
+            ids = _object_ids(value)
+            if ids is None or any(o not in slot for o in ids):
+                unresolved += 1
+                continue
+            out[(s.scene_index, q.question_id)] = tuple(sorted({slot[o] for o in ids}))
+    if unresolved:
+        logger.info("question selections: %d descriptive questions select nothing it can place", unresolved)
+    return out
+
+
+def _object_ids(value) -> tuple[int, ...] | None:
+    """The object ids a program value holds (None: not a value of objects or events)."""
+    if isinstance(value, Obj):
+        return (value.id,)
+    if isinstance(value, Event):
+        return tuple(value.objects)
+    if isinstance(value, Objects):
+        return tuple(o.id if isinstance(o, Obj) else int(o) for o in value)
+    if isinstance(value, Events):
+        return tuple(o for e in value for o in e.objects)
+    return None

@@ -30,7 +30,8 @@ class QuestionSet(Dataset):
     every other type sees observed frames only."""
 
     def __init__(self, scenes: list[SceneQuestions], tokenizer: QuestionTokenizer, slots: SlotFrames | None,
-                 source: str = "<questions>", mentions: dict | None = None, mentioned_first: bool = False):
+                 source: str = "<questions>", mentions: dict | None = None, mentioned_first: bool = False,
+                 selections: dict | None = None):
         self.slots = slots
         self.skipped = SkipReport()
         self.items = []
@@ -46,6 +47,8 @@ class QuestionSet(Dataset):
                 if mentions is not None:  # the objects each choice names (reasoning.mention_oracle)
                     item["mentions"] = [mentions.get((s.scene_index, q.question_id, c), ()) for c in item["choice_ids"]]
                     item["mentioned_first"] = mentioned_first
+                if selections is not None and not q.is_multiple_choice:  # reasoning.mention_oracle
+                    item["selected"] = selections.get((s.scene_index, q.question_id))  # None: unknown
                 self.items.append(item)
         if self.skipped:
             logger.warning("%s: %s", source, self.skipped.summary())
@@ -93,7 +96,8 @@ class Passes:
     question: torch.Tensor  # [N] index of the pass's question in the batch
     qtype: torch.Tensor  # [N] question type id (QUESTION_TYPES order)
     keys: list  # per pass: (scene_index, question_id, choice_id or None)
-    mention: torch.Tensor | None = None  # [N, K] 1 where the pass's choice names the slot's object, NaN: unknown
+    # [N, K] 1 where the pass's choice names the slot's object (descriptive: the question selects it), NaN: unknown
+    mention: torch.Tensor | None = None
 
     def to(self, device) -> "Passes":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
@@ -132,7 +136,7 @@ def collate(items: list[dict]) -> Passes:
             question.append(qi)
             qtype.append(it["type"])
             keys.append((it["scene_index"], it["question_id"], None))
-            named.append(None)
+            named.append(None if it.get("selected") is None else tuple(it["selected"]))  # () names no object
             if "slots" in it:
                 slots.append(it["slots"])
                 presence.append(_presence(it))

@@ -47,7 +47,7 @@ from reasoning.approach import motion_columns, pair_closest_approach
 from reasoning.config import QAConfig
 from reasoning.curves import plot_learning_curves
 from reasoning.evaluate import predict, summary_row, write_eval
-from reasoning.mention_oracle import choice_mentions
+from reasoning.mention_oracle import choice_mentions, question_selections
 from reasoning.qa_dataset import Passes, QuestionSet, collate
 from reasoning.tokenizer import QuestionTokenizer
 
@@ -215,14 +215,16 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
         slots = SlotFrames(split_file(slots_dir, split), sampling)
         if cfg.data.preload:
             slots.preload()
-    mentions = None
+    mentions = selections = None
     if cfg.data.mention_oracle or cfg.aloe.mention_weight > 0:
         if slots is None or slots.attrs["producer"] != "annotations":
             raise ConfigError("data.mention_oracle and aloe.mention_weight place the annotation's objects in the "
                               "slots: they need ground-truth states")
         mentions = choice_mentions(ClevrerLayout(data), split, scenes)
+        if cfg.aloe.select_head and cfg.aloe.mention_weight > 0:
+            selections = question_selections(ClevrerLayout(data), split, scenes)
     return QuestionSet(scenes, tokenizer, slots, source=str(ClevrerLayout(data).questions_path(split)),
-                       mentions=mentions, mentioned_first=cfg.data.mention_oracle)
+                       mentions=mentions, mentioned_first=cfg.data.mention_oracle, selections=selections)
 
 
 def load_qa_run(run: Path, device="cpu") -> tuple[Aloe, QAConfig, QuestionTokenizer, dict, int]:

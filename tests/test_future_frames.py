@@ -161,6 +161,44 @@ def test_mention_oracle_puts_the_named_objects_first(data):
         assert sorted(torch.nonzero(grounded.mention[j] == 1).flatten().tolist()) == sorted(named)
 
 
+def test_question_selections_are_what_the_answer_rests_on(data):
+    """A descriptive question's selection is the object it queries (whose attribute is the answer), or the objects
+    it tests for existence (none when the answer is no) or counts; a descriptive pass's grounding targets are
+    those slots, all zero when nothing is selected, NaN when the question was left out."""
+    from qa_data.reports.qa_report import load_split_with_answers
+    from reasoning.mention_oracle import question_selections
+    from reasoning.qa_dataset import collate
+
+    layout = ClevrerLayout(data)
+    scenes = load_split_with_answers(layout, "train")
+    selected = question_selections(layout, "train", scenes)
+    kinds = set()
+    for sc in scenes:
+        ann = load_annotation(layout.annotation_path("train", sc.scene_index))
+        for q in sc.questions:
+            if q.is_multiple_choice:
+                assert (sc.scene_index, q.question_id) not in selected
+                continue
+            got = selected[(sc.scene_index, q.question_id)]
+            last = q.program[-1]
+            if last.startswith("query_"):
+                assert len(got) == 1 and getattr(ann.object_property[got[0]], last[len("query_"):]) == q.answer
+            elif last == "exist":
+                assert bool(got) == (q.answer == "yes")
+            elif last == "count" and "events" not in q.program:
+                assert len(got) == int(q.answer)
+            kinds.add(last)
+    assert {"query_color", "exist", "count"} <= kinds
+    tok = QuestionTokenizer(TokenizerConfig())
+    qs = QuestionSet(scenes, tok, SlotFrames(data / "states/train.h5", SlotSampling(num_frames=8)), selections=selected)
+    i = next(i for i, it in enumerate(qs.items) if it["type"] == TYPE_ID["descriptive"] and it["selected"])
+    n = next(i for i, it in enumerate(qs.items) if it["type"] == TYPE_ID["descriptive"] and it["selected"] == ())
+    unknown = dict(qs.items[i], selected=None)  # a question left out
+    batch = collate([qs[i], qs[n], unknown])
+    assert sorted(torch.nonzero(batch.mention[0] == 1).flatten().tolist()) == list(qs.items[i]["selected"])
+    assert batch.mention[1].tolist() == [0.0] * 6 and batch.mention[2].isnan().all()
+
+
 def test_grounding_loss_trains_on_states(data, tmp_path):
     import json as _json
 
@@ -202,7 +240,8 @@ def test_ablation_rows_take_their_own_preset(data, tmp_path):
     ablate_main(["--config", str(repo / "configs/qa/aloe_cpu_grounded.yaml"), "--data", str(data),
                  "--out", str(tmp_path / "grounded"), "--source", f"states={data / 'states'}", "--seeds", "0", *small])
     _, blind, *_ = load_qa_run(tmp_path / "grounded" / "blind" / "seed_0")
-    assert blind.aloe.blind and not blind.aloe.pair_head and blind.aloe.mention_weight == 0
+    assert blind.aloe.blind and blind.aloe.mention_weight == 0
+    assert not blind.aloe.pair_head and not blind.aloe.select_head
     for spec, problem in ((f"ODDN={repo / 'configs/qa/aloe_cpu.yaml'}", "no --source row is labelled 'ODDN'"),
                           ("states=configs/qa/nope.yaml", "no such file"),
                           (f"states={repo / 'configs/qa/aloe_cpu.yaml'} train.steps", "must be key=value"),

@@ -354,6 +354,40 @@ def test_pair_head_is_trained_by_the_answer_and_trims_exactly():
     assert any(n.startswith("pair_in") and g.abs().sum() > 0 for n, g in g0.items())
 
 
+def test_select_head_reads_the_selected_objects_and_their_soft_count():
+    """The select head's summary is the track MLP of the slots the mention logits select, averaged, with their
+    soft count; the other slots do not reach it; the descriptive answer loss alone trains the mention head
+    through it, and the trimmed sequence gives the full sequence's losses and gradients."""
+    torch.manual_seed(0)
+    model = Aloe(AloeConfig(d_model=16, layers=1, heads=2, ffn=16, visual_tokens="object_track", select_head=True,
+                            positions="factorised"), 5, 4, 3, 82, 22, 32).eval()
+    slots, presence = torch.randn(1, 3, 4, 5), torch.ones(1, 3, 4, dtype=torch.bool)
+    chosen = torch.tensor([[-30.0, 30.0, -30.0, 30.0]])  # slots 1 and 3
+    summary = model.selected(slots, presence, chosen)  # [1, 17]
+    each = model.select_in(model._tracks(slots, presence))  # [1, 4, 16]
+    torch.testing.assert_close(summary[:, :16], (each[:, 1] + each[:, 3]) / 2, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(summary[:, 16], torch.tensor([2.0]), rtol=1e-4, atol=1e-5)  # two selected
+    others = slots.clone()
+    others[:, :, [0, 2]] += 50.0  # objects not selected
+    torch.testing.assert_close(model.selected(others, presence, chosen), summary, rtol=1e-4, atol=1e-5)
+    one = model.selected(slots, presence, torch.tensor([[-30.0, 30.0, -30.0, -30.0]]))
+    torch.testing.assert_close(one[:, :16], each[:, 1], rtol=1e-4, atol=1e-5)  # one object: its own MLP
+    gone = presence.clone()
+    gone[:, :, 3] = False  # slot 3 holds no object in any frame: never selected
+    torch.testing.assert_close(model.selected(slots, gone, chosen)[:, 16], torch.tensor([1.0]), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="select_head needs aloe.visual_tokens=object_track"):
+        AloeConfig(select_head=True)
+
+    model = Aloe(AloeConfig(d_model=32, layers=2, heads=2, ffn=48, dropout=0.0, positions="factorised",
+                            visual_tokens="object_track", select_head=True), 5, 3, 4, 82, 22, 32)
+    (l0, _, g0), (l1, _, g1) = full_and_trimmed(model, presence_batch(seed=1))
+    torch.testing.assert_close(l0, l1, rtol=1e-5, atol=1e-6)
+    for n in g0:
+        torch.testing.assert_close(g0[n], g1[n], rtol=1e-4, atol=1e-6, msg=n)
+    assert any(n.startswith("mention_head") and g.abs().sum() > 0 for n, g in g0.items())
+    assert any(n.startswith("select_in") and g.abs().sum() > 0 for n, g in g0.items())
+
+
 def test_closest_approach_targets_are_the_rules_quantity():
     """Each pair's target is `closest_approach` of the two objects at the window's last frame (the straight-line
     rule's own function), NaN where either is absent there."""
