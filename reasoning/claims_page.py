@@ -204,6 +204,9 @@ def table2_claims(runs: pd.DataFrame) -> list[Claim]:
                  "75.2 / 77.4 / 65.4 / 39.4", "IODINE", "PROVIDE", QA_TYPES),
         qa_claim(runs, "Ground-truth states beat the blind model (our sanity check: the QA stage learns)",
                  "not in the papers", "states", "blind", QA_TYPES),
+        qa_claim(runs, "Velocities in the ground-truth states help predictive and counterfactual questions (the "
+                 "dynamics ablation on the oracle features)", "not in the papers (the states' analogue of ODDN vs "
+                 "ODDN -dyn)", "states", "states -dyn", pc),
         qa_claim(runs, "ODDN's rolled-out future helps predictive questions",
                  "SlotFormer (its own dynamics model, Aloe*): 87.3 -> 93.3 predictive per question with the rollout; "
                  "not in ODDN", "ODDN + rollout", "ODDN", ("Predictive per ques.",)),

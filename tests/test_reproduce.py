@@ -159,3 +159,24 @@ def test_a_cell_of_one_seed_shows_its_value_without_a_spread():
     col = QA_TYPES[0]
     assert table.loc["one", col] == "40.0"
     assert table.loc["three", col].startswith("52.0 ± 2.0 [")
+
+
+def test_an_ablation_gets_the_claims_of_the_rows_it_trained():
+    """benchmarks/ablation_claims.py: the claims whose two rows an ablation trained, each with its verdict; the
+    states' dynamics claim compares states with states -dyn on predictive and counterfactual questions."""
+    import sys
+
+    sys.path.insert(0, str(PRESETS.parents[1] / "benchmarks"))
+    from ablation_claims import claims_markdown
+
+    values = {"states": [60.0, 61.0, 62.0], "states -dyn": [40.0, 41.0, 42.0], "blind": [20.0, 21.0, 22.0]}
+    runs = _runs(values, QA_TYPES[0])
+    for col in QA_TYPES[1:]:
+        runs = runs.merge(_runs(values, col), on=["feature", "seed"])
+    text = claims_markdown(runs)
+    assert "| Ground-truth states beat the blind model" in text and "| Velocities in the ground-truth states" in text
+    assert "ODDN" not in text.split("Claims whose")[1].replace("ODDN vs ODDN -dyn", "")  # no ODDN row trained
+    assert text.count("| supports") == 2
+    flat = runs.copy()
+    flat.loc[flat.feature == "states -dyn", QA_TYPES[2]] = flat.loc[flat.feature == "states", QA_TYPES[2]].values
+    assert "states - states -dyn: Predictive +0.0" in claims_markdown(flat)
