@@ -4,6 +4,8 @@ collide"), found by the executor on ground-truth facts. With `data.mention_oracl
 slots first in that choice's pass (`reasoning.qa_dataset.collate`), so a model need not find the named objects
 itself: what it then reaches is what binding the text to the objects costs. It reads ground truth and needs slots
 that are the annotation's objects in order (ground-truth states); it is a probe, never a feature source.
+The same mentions, and for descriptive questions the objects their answer rests on (`question_selections`), are
+the training-time targets of the grounding loss (`aloe.mention_weight`); evaluation never reads them.
 """
 from __future__ import annotations
 
