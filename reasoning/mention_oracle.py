@@ -20,19 +20,23 @@ from qa_data.programs.executor import Events, Executor, Obj, Objects
 logger = logging.getLogger(__name__)
 
 
+def _scene_executors(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions], multiple_choice: bool):
+    """Per scene with questions of the kind asked for: (scene, those questions, object id -> slot index, an
+    executor over the scene's ground-truth facts)."""
+    for s in scenes:
+        questions = [q for q in s.questions if q.is_multiple_choice == multiple_choice]
+        if questions:
+            facts = load_scene_facts(layout, split, s.scene_index)
+            yield s, questions, {oid: k for k, oid in enumerate(facts.properties)}, Executor(facts)
+
+
 def choice_mentions(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions]
                     ) -> dict[tuple[int, int, int], tuple[int, ...]]:
     """(scene, question id, choice id) -> slot indices of the objects the choice's program names (slot k: the
     k-th object of the annotation's `object_property`). Choices whose program names no object are left out."""
     out = {}
     unresolved = 0
-    for s in scenes:
-        mc = [q for q in s.questions if q.is_multiple_choice]
-        if not mc:
-            continue
-        facts = load_scene_facts(layout, split, s.scene_index)
-        slot = {oid: k for k, oid in enumerate(facts.properties)}
-        executor = Executor(facts)
+    for s, mc, slot, executor in _scene_executors(layout, split, scenes, multiple_choice=True):
         for q in mc:
             for c in q.choices:
                 try:
@@ -56,13 +60,7 @@ def question_selections(layout: ClevrerLayout, split: str, scenes: list[SceneQue
     program cannot be evaluated on the scene's facts are left out."""
     out = {}
     unresolved = 0
-    for s in scenes:
-        descriptive = [q for q in s.questions if not q.is_multiple_choice]
-        if not descriptive:
-            continue
-        facts = load_scene_facts(layout, split, s.scene_index)
-        slot = {oid: k for k, oid in enumerate(facts.properties)}
-        executor = Executor(facts)
+    for s, descriptive, slot, executor in _scene_executors(layout, split, scenes, multiple_choice=False):
         for q in descriptive:
             try:
                 value = executor.evaluate(q.program[:-1], f"scene {s.scene_index} question {q.question_id}")
