@@ -26,6 +26,9 @@ class IodineConfig:
     num_iters: int = 5  # R decodes, with R - 1 refinements between them (PROVIDE/ODDN/Kelly layout)
     # Likelihood: spatial Gaussian mixture with a fixed variance (both papers: "variance 0.3").
     pixel_variance: float = 0.3
+    # Optional schedule of that variance over training: [[step, variance], ...], linear between the points and
+    # constant after the last (empty: pixel_variance throughout). A model loaded after training uses the last value.
+    variance_schedule: list[list[float]] = field(default_factory=list)
     # pixel: mixture over the joint RGB vector (IODINE paper, DeepMind) | channel: per channel (Kelly)
     mixture: str = "pixel"
     beta: float = 100.0  # weight on the NLL (PROVIDE/ODDN code and ODDN Alg. 1; the KL has weight 1)
@@ -103,6 +106,7 @@ class TrainConfig:
     batch_size: int = 4  # global batch (frames, or clips for video models); split over processes
     lr: float = 3e-4  # Adam (both papers)
     grad_clip: float = 5.0  # global norm (all IODINE-line code)
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # DeepMind's IODINE: beta1 = 0.95
     mixed_precision: str = "auto"  # auto (bf16 where bf16 is native: GPU, AMX/AVX512-BF16 CPU) | no | bf16 | fp16
     # channels-last weights: 1.12x faster bf16 steps on CPU, slower in float32 (docs/benchmarks.md)
     channels_last: bool = False
@@ -120,6 +124,8 @@ class TrainConfig:
         require_min("train", self, {"steps": 1, "batch_size": 1, "lr": 1e-12, "grad_clip": 1e-12, "log_every": 1,
                                     "figure_every": 0, "checkpoint_every": 1, "keep_checkpoints": 1,
                                     "eval_every": 0, "seed": 0})
+        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
+            raise ValueError(f"train.adam_betas must be two numbers in [0, 1), got {list(self.adam_betas)}")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from perception.config import IodineConfig
 from perception.decoder import SpatialBroadcastDecoder, coordinate_grid
 from perception.interface import PerceptionModel
 from perception.latent import kl_normal, sample_latent, seeded_noise, split_params
-from perception.likelihood import MixtureLikelihood, MixtureTerms
+from perception.likelihood import MixtureLikelihood, MixtureTerms, scheduled_variance
 from perception.refinement import SPATIAL_CHANNELS, RefinementNetwork, refinement_inputs
 
 STEP_WEIGHTS = ("increasing", "linspace", "uniform")
@@ -86,7 +86,9 @@ class Iodine(PerceptionModel):
         self.decoder = SpatialBroadcastDecoder(d, self.image_size, cfg.decoder_channels, cfg.decoder_kernel)
         self.refiner = RefinementNetwork(SPATIAL_CHANNELS, 4 * d, 2 * d, cfg.refine_channels, cfg.refine_kernel,
                                          cfg.refine_stride, cfg.refine_mlp, cfg.refine_hidden, core=refine_core)
-        self.likelihood = MixtureLikelihood(cfg.pixel_variance, cfg.mixture)
+        # A trained model scores with the schedule's last variance; training sets it step by step.
+        self.likelihood = MixtureLikelihood(scheduled_variance(cfg.variance_schedule, cfg.pixel_variance, None),
+                                            cfg.mixture)
         self.register_buffer("coords", coordinate_grid(*self.image_size), persistent=False)  # [2, H, W]
         self.register_buffer("weights", step_weights(cfg.step_weights, cfg.num_iters), persistent=False)
 
@@ -204,6 +206,17 @@ class Iodine(PerceptionModel):
 
     def slot_features(self, video: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
         return infer_latents(self, video, seeds)[1]  # [B, T, K, D] posterior means
+
+
+def set_training_step(model: nn.Module, step: int) -> float | None:
+    """Sets the pixel variance of every IODINE inside `model` (IODINE itself, or the one a video model
+    builds on) to its `variance_schedule` value at optimizer step `step`; returns it (None: no IODINE)."""
+    value = None
+    for module in model.modules():
+        if isinstance(module, Iodine):
+            value = scheduled_variance(module.cfg.variance_schedule, module.cfg.pixel_variance, step)
+            module.likelihood.variance = value
+    return value
 
 
 @dataclass

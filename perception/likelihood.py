@@ -20,6 +20,27 @@ class MixtureTerms:
     nll: torch.Tensor  # [B] -sum_i log p(x_i | z), in nats
 
 
+def scheduled_variance(schedule: list[list[float]], base: float, step: int | None) -> float:
+    """The pixel variance at optimizer step `step` of a [[step, variance], ...] schedule, linear between its
+    points and constant outside them; `base` when the schedule is empty; the last value when `step` is None
+    (a trained model)."""
+    if not schedule:
+        return float(base)
+    if any(len(p) != 2 for p in schedule) or any(v <= 0 for _, v in schedule):
+        raise ValueError(f"variance_schedule must be [[step, variance > 0], ...], got {schedule}")
+    steps = [float(s) for s, _ in schedule]
+    if steps != sorted(steps):
+        raise ValueError(f"variance_schedule steps must increase, got {schedule}")
+    if step is None or step >= steps[-1]:
+        return float(schedule[-1][1])
+    if step <= steps[0]:
+        return float(schedule[0][1])
+    for (s0, v0), (s1, v1) in zip(schedule[:-1], schedule[1:]):
+        if s0 <= step <= s1:
+            return float(v0 + (v1 - v0) * (step - s0) / max(s1 - s0, 1e-12))
+    raise AssertionError("unreachable")
+
+
 class MixtureLikelihood:
     """p(x|z) = prod_i sum_k m_ik N(x_i; mu_ik, var) with var fixed for every pixel and slot.
 

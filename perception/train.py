@@ -34,9 +34,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from perception.config import PerceptionConfig
+from perception.diagnostics import gradient_norms, step_diagnostics
 from perception.evaluate import EvaluationRecord, eval_dataset, evaluate, record_evaluation, write_eval
 from perception.figures import curve_figure, decomposition_figure
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
+from perception.iodine import set_training_step
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import build_model, is_video_model, model_class, model_label, train_clip_len, training_forward
 from qa_data.config import ConfigError, config_to_dict, flat_hparams, read_yaml, save_config
@@ -161,7 +163,7 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     model = build_model(cfg)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)  # the same function, another weight layout
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tuple(tc.adam_betas))
     model, optimizer = accelerator.prepare(model, optimizer)
     raw_model = accelerator.unwrap_model(model)
 
@@ -223,11 +225,14 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     model.train()
     for clips in loader:  # [b, L, 3, H, W] per process
         clips = clips.to(accelerator.device)
+        variance = set_training_step(raw_model, step)  # the variance schedule's value at this step
         with accelerator.autocast():
             output = training_forward(model, cfg, clips)
         loss = output.loss
         check_finite(accelerator, loss, "loss", step + 1, last_ckpt)
         accelerator.backward(loss)
+        logging_step = (step + 1) % tc.log_every == 0 or step + 1 == tc.steps
+        part_norms = gradient_norms(raw_model) if logging_step else {}  # before clipping
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip)
         check_finite(accelerator, grad_norm, "gradient", step + 1, last_ckpt)
         optimizer.step()
@@ -236,16 +241,19 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
         frames_seen += clips.shape[0] * clips.shape[1] * accelerator.num_processes
         bar.update(1)
 
-        if step % tc.log_every == 0 or step == tc.steps:
+        if logging_step:
             with torch.no_grad():
                 mse = ((output.recon.float() - clips.flatten(0, 1)[:, :3].float()) ** 2).mean()
-                extra = getattr(output, "scalars", {})  # model-specific scalars, e.g. ODDN's prediction loss
+                # model-specific scalars (e.g. ODDN's prediction loss), then the decomposition's diagnostics
+                extra = {**getattr(output, "scalars", {}), **step_diagnostics(output)}
                 names = ["train/loss", "train/nll", "train/kl", "train/mse"] + list(extra)
                 scalars = torch.stack([loss.detach().float(), output.nll.mean().float(), output.kl.mean().float(), mse]
                                       + [v.detach().float() for v in extra.values()])
             scalars = accelerator.reduce(scalars, reduction="mean")
             logs = dict(zip(names, scalars.tolist()))
-            logs.update({"train/grad_norm": float(grad_norm), "train/clip_len": clips.shape[1]})
+            logs.update({"train/grad_norm": float(grad_norm), "train/clip_len": clips.shape[1], **part_norms})
+            if variance is not None:
+                logs["train/pixel_variance"] = variance
             accelerator.log(logs, step=step)
             bar.set_postfix(loss=f"{logs['train/loss']:.4g}", mse=f"{logs['train/mse']:.4f}")
             if main:

@@ -26,6 +26,14 @@ PAPER_TABLE1 = pd.DataFrame([
      "MSE": "0.0009 / 0.0009 / 0.0010 / 0.0010", "note": "lengths 10 / 20 / 30 / 40"},
     {"model": "PROVIDE", "ARI": "0.2220 / 0.2403 / 0.2555 / 0.2681", "F-ARI": "0.9182 / 0.9258 / 0.9309 / 0.9312",
      "MSE": "0.0003 / 0.0003 / 0.0003 / 0.0003", "note": "lengths 10 / 20 / 30 / 40"}])
+# PROVIDE Table 1, binary Bouncing Balls (4 balls), lengths 10 / 20 / 30 / 40.
+PAPER_BALLS = pd.DataFrame([
+    {"model": "IODINE", "ARI": "0.0318", "F-ARI": "0.9986", "MSE": "0.0018", "note": "per frame"},
+    {"model": "SEQ-IODINE", "ARI": "0.0230 / 0.0223 / 0.0021 / -0.0201", "F-ARI": "0.8645 / 0.6028 / 0.5444 / 0.4063",
+     "MSE": "0.0385 / 0.0782 / 0.0846 / 0.0968", "note": "lengths 10 / 20 / 30 / 40"},
+    {"model": "PROVIDE", "ARI": "0.7169 / 0.7263 / 0.7286 / 0.7294", "F-ARI": "0.9999 / 0.9999 / 0.9999 / 0.9999",
+     "MSE": "0.0004 / 0.0004 / 0.0004 / 0.0004", "note": "lengths 10 / 20 / 30 / 40"}])
+BALLS_KEEP = 0.9  # our target for PROVIDE's per-video F-ARI at the longest length (the paper: 0.9999)
 # ODDN (Tang et al. 2022) Table 3, CLEVRER (the extracted text is garbled; rows in the table's order).
 PAPER_TABLE3 = pd.DataFrame([{"model": "IODINE", "MSE": 0.000100, "ARI": 0.096, "F-ARI": 0.9555},
                              {"model": "PROVIDE", "MSE": 0.000148, "ARI": 0.228, "F-ARI": 0.9517},
@@ -190,6 +198,71 @@ def decomposition_claims(t1: pd.DataFrame | None, t3: pd.DataFrame | None, pred:
     return claims
 
 
+def balls_table(lengths: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 on Bouncing Balls over seeds: per model and length, mean ± std over seeds of the per-video F-ARI,
+    ARI and MSE (IODINE: per frame, as in the paper) and the per-frame F-ARI."""
+    rows = []
+    for (model, length), g in lengths.groupby(["model", "length"], sort=False):
+        per_frame = model == "IODINE"
+        row = {"model": model, "length": int(length), "seeds": len(g)}
+        for name, col, frame_col in (("F-ARI", "fg_ari", "fg_ari_frame"), ("ARI", "ari", "ari_frame"),
+                                     ("MSE", "mse", "mse"), ("F-ARI per frame", "fg_ari_frame", "fg_ari_frame")):
+            v = g[frame_col if per_frame else col]
+            fmt = "{:.5f}" if name == "MSE" else "{:.4f}"
+            row[name] = f"{fmt.format(v.mean())} ± {fmt.format(v.std(ddof=1) if len(v) > 1 else 0.0)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def balls_claims(lengths: pd.DataFrame) -> list[Claim]:
+    """PROVIDE's Table-1 claims on binary Bouncing Balls, decided over the training seeds: a claim holds when it
+    holds on every seed and is contradicted when it fails on every seed."""
+    per_seed = lengths.pivot_table(index=["seed", "length"], columns="model", values="fg_ari")
+    frame = lengths.pivot_table(index=["seed", "length"], columns="model", values="fg_ari_frame")
+    seeds = sorted(lengths.seed.unique())
+    longest = int(lengths.length.max())
+    checked = sorted({int(x) for x in lengths.length.unique()} & {20, 40}) or [longest]
+    claims = []
+    if {"PROVIDE", "SEQ-IODINE"} <= set(per_seed.columns):
+        wins = [all(per_seed.loc[(s, n), "PROVIDE"] >= per_seed.loc[(s, n), "SEQ-IODINE"] for n in checked)
+                for s in seeds]
+        losses = [all(per_seed.loc[(s, n), "PROVIDE"] < per_seed.loc[(s, n), "SEQ-IODINE"] for n in checked)
+                  for s in seeds]
+        ours = "; ".join(f"{n} frames: " + ", ".join(
+            f"{per_seed.loc[(s, n), 'PROVIDE']:.3f} vs {per_seed.loc[(s, n), 'SEQ-IODINE']:.3f}" for s in seeds)
+            for n in checked)
+        iodine = frame.xs(longest, level="length")["IODINE"].mean() if "IODINE" in frame else float("nan")
+        undecomposed = f"; IODINE does not separate the balls per frame (F-ARI {iodine:.3f} < {DECOMPOSED}), so " \
+            "SEQ-IODINE has nothing to keep" if iodine < DECOMPOSED else ""
+        if all(wins):
+            verdict, why = "supports", f"PROVIDE is at least SEQ-IODINE on {len(seeds)} of {len(seeds)} seeds"
+        elif all(losses):
+            verdict, why = "contradicts", f"PROVIDE is below SEQ-IODINE on {len(seeds)} of {len(seeds)} seeds"
+        else:
+            verdict, why = "cannot tell", f"PROVIDE is at least SEQ-IODINE on {sum(wins)} of {len(seeds)} seeds"
+        claims.append(Claim(
+            "PROVIDE keeps each object in its slot through a video better than SEQ-IODINE (binary Bouncing Balls)",
+            "Table 1: per-video F-ARI 0.9999 vs 0.6028 at 20 frames, 0.9999 vs 0.4063 at 40",
+            f"per-video F-ARI, PROVIDE vs SEQ-IODINE per seed ({ours})", verdict, why + undecomposed))
+    if "PROVIDE" in per_seed.columns:
+        at = per_seed.xs(longest, level="length")["PROVIDE"]
+        at_frame = frame.xs(longest, level="length")["PROVIDE"]
+        ours = f"per-video F-ARI at {longest} frames per seed: " + ", ".join(f"{v:.3f}" for v in at) + \
+            " (per frame: " + ", ".join(f"{v:.3f}" for v in at_frame) + ")"
+        if (at >= BALLS_KEEP).all():
+            verdict, why = "supports", f"at least {BALLS_KEEP} on every seed"
+        elif (at_frame < DECOMPOSED).all():
+            verdict, why = "cannot tell", f"PROVIDE does not separate the balls per frame (F-ARI < {DECOMPOSED})"
+        elif (at < BALLS_KEEP).all():
+            verdict, why = "contradicts", f"below {BALLS_KEEP} on every seed"
+        else:
+            verdict, why = "cannot tell", f"at least {BALLS_KEEP} on {int((at >= BALLS_KEEP).sum())} of {len(at)} seeds"
+        claims.append(Claim(f"PROVIDE's decomposition of a video does not degrade with its length (≥ {BALLS_KEEP} "
+                            f"per-video F-ARI at {longest} frames)",
+                            "Table 1: 0.9999 at 10, 20, 30 and 40 frames (binary Bouncing Balls)", ours, verdict, why))
+    return claims
+
+
 def table2_claims(runs: pd.DataFrame) -> list[Claim]:
     pc = ("Predictive per ques.", "Counterfactual per ques.")
     return [
@@ -286,7 +359,9 @@ def build_page(repro, docs: Path) -> Path:
           "\n```\n",
           "The settings it ran with (`WORK/reproduce_config.yaml`):\n",
           "```yaml\n" + (work / "reproduce_config.yaml").read_text() + "```\n"]
-    t1 = t3 = pred = runs = None
+    t1 = t3 = pred = runs = balls = None
+    if (work / "balls" / "lengths.csv").is_file():
+        balls = pd.read_csv(work / "balls" / "lengths.csv")
     if (work / "table1" / "lengths.csv").is_file():
         t1 = pd.read_csv(work / "table1" / "lengths.csv")
     if (work / "table3" / "decomposition.csv").is_file():
@@ -296,7 +371,8 @@ def build_page(repro, docs: Path) -> Path:
         pred = pred_all.head(4)
     if (work / "table2" / "runs.csv").is_file():
         runs = pd.read_csv(work / "table2" / "runs.csv")
-    claims = decomposition_claims(t1, t3, pred) + (table2_claims(runs) if runs is not None else [])
+    claims = ((balls_claims(balls) if balls is not None else []) + decomposition_claims(t1, t3, pred)
+              + (table2_claims(runs) if runs is not None else []))
     md += ["## The claims\n", "One line per claim: does this CPU-scale run support it, contradict it, or can it not "
            "tell (and why)?\n",
            pd.DataFrame([c.__dict__ for c in claims]).to_markdown(index=False) if claims else "(no table yet)", ""]
@@ -322,6 +398,21 @@ def build_page(repro, docs: Path) -> Path:
         md.append("")
     else:
         md += _missing("Perception learning curves", "learning")
+
+    if balls is not None:
+        b = repro.cfg.balls
+        md += ["## Table 1 (PROVIDE) on binary Bouncing Balls, over training seeds\n",
+               f"Ours ({b.split} split, first {b.num_videos or 'all'} videos; seeds {b.seeds}; mean ± std over seeds). "
+               "F-ARI and ARI pool the first L frames of a video, so a slot must keep its ball; IODINE is scored per "
+               "frame, as in the paper; `F-ARI per frame` shows whether a model separates the balls at all:\n",
+               balls_table(balls).to_markdown(index=False), "", "PROVIDE's Table 1, binary Bouncing Balls:\n",
+               PAPER_BALLS.to_markdown(index=False), ""]
+        first = min(b.seeds)
+        fig = _copy(work / "balls" / f"table1_s{first}" / "video_decomposition.png", docs, "balls_decomposition.png")
+        md += [f"![Bouncing Balls decomposition, seed {first}]({fig})\n"] if fig else []
+        md += _commands(repro, "balls")
+    else:
+        md += _missing("Table 1 (PROVIDE) on binary Bouncing Balls, over training seeds", "balls")
 
     if t1 is not None:
         ours = pd.read_csv(work / "table1" / "table1.csv")

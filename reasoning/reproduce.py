@@ -1,6 +1,8 @@
 """`make reproduce`: every table the project claims, regenerated on a CPU from freshly generated
 CLEVRER-sim with the CPU-regime presets, resumably and one heavy job at a time:
 
+- balls: PROVIDE Table 1 on binary Bouncing Balls (where the paper's claim is sharpest): IODINE and PROVIDE
+  trained over several seeds, per-video F-ARI at 10 / 20 / 30 / 40 frames for IODINE, SEQ-IODINE and PROVIDE;
 - learning: IODINE, ODDN, ODDN w/o relation and PROVIDE trained from scratch (their learning curves);
 - table1: PROVIDE Table 1 (tiny): ARI, F-ARI, MSE at several lengths for IODINE per frame, SEQ-IODINE, PROVIDE;
 - table3: ODDN Table 3 (tiny): decomposition of ODDN against IODINE and PROVIDE, and prediction MSE per step
@@ -44,8 +46,8 @@ logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = REPO / "configs" / "reproduce"
-STAGES = ("data", "learning", "table1", "table3", "table2", "page")
-TABLES = ("table1", "table3", "learning", "table2")  # run in this order: the cheapest tables first
+STAGES = ("data", "balls", "learning", "table1", "table3", "table2", "page")
+TABLES = ("balls", "table1", "table3", "learning", "table2")  # run in this order: the cheapest tables first
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ RUNS = (PerceptionRun("iodine", "iodine_cpu", (), "IODINE", "iodine_steps"),
 TABLE2_SOURCES = ("ODDN", "ODDN -dyn", "ODDN w/o relation", "IODINE", "PROVIDE", "states", "states -dyn", "blind",
                   "ODDN + rollout", "states + future")
 STATE_ROWS = ("states", "states -dyn", "states + future")  # the rows read from ground-truth state caches
-NEEDS = {"learning": ("iodine", "oddn", "oddn_no_relation", "provide"), "table1": ("iodine", "provide"),
+NEEDS = {"balls": (), "learning": ("iodine", "oddn", "oddn_no_relation", "provide"), "table1": ("iodine", "provide"),
          "table3": ("iodine", "oddn", "oddn_no_relation", "provide"),
          "table2": ("iodine", "oddn", "oddn_no_relation", "provide")}
 
@@ -132,8 +134,35 @@ class ReproduceQAConfig:
 
 
 @dataclass
+class ReproduceBallsConfig:
+    """PROVIDE's Table 1 on binary Bouncing Balls: its own data, IODINE and PROVIDE over `seeds`."""
+
+    data_preset: str = "tiny"  # scripts/generate_bouncing_balls.py --preset (configs/data/bouncing_balls_<preset>.yaml)
+    data_overrides: list[str] = field(default_factory=list)  # generator overrides (the toy test: fewer videos)
+    iodine_preset: str = "configs/perception/iodine_bouncing_balls_tiny.yaml"  # SEQ-IODINE is this run over videos
+    provide_preset: str = "configs/perception/provide_bouncing_balls_tiny.yaml"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # training seeds of both models
+    overrides: list[str] = field(default_factory=list)  # for both models (the toy test shrinks them)
+    lengths: list[int] = field(default_factory=lambda: [10, 20, 30, 40])  # the paper's lengths (consecutive frames)
+    split: str = "test"
+    num_videos: int = 20  # first N videos of the split (0: all)
+
+    def __post_init__(self):
+        require_min("balls", self, {"num_videos": 0})
+        for name in ("iodine_preset", "provide_preset"):
+            path = getattr(self, name)
+            if not (Path(path) if Path(path).is_absolute() else REPO / path).is_file():
+                raise ValueError(f"balls.{name}: {path}: no such file")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"balls.seeds must be distinct seeds, got {self.seeds}")
+        if not self.lengths or min(self.lengths) < 1:
+            raise ValueError(f"balls.lengths must be lengths >= 1, got {self.lengths}")
+
+
+@dataclass
 class ReproduceConfig:
     data: ReproduceDataConfig = field(default_factory=ReproduceDataConfig)
+    balls: ReproduceBallsConfig = field(default_factory=ReproduceBallsConfig)
     perception: ReproducePerceptionConfig = field(default_factory=ReproducePerceptionConfig)
     qa: ReproduceQAConfig = field(default_factory=ReproduceQAConfig)
 
@@ -254,6 +283,36 @@ class Reproduction:
         table.to_csv(out / "curves.csv", index=False)
         curve_figure(table, out / "learning_curves.png", target=0.8)
         return {"table": table, "curves": out / "curves.csv", "figure": out / "learning_curves.png"}
+
+    # -- Table 1 on Bouncing Balls ---------------------------------------------------------------------
+    def balls(self) -> Path:
+        """balls/lengths.csv: every seed's length table (model, length, seed, F-ARI, ARI, MSE, per frame too)."""
+        b = self.cfg.balls
+        out = self.work / "balls"
+        data = out / "data"
+        self._run("balls", "generate_bouncing_balls.py", "--preset", b.data_preset, "--out", data,
+                  *b.data_overrides)  # splits already made with the same settings are kept
+        tables = []
+        for seed in b.seeds:
+            runs = []
+            for name in ("iodine", "provide"):
+                preset = getattr(b, f"{name}_preset")
+                preset = Path(preset) if Path(preset).is_absolute() else REPO / preset
+                overrides = [f"train.seed={seed}", f"frames.cache_dir={out / 'frame_cache'}", *b.overrides]
+                cfg = load_config(PerceptionConfig, preset, overrides)
+                run = out / "perception" / f"{name}_s{seed}"
+                record = EvaluationRecord.load(run)
+                if record is None or record.step != cfg.train.steps:
+                    self._run("balls", "train_perception.py", "--config", preset, "--data", data, "--out", run,
+                              *overrides)
+                runs.append(run)
+            table = out / f"table1_s{seed}"
+            if not (table / "lengths.csv").is_file():
+                self._run("balls", "eval_video_decomposition.py", "--runs", *runs, "--data", data, "--split", b.split,
+                          "--lengths", *b.lengths, "--num-videos", b.num_videos, "--out", table)
+            tables.append(pd.read_csv(table / "lengths.csv").assign(seed=seed))
+        pd.concat(tables, ignore_index=True).to_csv(out / "lengths.csv", index=False)
+        return out
 
     # -- Table 1 --------------------------------------------------------------------------------------
     def table1(self) -> Path:

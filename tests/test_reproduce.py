@@ -7,7 +7,15 @@ import pytest
 
 from qa_data.config import ConfigError, load_config
 from qa_data.slots.slot_cache import read_attrs
-from reasoning.claims_page import QA_TYPES, compare, decomposition_claims, mean_interval, qa_claim
+from reasoning.claims_page import (
+    QA_TYPES,
+    balls_claims,
+    balls_table,
+    compare,
+    decomposition_claims,
+    mean_interval,
+    qa_claim,
+)
 from reasoning.reproduce import PRESETS, ReproduceConfig, reproduce
 from reasoning.train import load_qa_run
 
@@ -18,8 +26,17 @@ def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
     reproduce(cfg, work, docs=docs)
     for name in ("learning/curves.csv", "learning/learning_curves.png", "table1/table1.csv", "table1/lengths.csv",
                  "table3/decomposition.csv", "table3/prediction.csv", "table2/table2.md", "table2/runs.csv",
-                 "stage_times.json", "commands.json", "reproduce_config.yaml"):
+                 "stage_times.json", "commands.json", "reproduce_config.yaml", "balls/lengths.csv",
+                 "balls/table1_s1/video_decomposition.png"):
         assert (work / name).is_file(), name
+    # Bouncing Balls: both models trained once per seed on its own data, the lengths table of every seed
+    balls = pd.read_csv(work / "balls" / "lengths.csv")
+    assert sorted(balls.seed.unique()) == cfg.balls.seeds and set(balls.length) == set(cfg.balls.lengths)
+    assert set(balls.model) == {"IODINE", "SEQ-IODINE", "PROVIDE"}
+    for seed in cfg.balls.seeds:
+        for name in ("iodine", "provide"):
+            saved = (work / "balls" / "perception" / f"{name}_s{seed}" / "config.yaml").read_text()
+            assert f"seed: {seed}" in saved and "dataset: bouncing_balls" in saved, (name, seed)
     curves = pd.read_csv(work / "learning" / "curves.csv")
     assert set(curves.model) == {"IODINE", "ODDN", "ODDN w/o relation", "PROVIDE"}
     assert set(pd.read_csv(work / "table1" / "lengths.csv").model) == {"IODINE", "SEQ-IODINE", "PROVIDE"}
@@ -44,10 +61,12 @@ def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
         assert qa_cfg.train.steps == (3 if grounded else 2) and qa_cfg.aloe.d_model == 16, row
     page = (docs / "results.md").read_text()
     for section in ("## The claims", "## Wall time per stage", "## Perception learning curves", "## Table 1 (PROVIDE)",
+                    "## Table 1 (PROVIDE) on binary Bouncing Balls", "0.4063", "PROVIDE keeps each object",
                     "## Table 3 (ODDN)", "## Table 2 (ODDN)", "python scripts/train_perception.py",
                     "python scripts/ablate.py", "95.8", "0.9312"):
         assert section in page, section
-    for fig in ("perception_learning_curves.png", "video_decomposition.png", "prediction_mse.png", "table2.png",
+    for fig in ("perception_learning_curves.png", "video_decomposition.png", "balls_decomposition.png",
+                "prediction_mse.png", "table2.png",
                 "qa_learning_curves.png", "decomposition_oddn.png"):
         assert (docs / "figures" / "reproduce" / fig).is_file(), fig
         assert f"figures/reproduce/{fig}" in page, fig
@@ -180,3 +199,36 @@ def test_an_ablation_gets_the_claims_of_the_rows_it_trained():
     flat = runs.copy()
     flat.loc[flat.feature == "states -dyn", QA_TYPES[2]] = flat.loc[flat.feature == "states", QA_TYPES[2]].values
     assert "states - states -dyn: Predictive +0.0" in claims_markdown(flat)
+
+
+def _balls(values: dict[str, list[tuple[float, float]]], lengths=(10, 20, 30, 40)) -> pd.DataFrame:
+    """A Bouncing Balls lengths table: model -> one (per-video F-ARI, per-frame F-ARI) per seed, at every length."""
+    rows = [{"model": m, "length": n, "seed": s, "fg_ari": v, "fg_ari_frame": f, "ari": v / 2, "ari_frame": f / 2,
+             "mse": 0.01} for m, per_seed in values.items() for s, (v, f) in enumerate(per_seed) for n in lengths]
+    return pd.DataFrame(rows)
+
+
+def test_the_bouncing_balls_claims_are_decided_over_the_seeds():
+    iodine = [(0.9, 0.95)] * 3
+    win = _balls({"IODINE": iodine, "SEQ-IODINE": [(0.5, 0.9)] * 3,
+                  "PROVIDE": [(0.95, 0.96), (0.92, 0.97), (0.91, 0.9)]})
+    keeps, degrades = balls_claims(win)
+    assert keeps.verdict == "supports" and "3 of 3 seeds" in keeps.why and "0.950 vs 0.500" in keeps.ours
+    assert degrades.verdict == "supports"
+    # one seed where SEQ-IODINE is ahead: cannot tell; below 0.9 on one seed: cannot tell
+    mixed = _balls({"IODINE": iodine, "SEQ-IODINE": [(0.5, 0.9), (0.5, 0.9), (0.93, 0.9)],
+                    "PROVIDE": [(0.95, 0.96), (0.92, 0.97), (0.85, 0.9)]})
+    keeps, degrades = balls_claims(mixed)
+    assert keeps.verdict == "cannot tell" and "2 of 3 seeds" in keeps.why
+    assert degrades.verdict == "cannot tell" and "2 of 3 seeds" in degrades.why
+    # behind on every seed: contradicts; PROVIDE separates the balls per frame but loses them over time: contradicts
+    lose = _balls({"IODINE": iodine, "SEQ-IODINE": [(0.7, 0.9)] * 3, "PROVIDE": [(0.6, 0.9)] * 3})
+    keeps, degrades = balls_claims(lose)
+    assert keeps.verdict == "contradicts" and degrades.verdict == "contradicts"
+    # nothing decomposes: the length claim cannot tell, and the page says IODINE had nothing to keep
+    none = _balls({"IODINE": [(0.1, 0.05)] * 3, "SEQ-IODINE": [(0.02, 0.05)] * 3, "PROVIDE": [(0.03, 0.1)] * 3})
+    keeps, degrades = balls_claims(none)
+    assert "does not separate the balls" in keeps.why and degrades.verdict == "cannot tell"
+    table = balls_table(win).set_index(["model", "length"])
+    assert table.loc[("PROVIDE", 40), "F-ARI"] == "0.9267 ± 0.0208" and table.loc[("IODINE", 40), "seeds"] == 3
+    assert table.loc[("IODINE", 40), "F-ARI"] == "0.9500 ± 0.0000"  # IODINE: per frame, as in the paper
