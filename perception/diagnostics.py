@@ -57,3 +57,34 @@ def step_diagnostics(output) -> dict[str, torch.Tensor]:
     if z is not None:
         scalars["diag/latent_spread"] = latent_spread(z)
     return scalars
+
+
+def slot_kl(lam: torch.Tensor) -> torch.Tensor:
+    """KL of each slot's posterior from N(0, I), sorted from the largest down: lam [N, K, 2D] -> [N, K]. A slot
+    that holds an object carries information (large KL); an unused slot sits at the prior (KL near 0)."""
+    from perception.latent import kl_normal, split_params
+
+    mu, logvar = split_params(lam.detach().float())
+    return kl_normal(mu, logvar).sort(dim=1, descending=True).values
+
+
+def decomposition_state(model: nn.Module, frames: torch.Tensor, true_ids: torch.Tensor,
+                        seeds: torch.Tensor | None = None) -> dict[str, float]:
+    """What a trained model's decomposition of frames [N, 3, H, W] looks like (the IODINE inference inside any
+    model): FG-ARI against true_ids [N, H, W], the mask diagnostics, the latent spread and the KL per slot
+    (sorted, `kl_slot_1` the largest), mean over frames."""
+    from perception.iodine import Iodine
+    from perception.metrics import segmentation_scores
+
+    iodine = next(m for m in model.modules() if isinstance(m, Iodine))
+    with torch.no_grad():
+        out = iodine(frames, seeds)
+    scores = segmentation_scores(true_ids[:, None], out.masks[:, None])
+    has_fg = scores["fg_frame_has_points"].flatten()
+    state = {"FG-ARI": float(scores["fg_ari_frame"].flatten()[has_fg].mean())}
+    state.update({k.removeprefix("diag/"): float(v) for k, v in mask_diagnostics(out.masks).items()})
+    state["latent_spread"] = float(latent_spread(out.lam[..., : out.lam.shape[-1] // 2]))
+    kl = slot_kl(out.lam).mean(0)  # [K]
+    state.update({f"kl_slot_{i + 1}": float(v) for i, v in enumerate(kl)})
+    return state
+
