@@ -22,6 +22,74 @@ from qa_data.runtime.run_lock import holds_lock
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEMO_CHECKPOINT = PRETRAINED_DIR / "oddn_no_relation_cpu.pt"
 MAX_BYTES = 10 * 1024 * 1024  # what the repository accepts for a committed checkpoint
+# A fixed clip of the CPU-regime data (validation video 0 of `generate_data.py --preset cpu`, seed 1: 8 frames 16
+# apart at 96x64, uint8, with instance ids) that every exported checkpoint is scored on; the score is recorded
+# beside the checkpoint (`<checkpoint>.check.json`) and the tests check that the committed one reproduces it.
+CHECK_CLIP = PRETRAINED_DIR / "check_clip.npz"
+
+
+def check_record(checkpoint: Path) -> Path:
+    """Where the recorded score of `checkpoint` on CHECK_CLIP lives."""
+    return Path(checkpoint).with_suffix(".check.json")
+
+
+def write_check_clip(data: Path, dest: Path = CHECK_CLIP, split: str = "validation", video: int = 0,
+                     frames: int = 8, gap: int = 16) -> Path:
+    """Stores `frames` frames `gap` apart of one video of a CLEVRER(-sim) dataset at full size, with their
+    instance ids, as the fixed clip checkpoints are scored on."""
+    import numpy as np
+
+    from qa_data.clevrer.datasets import ClipConfig
+    from qa_data.clevrer.layout import ClevrerLayout
+    from qa_data.clevrer.preprocess import PreprocessConfig
+    from qa_data.clevrer.video_io import read_video
+    from qa_data.sources import open_clips, video_frames
+
+    layout = ClevrerLayout(data)
+    h, w = read_video(layout.video_source(split, layout.video_indices(split)[video]), max_frames=1).shape[1:3]
+    ds = open_clips(data, split, ClipConfig(clip_len=frames, stride=gap, random_start=False, start_frame=0,
+                                            with_masks=True, expected_frames=video_frames(data, split, "clevrer"),
+                                            preprocess=PreprocessConfig(mode="resize", size=[h, w])), "clevrer")
+    item = ds[video]
+    pixels = (item["frames"].permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()  # [T, H, W, 3]
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(dest, frames=pixels, masks=item["masks"].numpy().astype(np.uint8))
+    return dest
+
+
+def score_on_clip(checkpoint: Path, clip: Path = CHECK_CLIP) -> dict:
+    """FG-ARI and MSE per frame (means) of a checkpoint's decomposition of the fixed clip, each frame's latent
+    noise seeded by its index."""
+    import numpy as np
+
+    from perception.checkpoint import load_run
+    from perception.metrics import reconstruction_mse, segmentation_scores
+    from perception.registry import decompose
+    from qa_data.clevrer.preprocess import preprocess_frames, preprocess_masks
+
+    loaded = load_run(Path(checkpoint).parent, Path(checkpoint))
+    with np.load(clip, allow_pickle=False) as f:
+        pixels, ids = f["frames"], f["masks"]
+    prep = loaded.cfg.frames.preprocess
+    video = preprocess_frames(pixels, prep)[None]  # [1, T, 3, h, w]
+    true_ids = preprocess_masks(ids, prep)[None]  # [1, T, h, w]
+    seeds = torch.arange(video.shape[1])[None]
+    dec = decompose(loaded.model, loaded.cfg, video, seeds)
+    scores = segmentation_scores(true_ids, dec.masks)
+    fg = scores["fg_frame_has_points"]
+    return {"clip": Path(clip).name, "step": loaded.step,
+            "fg_ari_per_frame": round(float(scores["fg_ari_frame"][fg].mean()), 6),
+            "mse_per_frame": round(float(reconstruction_mse(video, dec.recon).mean()), 8)}
+
+
+def record_check(checkpoint: Path, clip: Path = CHECK_CLIP) -> Path:
+    """Scores `checkpoint` on the fixed clip and records the score beside it."""
+    import json
+
+    path = check_record(checkpoint)
+    path.write_text(json.dumps(score_on_clip(checkpoint, clip), indent=1) + "\n")
+    return path
 
 
 def export_pretrained(run: Path, dest: Path = DEMO_CHECKPOINT, note: str = "") -> Path:
@@ -80,8 +148,10 @@ def pretrain(out: Path, config: Path, data_preset: str = "cpu", workers: int = 2
     cfg = load_config(PerceptionConfig, config, [f"frames.cache_dir={out / 'cache'}", *overrides])
     run = out / Path(config).stem
     result = train(cfg, data, run)
-    return export_pretrained(run, dest, note=f"{Path(config).name} on the `{data_preset}` data preset, "
+    path = export_pretrained(run, dest, note=f"{Path(config).name} on the `{data_preset}` data preset, "
                                              f"step {result.step}, {result.seconds / 60:.1f} training minutes")
+    record_check(path)  # the score on the fixed clip that the tests check the committed checkpoint against
+    return path
 
 
 def main(argv=None) -> int:

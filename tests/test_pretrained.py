@@ -74,3 +74,38 @@ def test_the_committed_demo_checkpoint_loads_weights_only_and_is_what_the_readme
     assert cfg.model == "oddn" and cfg.oddn.variant == "oddn_no_relation"
     assert payload["step"] == 5000 and cfg.frames.frame_stride == 4
     build_model(cfg).load_state_dict(payload["model"])  # every weight of the variant, nothing missing or extra
+
+
+def test_the_committed_demo_checkpoint_reproduces_its_recorded_metric_on_the_fixed_clip():
+    """perception/pretrained: the demo's checkpoint, decomposing the fixed CPU-regime clip it was recorded on (8
+    frames, seeded noise), gives the FG-ARI and MSE recorded beside it when it was exported."""
+    import json
+
+    from perception.pretrained import CHECK_CLIP, DEMO_CHECKPOINT, check_record, score_on_clip
+
+    recorded = json.loads(check_record(DEMO_CHECKPOINT).read_text())
+    got = score_on_clip(DEMO_CHECKPOINT, CHECK_CLIP)
+    assert got["step"] == recorded["step"] and got["clip"] == recorded["clip"] == CHECK_CLIP.name
+    # float32 on another CPU kind may move a few pixels' argmax; a different model moves FG-ARI by far more
+    assert got["fg_ari_per_frame"] == pytest.approx(recorded["fg_ari_per_frame"], abs=0.01)
+    assert got["mse_per_frame"] == pytest.approx(recorded["mse_per_frame"], rel=0.02)
+    assert recorded["fg_ari_per_frame"] > 0.6  # the clip is one the checkpoint decomposes (the demo's claim)
+
+
+def test_record_check_scores_a_checkpoint_on_a_clip_and_writes_it_beside_it(tmp_path):
+    import json
+
+    import numpy as np
+
+    from perception.pretrained import record_check, score_on_clip
+
+    trained_run(tmp_path / "run")
+    dest = export_pretrained(tmp_path / "run", tmp_path / "pre" / "m.pt")
+    rng = np.random.default_rng(0)
+    clip = tmp_path / "clip.npz"
+    np.savez_compressed(clip, frames=rng.integers(0, 255, (3, 64, 96, 3), dtype=np.uint8),
+                        masks=rng.integers(0, 3, (3, 64, 96), dtype=np.uint8))
+    path = record_check(dest, clip)
+    assert path == tmp_path / "pre" / "m.check.json"
+    recorded = json.loads(path.read_text())
+    assert recorded == score_on_clip(dest, clip) and recorded["step"] == 7  # seeded: the same score again

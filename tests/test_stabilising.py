@@ -149,3 +149,24 @@ def test_the_seed_study_builds_one_command_per_candidate_and_seed(tmp_path):
                   tmp_path / "dm_s2")
     assert cmd[-4:] == ["train.adam_betas=[0.95,0.999]", "train.lr=0.00035", "train.steps=300", "train.seed=2"]
     assert load_config(PerceptionConfig, cmd[cmd.index("--config") + 1], cmd[-4:]).train.adam_betas == [0.95, 0.999]
+
+
+def test_slot_kl_is_sorted_and_zero_at_the_prior_and_the_decomposition_state_scores_the_models_masks():
+    from perception.diagnostics import decomposition_state, slot_kl
+    from perception.metrics import segmentation_scores
+
+    lam = torch.zeros(2, 3, 8)  # mu 0, logvar 0: the prior
+    lam[0, 1, :4] = 2.0  # one slot of image 0 far from it
+    kl = slot_kl(lam)
+    assert kl[0, 0] == pytest.approx(4 * 0.5 * 4.0) and float(kl[0, 1:].abs().max()) == 0.0
+    assert float(kl[1].abs().max()) == 0.0
+    torch.manual_seed(0)
+    model = build_model(small_cfg("oddn_tiny.yaml"))
+    frames, true_ids = torch.rand(3, 3, 16, 24), torch.randint(0, 3, (3, 16, 24))
+    seeds = torch.arange(3)
+    state = decomposition_state(model, frames, true_ids, seeds)
+    out = model.iodine(frames, seeds)  # the same seeded inference
+    expected = segmentation_scores(true_ids[:, None], out.masks[:, None])["fg_ari_frame"].mean()
+    assert state["FG-ARI"] == pytest.approx(float(expected))
+    assert [k for k in state if k.startswith("kl_slot")] == ["kl_slot_1", "kl_slot_2", "kl_slot_3"]
+    assert state["kl_slot_1"] >= state["kl_slot_2"] >= state["kl_slot_3"] >= 0
