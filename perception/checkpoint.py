@@ -42,5 +42,9 @@ def load_run(run: Path, checkpoint: Path | None = None, overrides: list[str] | t
     cfg = config_from_dict(PerceptionConfig, payload["config"], list(overrides), source=str(file))
     model = build_model(cfg).to(device)
     model.load_state_dict(payload["model"])
+    if "geco" in payload:  # trained with GECO: infer with the NLL weight it ended at (its gradients feed refinement)
+        from perception.iodine import set_beta
+
+        set_beta(model, payload["geco"]["beta"])
     model.eval()
     return LoadedRun(model=model, cfg=cfg, step=int(payload["step"]), path=file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from perception.geco import GecoConfig
 from qa_data.clevrer.preprocess import PreprocessConfig
 from qa_data.config import require_min
 
@@ -107,6 +108,7 @@ class TrainConfig:
     lr: float = 3e-4  # Adam (both papers)
     grad_clip: float = 5.0  # global norm (all IODINE-line code)
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # DeepMind's IODINE: beta1 = 0.95
+    geco: GecoConfig = field(default_factory=GecoConfig)  # off by default: iodine.beta stays fixed
     mixed_precision: str = "auto"  # auto (bf16 where bf16 is native: GPU, AMX/AVX512-BF16 CPU) | no | bf16 | fp16
     # channels-last weights: 1.12x faster bf16 steps on CPU, slower in float32 (docs/benchmarks.md)
     channels_last: bool = False

@@ -91,6 +91,7 @@ class Iodine(PerceptionModel):
                                             cfg.mixture)
         self.register_buffer("coords", coordinate_grid(*self.image_size), persistent=False)  # [2, H, W]
         self.register_buffer("weights", step_weights(cfg.step_weights, cfg.num_iters), persistent=False)
+        self.beta = float(cfg.beta)  # the NLL weight; GECO (perception.geco) moves it during training
 
     # -- parts shared with the video models ---------------------------------------------------
 
@@ -119,7 +120,7 @@ class Iodine(PerceptionModel):
         mu, logvar = split_params(lam)
         prior_mu, prior_logvar = prior if prior is not None else (None, None)
         kl = kl_normal(mu.float(), logvar.float(), prior_mu, prior_logvar).sum(1)  # [B]
-        loss = self.cfg.beta * terms.nll.mean() + kl.mean()
+        loss = self.beta * terms.nll.mean() + kl.mean()
         return Decode(means, logits, mask_ref, terms, kl, loss)
 
     def gradient_inputs(self, dec: Decode, lam: torch.Tensor, keep_graph: bool
@@ -206,6 +207,13 @@ class Iodine(PerceptionModel):
 
     def slot_features(self, video: torch.Tensor, seeds: torch.Tensor | None = None) -> torch.Tensor:
         return infer_latents(self, video, seeds)[1]  # [B, T, K, D] posterior means
+
+
+def set_beta(model: nn.Module, beta: float) -> None:
+    """Sets the NLL weight of every IODINE inside `model` (GECO's multiplier)."""
+    for module in model.modules():
+        if isinstance(module, Iodine):
+            module.beta = float(beta)
 
 
 def set_training_step(model: nn.Module, step: int) -> float | None:

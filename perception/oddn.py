@@ -275,7 +275,7 @@ class Oddn(PerceptionModel):
         means, logits = self.iodine.decode(pred_z.flatten(0, 1))
         terms = self.iodine.likelihood(target.flatten(0, 1), means, F.log_softmax(logits.float(), dim=1))
         pred_nll = terms.nll.view(b, p)  # [B, P]
-        beta = self.iodine.cfg.beta
+        beta = self.iodine.beta
         loss_p = beta * pred_nll.sum() / (b * n)  # eq. 6 summed per clip, per frame like L_r
         loss = static.loss + self.cfg.pred_weight * loss_p
         pred_recon = (terms.masks * means.float()).sum(1).view(b, p, *clips.shape[2:])[:, :n - 2]

@@ -98,7 +98,7 @@ def export_pretrained(run: Path, dest: Path = DEMO_CHECKPOINT, note: str = "") -
     if not found:
         raise FileNotFoundError(f"{run}/checkpoints: no complete checkpoint to export")
     payload = load_model_file(found[-1], stage="perception")
-    out = {k: payload[k] for k in ("model", "config", "model_name", "step")}
+    out = {k: payload[k] for k in ("model", "config", "model_name", "step", "geco") if k in payload}
     out["config"]["frames"]["cache_dir"] = ""  # a path of the machine it was trained on
     out["source"] = {"run": Path(run).name, "checkpoint": found[-1].name, "note": note}
     dest = Path(dest)

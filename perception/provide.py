@@ -183,7 +183,7 @@ class Provide(PerceptionModel):
         beta * NLL + psi * KL(q || prior) + gamma * mask entropy (batch means). Returns it with the entropy [B]."""
         dec = self.iodine.score(x, self._latent_input(z, h), lam, prior)
         entropy = mask_entropy(dec.terms.masks)
-        dec.loss = self.iodine.cfg.beta * dec.terms.nll.mean() + self.cfg.psi * dec.kl.mean() \
+        dec.loss = self.iodine.beta * dec.terms.nll.mean() + self.cfg.psi * dec.kl.mean() \
             + self.cfg.gamma * entropy.mean()
         return dec, entropy
 

@@ -38,12 +38,13 @@ from perception.diagnostics import gradient_norms, step_diagnostics
 from perception.evaluate import EvaluationRecord, eval_dataset, evaluate, record_evaluation, write_eval
 from perception.figures import curve_figure, decomposition_figure
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
-from perception.iodine import set_training_step
+from perception.geco import Geco
+from perception.iodine import set_beta, set_training_step
 from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
 from perception.registry import build_model, is_video_model, model_class, model_label, train_clip_len, training_forward
 from qa_data.config import ConfigError, config_to_dict, flat_hparams, read_yaml, save_config
 from qa_data.runtime.accelerator import make_accelerator, random_streams_kept
-from qa_data.runtime.checkpoints import list_checkpoints, resume, save_checkpoint, save_final
+from qa_data.runtime.checkpoints import list_checkpoints, load_model_file, resume, save_checkpoint, save_final
 from qa_data.runtime.guards import check_finite
 from qa_data.runtime.precision import run_precision, saved_precision
 from qa_data.runtime.run_lock import holds_lock
@@ -170,6 +171,16 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     ckpt_root = out / "checkpoints"
     done = list_checkpoints(ckpt_root)
     step = resume(accelerator, done, tc.steps)
+    geco = Geco(tc.geco, cfg.iodine.beta) if tc.geco.enabled else None
+    if geco is not None and done:  # the multiplier travels in model.pt, so a resumed run continues it exactly
+        saved = load_model_file(done[-1], stage="perception").get("geco")
+        if saved is not None:
+            geco.load_state_dict(saved)
+        elif main:
+            logger.warning("%s: trained without GECO; GECO starts from iodine.beta=%g here", done[-1], geco.beta)
+
+    def saved_state() -> dict | None:
+        return {"geco": geco.state_dict()} if geco is not None else None
     if main:  # what a killed run logged after its last checkpoint is redone, and logged, again
         trim_log(out / "train_log.jsonl", step)
         _trim_curve(out, step)
@@ -226,6 +237,8 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
     for clips in loader:  # [b, L, 3, H, W] per process
         clips = clips.to(accelerator.device)
         variance = set_training_step(raw_model, step)  # the variance schedule's value at this step
+        if geco is not None:
+            set_beta(raw_model, geco.beta)
         with accelerator.autocast():
             output = training_forward(model, cfg, clips)
         loss = output.loss
@@ -237,6 +250,10 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
         check_finite(accelerator, grad_norm, "gradient", step + 1, last_ckpt)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if geco is not None:  # the constraint on this step's reconstruction, the same on every process
+            with torch.no_grad():
+                step_mse = ((output.recon.float() - clips.flatten(0, 1)[:, :3].float()) ** 2).mean()
+            geco.update(float(accelerator.reduce(step_mse, reduction="mean")))
         step += 1
         frames_seen += clips.shape[0] * clips.shape[1] * accelerator.num_processes
         bar.update(1)
@@ -254,6 +271,8 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
             logs.update({"train/grad_norm": float(grad_norm), "train/clip_len": clips.shape[1], **part_norms})
             if variance is not None:
                 logs["train/pixel_variance"] = variance
+            if geco is not None:
+                logs["train/beta"] = geco.beta
             accelerator.log(logs, step=step)
             bar.set_postfix(loss=f"{logs['train/loss']:.4g}", mse=f"{logs['train/mse']:.4f}")
             if main:
@@ -264,14 +283,14 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
                                  output.masks[:n].detach().float().cpu(), output.means[:n].detach().float().cpu(),
                                  out / "figures" / f"train_step_{step}.png", title=f"training batch, step {step}")
         if step % tc.checkpoint_every == 0 or step == tc.steps:
-            last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints)
+            last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, saved_state())
             if main:
                 _write_elapsed(last_ckpt, time.perf_counter() - t0)
         if tc.eval_every and step % tc.eval_every == 0 and step != tc.steps:
             run_eval(step, time.perf_counter() - t0)
     bar.close()
     seconds = time.perf_counter() - t0
-    final = save_final(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, last_ckpt)
+    final = save_final(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints, last_ckpt, saved_state())
     if main and final != last_ckpt:
         _write_elapsed(final, seconds)
     last_ckpt = final

@@ -170,3 +170,66 @@ def test_slot_kl_is_sorted_and_zero_at_the_prior_and_the_decomposition_state_sco
     assert state["FG-ARI"] == pytest.approx(float(expected))
     assert [k for k in state if k.startswith("kl_slot")] == ["kl_slot_1", "kl_slot_2", "kl_slot_3"]
     assert state["kl_slot_1"] >= state["kl_slot_2"] >= state["kl_slot_3"] >= 0
+
+
+def test_geco_raises_beta_while_the_reconstruction_misses_its_target_and_lowers_it_once_met():
+    from perception.geco import Geco, GecoConfig
+
+    g = Geco(GecoConfig(target_mse=0.002, rate=0.1, ema=0.5, beta_range=[1.0, 200.0]), beta=100.0)
+    assert g.update(0.004) == pytest.approx(100.0 * math.exp(0.1 * 1.0))  # C = +1, the first value is the average
+    assert g.c_ema == pytest.approx(1.0)
+    g.update(0.001)  # C = -0.5: the average 0.25 still positive, beta still rises
+    assert g.c_ema == pytest.approx(0.25) and g.beta > 110.0
+    for _ in range(50):
+        g.update(0.001)
+    assert g.c_ema < 0 and g.beta < 100.0
+    for _ in range(2000):
+        g.update(0.0)
+    assert g.beta == 1.0  # clamped to the range
+    state = g.state_dict()
+    h = Geco(g.cfg, 5.0)
+    h.load_state_dict(state)
+    assert h.update(0.003) == g.update(0.003)
+    with pytest.raises(ValueError, match="beta_range"):
+        GecoConfig(target_mse=0.1, beta_range=[0.0, 1.0])
+
+
+def test_a_geco_run_moves_beta_in_the_loss_resumes_exactly_and_its_model_keeps_the_final_beta(sim_data, tmp_path):
+    from perception.checkpoint import load_run
+    from qa_data.runtime.checkpoints import load_model_file
+
+    common = ["train.geco.target_mse=0.0001", "train.geco.rate=0.5", "train.geco.ema=0.0", "train.checkpoint_every=2",
+              f"frames.cache_dir={tmp_path / 'cache'}"]
+    full = train(small_cfg("iodine_tiny.yaml", "train.steps=4", *common), sim_data, tmp_path / "full")
+    part = tmp_path / "part"
+    train(small_cfg("iodine_tiny.yaml", "train.steps=2", *common), sim_data, part)
+    train(small_cfg("iodine_tiny.yaml", "train.steps=4", *common), sim_data, part)
+
+    def log(run):
+        return [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+
+    a, b = log(tmp_path / "full"), log(part)
+    assert [r["train/loss"] for r in a] == [r["train/loss"] for r in b]  # the multiplier resumed exactly
+    betas = [r["train/beta"] for r in a]
+    assert betas[0] > 100.0 and betas == sorted(betas)  # MSE far above the target: beta rises every step
+    final = load_model_file(full.checkpoint)["geco"]["beta"]
+    assert final == pytest.approx(betas[-1])
+    assert load_run(tmp_path / "full").model.beta == pytest.approx(final)
+
+
+def test_set_beta_is_the_nll_weight_of_every_iodine_inside_a_model():
+    from perception.iodine import set_beta
+
+    for preset in ("iodine_tiny.yaml", "oddn_tiny.yaml", "provide_tiny.yaml"):
+        model = build_model(small_cfg(preset))
+        set_beta(model, 7.0)
+        assert [m.beta for m in model.modules() if isinstance(m, Iodine)] == [7.0], preset
+    iodine = build_model(small_cfg("iodine_tiny.yaml"))
+    x, z = torch.rand(2, 3, 16, 24), torch.randn(2, 3, 8)
+    lam = torch.zeros(2, 3, 16)
+    losses = {}
+    for beta in (1.0, 3.0):
+        set_beta(iodine, beta)
+        dec = iodine.score(x, z, lam)
+        losses[beta] = float(dec.loss.detach())
+    assert losses[3.0] - losses[1.0] == pytest.approx(2.0 * float(dec.terms.nll.detach().mean()), rel=1e-5)
