@@ -244,10 +244,13 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
         loss = output.loss
         check_finite(accelerator, loss, "loss", step + 1, last_ckpt)
         accelerator.backward(loss)
-        logging_step = (step + 1) % tc.log_every == 0 or step + 1 == tc.steps
-        part_norms = gradient_norms(raw_model) if logging_step else {}  # before clipping
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip)
         check_finite(accelerator, grad_norm, "gradient", step + 1, last_ckpt)
+        logging_step = (step + 1) % tc.log_every == 0 or step + 1 == tc.steps
+        part_norms = {}
+        if logging_step:  # each part's norm before clipping (read after it, when fp16 gradients are unscaled)
+            clipped = min(1.0, tc.grad_clip / (float(grad_norm) + 1e-6))
+            part_norms = {k: v / clipped for k, v in gradient_norms(raw_model).items()}
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if geco is not None:  # the constraint on this step's reconstruction, the same on every process
