@@ -28,6 +28,7 @@ import argparse
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,23 +59,26 @@ def command(config: Path, overrides: list[str], seed: int, steps: int, data: Pat
 
 
 def run_all(commands: list[tuple[list[str], Path]], jobs: int) -> None:
-    """Runs the commands, `jobs` at a time, each with cores / jobs threads; stops at the first failure."""
+    """Runs the commands, `jobs` at a time (a free slot takes the next one), each with cores / jobs threads, its
+    output in its log; after a failure no further command starts, and the first failure is reported."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    pending = list(commands)
-    running: list[tuple[subprocess.Popen, list[str]]] = []
-    while pending or running:
-        while pending and len(running) < jobs:
-            cmd, log = pending.pop(0)
-            log.parent.mkdir(parents=True, exist_ok=True)
-            print("+", " ".join(cmd), f"> {log}", flush=True)
-            with open(log, "a") as f:
-                running.append((subprocess.Popen(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT), cmd))
-        proc, cmd = running.pop(0)
-        if proc.wait() != 0:
-            for other, _ in running:
-                other.terminate()
-            raise SystemExit(f"failed (exit {proc.returncode}): {' '.join(cmd)}")
+    failed: list[str] = []
+
+    def one(cmd: list[str], log: Path) -> None:
+        if failed:
+            return
+        log.parent.mkdir(parents=True, exist_ok=True)
+        print("+", " ".join(cmd), f"> {log}", flush=True)
+        with open(log, "a") as f:
+            code = subprocess.run(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+        if code:
+            failed.append(f"failed (exit {code}): {' '.join(cmd)}; see {log}")
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(lambda c: one(*c), commands))
+    if failed:
+        raise SystemExit(failed[0])
 
 
 def parse_candidates(items: list[str], variants: list[str] | None) -> dict[str, list[str]]:

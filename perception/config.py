@@ -46,6 +46,11 @@ class IodineConfig:
     refine_mlp: list[int] = field(default_factory=lambda: [256, 256])
     refine_hidden: int = 256  # LSTM units
 
+    def __post_init__(self):
+        from perception.likelihood import scheduled_variance
+
+        scheduled_variance(self.variance_schedule, self.pixel_variance, None)  # a bad schedule is refused at load
+
 
 @dataclass
 class OddnConfig:

@@ -74,6 +74,7 @@ def decomposition_state(model: nn.Module, frames: torch.Tensor, true_ids: torch.
     model): FG-ARI against true_ids [N, H, W], the mask diagnostics, the latent spread and the KL per slot
     (sorted, `kl_slot_1` the largest), mean over frames."""
     from perception.iodine import Iodine
+    from perception.latent import split_params
     from perception.metrics import segmentation_scores
 
     iodine = next(m for m in model.modules() if isinstance(m, Iodine))
@@ -83,7 +84,7 @@ def decomposition_state(model: nn.Module, frames: torch.Tensor, true_ids: torch.
     has_fg = scores["fg_frame_has_points"].flatten()
     state = {"FG-ARI": float(scores["fg_ari_frame"].flatten()[has_fg].mean())}
     state.update({k.removeprefix("diag/"): float(v) for k, v in mask_diagnostics(out.masks).items()})
-    state["latent_spread"] = float(latent_spread(out.lam[..., : out.lam.shape[-1] // 2]))
+    state["latent_spread"] = float(latent_spread(split_params(out.lam)[0]))  # of the posterior means
     kl = slot_kl(out.lam).mean(0)  # [K]
     state.update({f"kl_slot_{i + 1}": float(v) for i, v in enumerate(kl)})
     return state

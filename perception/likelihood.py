@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -31,14 +32,8 @@ def scheduled_variance(schedule: list[list[float]], base: float, step: int | Non
     steps = [float(s) for s, _ in schedule]
     if steps != sorted(steps):
         raise ValueError(f"variance_schedule steps must increase, got {schedule}")
-    if step is None or step >= steps[-1]:
-        return float(schedule[-1][1])
-    if step <= steps[0]:
-        return float(schedule[0][1])
-    for (s0, v0), (s1, v1) in zip(schedule[:-1], schedule[1:]):
-        if s0 <= step <= s1:
-            return float(v0 + (v1 - v0) * (step - s0) / max(s1 - s0, 1e-12))
-    raise AssertionError("unreachable")
+    values = [float(v) for _, v in schedule]
+    return values[-1] if step is None else float(np.interp(step, steps, values))  # constant outside the points
 
 
 class MixtureLikelihood:

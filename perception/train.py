@@ -253,17 +253,17 @@ def train(cfg: PerceptionConfig, data: Path, out: Path) -> TrainResult:
             part_norms = {k: v / clipped for k, v in gradient_norms(raw_model).items()}
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if geco is not None or logging_step:
+            with torch.no_grad():  # this process's reconstruction error
+                mse = ((output.recon.float() - clips.flatten(0, 1)[:, :3].float()) ** 2).mean()
         if geco is not None:  # the constraint on this step's reconstruction, the same on every process
-            with torch.no_grad():
-                step_mse = ((output.recon.float() - clips.flatten(0, 1)[:, :3].float()) ** 2).mean()
-            geco.update(float(accelerator.reduce(step_mse, reduction="mean")))
+            geco.update(float(accelerator.reduce(mse, reduction="mean")))
         step += 1
         frames_seen += clips.shape[0] * clips.shape[1] * accelerator.num_processes
         bar.update(1)
 
         if logging_step:
             with torch.no_grad():
-                mse = ((output.recon.float() - clips.flatten(0, 1)[:, :3].float()) ** 2).mean()
                 # model-specific scalars (e.g. ODDN's prediction loss), then the decomposition's diagnostics
                 extra = {**getattr(output, "scalars", {}), **step_diagnostics(output)}
                 names = ["train/loss", "train/nll", "train/kl", "train/mse"] + list(extra)

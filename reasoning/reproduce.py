@@ -253,12 +253,14 @@ class Reproduction:
     def trained(self, name: str) -> Path:
         """The run trained to its budget (resumed, or skipped when its final evaluation is recorded)."""
         run = next(r for r in RUNS if r.name == name)
-        cfg = load_config(PerceptionConfig, self._preset(run), self._overrides(run))
-        out = self.run_dir(name)
+        return self._train("learning", self._preset(run), self._overrides(run), self.data, self.run_dir(name))
+
+    def _train(self, stage: str, preset: Path, overrides: list[str], data: Path, out: Path) -> Path:
+        """Trains `preset` with `overrides` on `data` into `out` unless its final evaluation is recorded."""
+        cfg = load_config(PerceptionConfig, preset, overrides)
         record = EvaluationRecord.load(out)
         if record is None or record.step != cfg.train.steps:
-            self._run("learning", "train_perception.py", "--config", self._preset(run), "--data", self.data,
-                      "--out", out, *self._overrides(run))
+            self._run(stage, "train_perception.py", "--config", preset, "--data", data, "--out", out, *overrides)
         return out
 
     def decomposition_figures(self) -> dict[str, Path]:
@@ -294,18 +296,9 @@ class Reproduction:
                   *b.data_overrides)  # splits already made with the same settings are kept
         tables = []
         for seed in b.seeds:
-            runs = []
-            for name in ("iodine", "provide"):
-                preset = getattr(b, f"{name}_preset")
-                preset = Path(preset) if Path(preset).is_absolute() else REPO / preset
-                overrides = [f"train.seed={seed}", f"frames.cache_dir={out / 'frame_cache'}", *b.overrides]
-                cfg = load_config(PerceptionConfig, preset, overrides)
-                run = out / "perception" / f"{name}_s{seed}"
-                record = EvaluationRecord.load(run)
-                if record is None or record.step != cfg.train.steps:
-                    self._run("balls", "train_perception.py", "--config", preset, "--data", data, "--out", run,
-                              *overrides)
-                runs.append(run)
+            overrides = [f"train.seed={seed}", f"frames.cache_dir={out / 'frame_cache'}", *b.overrides]
+            runs = [self._train("balls", REPO / preset, overrides, data, out / "perception" / f"{name}_s{seed}")
+                    for name, preset in (("iodine", b.iodine_preset), ("provide", b.provide_preset))]
             table = out / f"table1_s{seed}"
             if not (table / "lengths.csv").is_file():
                 self._run("balls", "eval_video_decomposition.py", "--runs", *runs, "--data", data, "--split", b.split,

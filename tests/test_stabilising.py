@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_perception_train import SMALL as TRAIN_SMALL
 
 import perception.train as train_module
 from perception.config import PerceptionConfig
@@ -20,11 +21,7 @@ from perception.train import train
 from qa_data.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL = ["iodine.num_slots=3", "iodine.latent_dim=8", "iodine.num_iters=2", "iodine.decoder_channels=[8,8]",
-         "iodine.refine_channels=[8,8]", "iodine.refine_mlp=[16]", "iodine.refine_hidden=16",
-         "frames.preprocess.size=[16,24]", "frames.frame_stride=8", "train.batch_size=2", "train.log_every=1",
-         "train.figure_every=0", "eval.num_videos=1", "eval.frames_per_video=2", "eval.frame_gap=32",
-         "eval.batch_size=1", "eval.split=train"]
+SMALL = [*TRAIN_SMALL, "train.batch_size=2", "eval.num_videos=1"]  # the training tests' sizes, lighter
 
 
 def small_cfg(preset: str, *extra: str) -> PerceptionConfig:
@@ -44,6 +41,8 @@ def test_the_variance_schedule_gives_the_configured_values():
         scheduled_variance([[100, 0.3], [0, 0.1]], 0.3, 5)
     with pytest.raises(ValueError, match="variance > 0"):
         scheduled_variance([[0, 0.0]], 0.3, 5)
+    with pytest.raises(ValueError, match="increase"):  # refused when the config is read, before any training
+        small_cfg("iodine_tiny.yaml", "iodine.variance_schedule=[[100,0.3],[0,0.1]]")
 
 
 def test_every_iodine_inside_a_model_follows_the_schedule_and_a_built_model_scores_with_its_last_value():
@@ -233,3 +232,17 @@ def test_set_beta_is_the_nll_weight_of_every_iodine_inside_a_model():
         dec = iodine.score(x, z, lam)
         losses[beta] = float(dec.loss.detach())
     assert losses[3.0] - losses[1.0] == pytest.approx(2.0 * float(dec.terms.nll.detach().mean()), rel=1e-5)
+
+
+def test_the_seed_study_runs_its_commands_in_parallel_slots_and_reports_a_failure(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_seeds import run_all
+
+    ok = [([sys.executable, "-c", f"print('run {i}')"], tmp_path / f"logs/{i}.log") for i in range(3)]
+    run_all(ok, jobs=2)
+    assert [(tmp_path / f"logs/{i}.log").read_text() for i in range(3)] == ["run 0\n", "run 1\n", "run 2\n"]
+    bad = [([sys.executable, "-c", "raise SystemExit(3)"], tmp_path / "bad.log")]
+    with pytest.raises(SystemExit, match="exit 3.*bad.log"):
+        run_all(bad + ok[:1], jobs=1)
