@@ -201,13 +201,17 @@ def extract_main(argv=None) -> int:
     ap.add_argument("--rollout", type=int, default=defaults.rollout, metavar="N",
                     help="append N frames the model predicts after the video, at its training stride (ODDN, "
                          "PROVIDE); marked predicted in the cache, where predictive questions look at them")
+    ap.add_argument("--track", action="store_true",
+                    help="reorder each frame's slots into tracks, one object per slot index through the video (models "
+                         "that decompose frame by frame: IODINE, ODDN); needed by the QA stage's object-track tokens")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         ecfg = ExtractConfig(split=args.split, frame_stride=args.frame_stride, batch_size=args.batch_size,
                              dtype=args.dtype, precision=args.precision, num_videos=args.num_videos,
-                             num_workers=args.num_workers, retry_skipped=args.retry_skipped, rollout=args.rollout)
+                             num_workers=args.num_workers, retry_skipped=args.retry_skipped, rollout=args.rollout,
+                             track=args.track)
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
     accelerator = make_accelerator()

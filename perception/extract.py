@@ -12,6 +12,11 @@ checkpoint or with other settings is refused.
 predicts after the observed ones, at the cache's stride, which must be the model's training stride (a
 prediction step is one training step apart). The cache marks them predicted (`observed_frames`), and N is
 part of the producer's identity: a QA model trained on a rollout cache is refused a cache without one.
+
+`track=True` (models that decompose each frame on its own: IODINE, ODDN) reorders each frame's slots into tracks
+(`perception.tracking`), so that one slot index is one object through the video, as the QA stage's object-track
+tokens read it; predicted frames continue the last observed frame's order. The cache's `slot_tracks` attribute says
+where its tracks come from: `model` (PROVIDE's slots are tracks), `matched` (tracked here) or `none`.
 """
 from __future__ import annotations
 
@@ -32,7 +37,15 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from perception.checkpoint import LoadedRun
-from perception.registry import feature_dims, is_video_model, model_label, rollout_features, slot_features
+from perception.registry import (
+    feature_dims,
+    is_video_model,
+    model_class,
+    model_label,
+    rollout_features,
+    slot_features,
+)
+from perception.tracking import tracked
 from qa_data.clevrer.datasets import ClipConfig
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import ConfigError, config_to_dict
@@ -73,6 +86,7 @@ class ExtractConfig:
     num_workers: int = 0  # DataLoader workers decoding videos, per process
     retry_skipped: bool = False  # recompute videos skipped by an earlier run (e.g. after repairing them)
     rollout: int = 0  # frames predicted past the last observed one (video models with a predictor)
+    track: bool = False  # reorder each frame's slots into tracks (models that decompose frame by frame)
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -114,6 +128,9 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
         # the checkpoint and N: a rollout cache is another feature source than the same model's observed frames
         producer_id = hashlib.sha256(f"{producer_id}+rollout={ecfg.rollout}".encode()).hexdigest()
         label = f"{label}+rollout"
+    if ecfg.track:
+        extraction["track"] = True
+        producer_id = hashlib.sha256(f"{producer_id}+track".encode()).hexdigest()  # other slot order, other source
     attrs = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model": cfg.model, "model_label": label,
         "producer": "perception", "producer_id": producer_id, "source_sha256": "",
@@ -122,7 +139,8 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
         "extraction": json.dumps(extraction, sort_keys=True), "dataset": cfg.frames.dataset,
         "data_root": str(Path(data_root).resolve()), "dataset_id": ClevrerLayout(data_root).dataset_id,
         "split": split, "d_static": d_static, "d_dyn": d_dyn,
-        "num_slots": cfg.iodine.num_slots, "frame_stride": stride, "frames_per_video": frames_per_video,
+        "num_slots": cfg.iodine.num_slots, "slot_tracks": slot_tracks(cfg, ecfg),
+        "frame_stride": stride, "frames_per_video": frames_per_video,
         "source_frames": source_frames, "resolution": list(cfg.frames.preprocess.size),
         "video_index_first": indices[0], "video_index_last": indices[-1], "num_videos": len(indices),
         "code_version": code_version(),
@@ -130,6 +148,13 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
     if ecfg.rollout:
         attrs["observed_frames"] = frames_per_video - ecfg.rollout
     return attrs
+
+
+def slot_tracks(cfg, ecfg: ExtractConfig) -> str:
+    """Where a cache's slot tracks come from: `model`, `matched` (`ecfg.track`) or `none`."""
+    if model_class(cfg).tracks_slots:
+        return "model"
+    return "matched" if ecfg.track else "none"
 
 
 class VideoBatches(Dataset):
@@ -185,6 +210,9 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
         if stride != cfg.frames.frame_stride:
             raise ConfigError(f"--rollout needs the model's training stride ({cfg.frames.frame_stride}): one "
                               f"prediction step is that many frames, not --frame-stride {stride}")
+    if ecfg.track and model_class(cfg).tracks_slots:
+        raise ConfigError(f"--track: {model_label(cfg)} carries each slot from frame to frame; its slots are tracks "
+                          "already")
     observed = len(frame_index)
     frame_index += [frame_index[-1] + stride * i for i in range(1, ecfg.rollout + 1)]  # predicted
     if stride != cfg.frames.frame_stride and feature_dims(model, cfg)[1]:
@@ -245,6 +273,8 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
                 with ctx:
                     f = (rollout_features(model, cfg, video, ecfg.rollout, seeds) if ecfg.rollout  # [b, T + N, K, D]
                          else slot_features(model, cfg, video, seeds))  # [b, T, K, D]
+                if ecfg.track:
+                    f = tracked(f.float(), attrs["d_static"], observed)  # [b, T (+ N), K, D] slot j: track j
                 if f.shape != (len(item["video_index"]), len(frame_index), attrs["num_slots"], dim):
                     raise RuntimeError(f"{model_label(cfg)} gave features {list(f.shape)}, expected "
                                        f"[{len(item['video_index'])}, {len(frame_index)}, {attrs['num_slots']}, {dim}]")

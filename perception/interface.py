@@ -29,6 +29,9 @@ class PerceptionModel(nn.Module):
 
     name: ClassVar[str] = ""  # the registry name, `model:` in a preset
     is_video: ClassVar[bool] = False  # trains on clips and predicts future frames
+    # slot k is the same object in every frame of a video (PROVIDE's per-slot temporal state); models that decompose
+    # each frame from the same start do not keep slot order (`perception.tracking` matches them into tracks)
+    tracks_slots: ClassVar[bool] = False
     config_sections: ClassVar[tuple[str, ...]] = ()  # its own sections of PerceptionConfig, besides `iodine`
     table_label: ClassVar[str] = ""  # its row in the length tables (PROVIDE Table 1)
     sequential_row: ClassVar[bool] = False  # also evaluated frame by frame in order (IODINE -> SEQ-IODINE)

@@ -139,6 +139,7 @@ class Provide(PerceptionModel):
 
     name = "provide"
     is_video = True
+    tracks_slots = True  # each slot keeps its own 2D-LSTM temporal state, prior and decoder condition over frames
     config_sections = ("provide",)
     table_label = "PROVIDE"
 

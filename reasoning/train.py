@@ -213,6 +213,11 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
         sampling = SlotSampling(cfg.data.num_frames, random_start=training, start=cfg.data.eval_start,
                                 drop_dynamics=cfg.data.drop_dynamics, future_shift=cfg.data.future_shift)
         slots = SlotFrames(split_file(slots_dir, split), sampling)
+        if cfg.aloe.visual_tokens == "object_track" and slots.attrs.get("slot_tracks") == "none":
+            raise ConfigError(f"{split_file(slots_dir, split)}: aloe.visual_tokens=object_track reads slot k as one "
+                              f"object through the video, but this cache's {slots.attrs['model_label']} slots change "
+                              "object from frame to frame (slot_tracks=none): extract with --track, or use "
+                              "aloe.visual_tokens=frame_slot")
         if cfg.data.preload:
             slots.preload()
     mentions = selections = None

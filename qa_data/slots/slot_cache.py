@@ -88,9 +88,16 @@ ATTRS = {
 OPTIONAL_ATTRS = {
     "observed_frames": "frames 0 .. observed_frames-1 are observed; the later ones are predicted (a rollout or "
                        "the simulator's continuation). Absent: every frame is observed",
+    "slot_tracks": "whether slot k is one object through a video: objects (ground-truth states, one slot per "
+                   "annotated object), model (the model carries each slot across frames: PROVIDE), matched (each "
+                   "frame's slots reordered into tracks at extraction, perception.tracking) or none (IODINE and ODDN "
+                   "decompose every frame from the same start: slot k is a different object from frame to frame). "
+                   "Absent: unknown (older caches, imports)",
     "dataset_id": "what made the dataset (qa_data.clevrer.layout.ClevrerLayout.dataset_id; CLEVRER-sim: a hash of "
                   "its manifest), checked against the dataset a QA run reads. Empty or absent: unknown (real CLEVRER)",
 }
+
+SLOT_TRACKS = ("objects", "model", "matched", "none")
 
 # What must agree for a run to fill in (append to) an existing cache.
 IDENTITY = ("format_version", "model", "model_label", "producer", "producer_id", "source_sha256", "extraction",
@@ -159,6 +166,8 @@ def check_shapes(path: Path, attrs: dict, f: h5py.File) -> None:
     status = f["status"][:]
     if not np.isin(status, list(STATUS_NAMES)).all():
         raise DataError(path, f"status holds values other than {sorted(STATUS_NAMES)}")
+    if attrs.get("slot_tracks", "objects") not in SLOT_TRACKS:
+        raise DataError(path, f"attribute slot_tracks must be one of {SLOT_TRACKS}, got {attrs['slot_tracks']!r}")
     if "observed_frames" in attrs:
         obs = attrs["observed_frames"]
         if isinstance(obs, bool) or not isinstance(obs, int) or not 1 <= obs <= t:

@@ -199,7 +199,7 @@ def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
         "d_static": len(STATIC_FEATURES), "d_dyn": len(DYNAMIC_FEATURES), "num_slots": cfg.max_objects,
         "frame_stride": cfg.frame_stride, "frames_per_video": len(frames), "source_frames": SOURCE_FRAMES,
         "resolution": [0, 0], "video_index_first": indices[0], "video_index_last": indices[-1],
-        "num_videos": len(indices), "code_version": code_version(),
+        "num_videos": len(indices), "code_version": code_version(), "slot_tracks": "objects",
     }
     if cfg.future:
         attrs["model_label"] = "states+future"
