@@ -204,6 +204,11 @@ def extract_main(argv=None) -> int:
     ap.add_argument("--track", action="store_true",
                     help="reorder each frame's slots into tracks, one object per slot index through the video (models "
                          "that decompose frame by frame: IODINE, ODDN); needed by the QA stage's object-track tokens")
+    ap.add_argument("--ground", action="store_true",
+                    help="also record the annotated object each slot track holds, by its masks (CLEVRER(-sim); needs "
+                         "tracks): the target of the QA stage's grounding loss (aloe.mention_weight) on these slots")
+    ap.add_argument("--ground-min-iou", type=float, default=defaults.ground_min_iou,
+                    help="a track and an object pair up only at this IoU or more, pooled over the frames")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -211,7 +216,7 @@ def extract_main(argv=None) -> int:
         ecfg = ExtractConfig(split=args.split, frame_stride=args.frame_stride, batch_size=args.batch_size,
                              dtype=args.dtype, precision=args.precision, num_videos=args.num_videos,
                              num_workers=args.num_workers, retry_skipped=args.retry_skipped, rollout=args.rollout,
-                             track=args.track)
+                             track=args.track, ground=args.ground, ground_min_iou=args.ground_min_iou)
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
     accelerator = make_accelerator()

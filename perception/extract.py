@@ -17,6 +17,10 @@ part of the producer's identity: a QA model trained on a rollout cache is refuse
 (`perception.tracking`), so that one slot index is one object through the video, as the QA stage's object-track
 tokens read it; predicted frames continue the last observed frame's order. The cache's `slot_tracks` attribute says
 where its tracks come from: `model` (PROVIDE's slots are tracks), `matched` (tracked here) or `none`.
+
+`ground=True` (slot tracks and a dataset with instance masks) also records which annotated object each slot track
+holds (`slot_objects`, `perception.tracking.track_objects`): the model's masks of the observed frames against the
+annotation's, the target of the QA stage's grounding loss on perception slots. Evaluation never reads it.
 """
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ from tqdm.auto import tqdm
 
 from perception.checkpoint import LoadedRun
 from perception.registry import (
+    decompose,
     feature_dims,
     is_video_model,
     model_class,
@@ -45,7 +50,7 @@ from perception.registry import (
     rollout_features,
     slot_features,
 )
-from perception.tracking import tracked
+from perception.tracking import apply_order, rollout_order, track_objects
 from qa_data.clevrer.datasets import ClipConfig
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import ConfigError, config_to_dict
@@ -87,12 +92,16 @@ class ExtractConfig:
     retry_skipped: bool = False  # recompute videos skipped by an earlier run (e.g. after repairing them)
     rollout: int = 0  # frames predicted past the last observed one (video models with a predictor)
     track: bool = False  # reorder each frame's slots into tracks (models that decompose frame by frame)
+    ground: bool = False  # record the annotated object of each slot track (needs tracks and instance masks)
+    ground_min_iou: float = 0.2  # a track and an object pair up only at this IoU or more
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 0 < self.ground_min_iou <= 1:
+            raise ConfigError(f"--ground-min-iou must be in (0, 1], got {self.ground_min_iou}")
         if self.batch_size < 1 or self.frame_stride < 0 or self.num_videos < 0 or self.rollout < 0:
             raise ConfigError("--batch-size must be >= 1, --frame-stride, --num-videos and --rollout >= 0; got "
                               f"{self.batch_size}, {self.frame_stride}, {self.num_videos}, {self.rollout}")
@@ -131,6 +140,8 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
     if ecfg.track:
         extraction["track"] = True
         producer_id = hashlib.sha256(f"{producer_id}+track".encode()).hexdigest()  # other slot order, other source
+    if ecfg.ground:
+        extraction["ground"] = True  # the same features with targets beside them: the same producer
     attrs = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model": cfg.model, "model_label": label,
         "producer": "perception", "producer_id": producer_id, "source_sha256": "",
@@ -147,6 +158,10 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
     }
     if ecfg.rollout:
         attrs["observed_frames"] = frames_per_video - ecfg.rollout
+    if ecfg.ground:
+        attrs["grounding"] = json.dumps({"masks": "the model's slot masks against the annotation's instance masks, "
+                                                  "the observed frames pooled", "min_iou": ecfg.ground_min_iou},
+                                        sort_keys=True)
     return attrs
 
 
@@ -158,8 +173,9 @@ def slot_tracks(cfg, ecfg: ExtractConfig) -> str:
 
 
 class VideoBatches(Dataset):
-    """Item i: the videos of batch i, `{"video_index": [ints], "frames": [b, T, 3, H, W] or None,
-    "skipped": [(video index, reason)]}`; a video that cannot be read is a skip, never a partial row."""
+    """Item i: the videos of batch i, `{"video_index": [ints], "frames": [b, T, 3, H, W] or None, "masks":
+    [b, T, H, W] instance ids or None (clips without masks), "skipped": [(video index, reason)]}`; a video that
+    cannot be read is a skip, never a partial row."""
 
     def __init__(self, root: Path, split: str, dataset: str, clip: ClipConfig, batches: list[list[int]]):
         self.root, self.split, self.dataset, self.clip, self.batches = root, split, dataset, clip, batches
@@ -168,7 +184,7 @@ class VideoBatches(Dataset):
         return len(self.batches)
 
     def __getitem__(self, i: int) -> dict:
-        good, frames, skipped = [], [], []
+        good, frames, masks, skipped = [], [], [], []
         for idx in self.batches[i]:
             try:
                 item = open_clips(self.root, self.split, self.clip, self.dataset, indices=[idx])[0]
@@ -177,7 +193,10 @@ class VideoBatches(Dataset):
                 continue
             good.append(idx)
             frames.append(item["frames"])  # [T, 3, H, W]
-        return {"video_index": good, "frames": torch.stack(frames) if frames else None, "skipped": skipped}
+            if self.clip.with_masks:
+                masks.append(torch.as_tensor(item["masks"]))  # [T, H, W]
+        return {"video_index": good, "frames": torch.stack(frames) if frames else None,
+                "masks": torch.stack(masks) if masks else None, "skipped": skipped}
 
 
 def _as_is(item):
@@ -213,6 +232,11 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
     if ecfg.track and model_class(cfg).tracks_slots:
         raise ConfigError(f"--track: {model_label(cfg)} carries each slot from frame to frame; its slots are tracks "
                           "already")
+    if ecfg.ground and slot_tracks(cfg, ecfg) == "none":
+        raise ConfigError(f"--ground pairs each slot track with an object, but {model_label(cfg)} decomposes every "
+                          "frame on its own: add --track")
+    if ecfg.ground and dataset != "clevrer":
+        raise ConfigError(f"--ground needs CLEVRER(-sim) annotations; {dataset} has no annotated objects")
     observed = len(frame_index)
     frame_index += [frame_index[-1] + stride * i for i in range(1, ecfg.rollout + 1)]  # predicted
     if stride != cfg.frames.frame_stride and feature_dims(model, cfg)[1]:
@@ -251,7 +275,7 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
         logger.info("%s: %d of %d videos already done, %d to extract in %d batches on %d process(es)",
                     path, already, len(indices), todo, len(pending), world)
 
-    clip = ClipConfig(clip_len=observed, stride=stride, random_start=False, start_frame=0,
+    clip = ClipConfig(clip_len=observed, stride=stride, random_start=False, start_frame=0, with_masks=ecfg.ground,
                       expected_frames=source_frames, preprocess=cfg.frames.preprocess)
     loader = iter(DataLoader(VideoBatches(data_root, split, dataset, clip, mine), batch_size=None,
                              num_workers=ecfg.num_workers, collate_fn=_as_is))
@@ -265,30 +289,43 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
         out = None
         if r < len(mine):
             item = next(loader)
-            feats = None
+            feats = objects = None
             if item["frames"] is not None:
                 video = item["frames"].to(device)  # [b, T, 3, H, W]
                 seeds = video_seeds(torch.tensor(item["video_index"]), frame_t, source_frames).to(device)  # [b, T]
-                ctx = torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
-                with ctx:
+
+                def autocast():
+                    return torch.autocast(device.type, dtype=amp) if amp is not None else nullcontext()
+
+                with autocast():
                     f = (rollout_features(model, cfg, video, ecfg.rollout, seeds) if ecfg.rollout  # [b, T + N, K, D]
                          else slot_features(model, cfg, video, seeds))  # [b, T, K, D]
+                order = None
                 if ecfg.track:
-                    f = tracked(f.float(), attrs["d_static"], observed)  # [b, T (+ N), K, D] slot j: track j
+                    order = rollout_order(f.float(), attrs["d_static"], observed)  # [b, T (+ N), K]
+                    f = apply_order(f, order)  # slot j: track j
+                if ecfg.ground:
+                    with autocast():
+                        masks = decompose(model, cfg, video, seeds).masks.float()  # [b, T, K, h, w], slot order of f
+                    if order is None:  # the model's slots are tracks
+                        order = torch.arange(masks.shape[2], device=masks.device).expand(*masks.shape[:3])
+                    objects = torch.stack([track_objects(item["masks"][j], masks[j].cpu(), order[j, :observed].cpu(),
+                                                         ecfg.ground_min_iou)
+                                           for j in range(len(item["video_index"]))]).numpy()  # [b, K]
                 if f.shape != (len(item["video_index"]), len(frame_index), attrs["num_slots"], dim):
                     raise RuntimeError(f"{model_label(cfg)} gave features {list(f.shape)}, expected "
                                        f"[{len(item['video_index'])}, {len(frame_index)}, {attrs['num_slots']}, {dim}]")
                 feats = f.float().cpu().numpy().astype(ecfg.dtype)
-            out = (item["video_index"], feats, item["skipped"])
+            out = (item["video_index"], feats, objects, item["skipped"])
         gathered = gather_object([out]) if world > 1 else [out]
         if accelerator.is_main_process:
             for part in gathered:
                 if part is None:
                     continue
-                videos, feats, skipped = part
+                videos, feats, objects, skipped = part
                 for j, v in enumerate(videos):
                     if np.isfinite(feats[j]).all():
-                        writer.write(v, feats[j])
+                        writer.write(v, feats[j], objects=None if objects is None else objects[j])
                         result.computed += 1
                     else:
                         skipped.append((v, "the model gave non-finite features"))

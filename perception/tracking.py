@@ -36,16 +36,49 @@ def apply_order(features: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     return torch.gather(features, 2, index)
 
 
-def tracked(features: torch.Tensor, static_dims: int, observed: int | None = None) -> torch.Tensor:
-    """Features [B, T, K, F] (the first `static_dims` of F the static latent) with the slots of each frame in track
-    order. Frames after the first `observed` (a rollout) are predictions that continue the last observed frame's
-    slots one by one, so they take that frame's order."""
+def rollout_order(features: torch.Tensor, static_dims: int, observed: int | None = None) -> torch.Tensor:
+    """Track order [B, T, K] of features [B, T, K, F] (the first `static_dims` of F the static latent). Frames after
+    the first `observed` (a rollout) are predictions that continue the last observed frame's slots one by one, so
+    they take that frame's order."""
     observed = features.shape[1] if observed is None else observed
     order = track_order(features[:, :observed, :, :static_dims])  # [B, T_obs, K]
     if observed < features.shape[1]:
         rest = order[:, -1:].expand(-1, features.shape[1] - observed, -1)
         order = torch.cat([order, rest], 1)  # [B, T, K]
-    return apply_order(features, order)
+    return order
+
+
+def tracked(features: torch.Tensor, static_dims: int, observed: int | None = None) -> torch.Tensor:
+    """Features [B, T, K, F] with the slots of each frame in track order (`rollout_order`)."""
+    return apply_order(features, rollout_order(features, static_dims, observed))
+
+
+def track_objects(true_ids: torch.Tensor, masks: torch.Tensor, order: torch.Tensor, min_iou: float = 0.2
+                  ) -> torch.Tensor:
+    """The annotated object each slot track holds: true_ids [T, H, W] (0 = background, object id + 1), masks
+    [T, K, H, W] in the model's slot order, order [T, K] (`track_order`) -> object id per track [K] (long, -1: none).
+
+    A track's pixels are those where its slot has the largest mask, pooled over the frames; tracks and objects are
+    paired one to one by the largest total IoU (Hungarian), and a pair below `min_iou` is left unpaired (the
+    background's tracks, an object split between tracks)."""
+    t, k = order.shape
+    slot_of_pixel = masks.argmax(1)  # [T, H, W]
+    track_of_slot = torch.argsort(order, dim=-1)  # [T, K]
+    track_of_pixel = torch.gather(track_of_slot, 1, slot_of_pixel.flatten(1)).view_as(slot_of_pixel)  # [T, H, W]
+    ids = true_ids.long()
+    num_ids = int(ids.max()) + 1
+    joint = torch.bincount((track_of_pixel * num_ids + ids).flatten(), minlength=k * num_ids).view(k, num_ids)
+    inter = joint[:, 1:].double()  # [K tracks, objects] pixels in common (column j: object id j)
+    union = joint.sum(1, keepdim=True) + joint.sum(0, keepdim=True)[:, 1:] - inter
+    iou = (inter / union.clamp_min(1)).numpy()
+    out = torch.full((k,), -1, dtype=torch.long)
+    present = np.flatnonzero(joint[:, 1:].sum(0).numpy() > 0)  # objects visible in some frame
+    if len(present):
+        tracks, cols = linear_sum_assignment(-iou[:, present])
+        for j, c in zip(tracks, present[cols]):
+            if iou[j, c] >= min_iou:
+                out[j] = int(c)
+    return out
 
 
 def track_purity(true_ids: torch.Tensor, masks: torch.Tensor, order: torch.Tensor) -> float:

@@ -3,7 +3,8 @@ multiple-choice question, the slots of the objects its own program names (the tw
 collide"), found by the executor on ground-truth facts. With `data.mention_oracle=true` the QA reader puts those
 slots first in that choice's pass (`reasoning.qa_dataset.collate`), so a model need not find the named objects
 itself: what it then reaches is what binding the text to the objects costs. It reads ground truth and needs slots
-that are the annotation's objects in order (ground-truth states); it is a probe, never a feature source.
+that are the annotation's objects in order (ground-truth states) or slot tracks paired with the annotated objects
+at extraction (a perception cache made with `--ground`, `slot_maps`); it is a probe, never a feature source.
 The same mentions, and for descriptive questions the objects their answer rests on (`question_selections`), are
 the training-time targets of the grounding loss (`aloe.mention_weight`); evaluation never reads them.
 """
@@ -20,47 +21,55 @@ from qa_data.programs.executor import Events, Executor, Obj, Objects
 logger = logging.getLogger(__name__)
 
 
-def _scene_executors(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions], multiple_choice: bool):
+SlotMaps = dict[int, dict[int, int]]  # scene index -> object id -> slot index
+
+
+def _scene_executors(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions], multiple_choice: bool,
+                     slot_maps: SlotMaps | None = None):
     """Per scene with questions of the kind asked for: (scene, those questions, object id -> slot index, an
-    executor over the scene's ground-truth facts)."""
+    executor over the scene's ground-truth facts). Slot k is the annotation's k-th object, or with `slot_maps` the
+    slot paired with the object (scenes without a map are left out)."""
     for s in scenes:
         questions = [q for q in s.questions if q.is_multiple_choice == multiple_choice]
-        if questions:
+        if questions and (slot_maps is None or s.scene_index in slot_maps):
             facts = load_scene_facts(layout, split, s.scene_index)
-            yield s, questions, {oid: k for k, oid in enumerate(facts.properties)}, Executor(facts)
+            slot = ({oid: k for k, oid in enumerate(facts.properties)} if slot_maps is None
+                    else slot_maps[s.scene_index])
+            yield s, questions, slot, Executor(facts)
 
 
-def choice_mentions(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions]
+def choice_mentions(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions], slot_maps: SlotMaps | None = None
                     ) -> dict[tuple[int, int, int], tuple[int, ...]]:
     """(scene, question id, choice id) -> slot indices of the objects the choice's program names (slot k: the
-    k-th object of the annotation's `object_property`). Choices whose program names no object are left out."""
+    k-th object of the annotation's `object_property`, or the slot `slot_maps` pairs with the object). Choices
+    whose program names no object, or an object no slot holds, are left out."""
     out = {}
     unresolved = 0
-    for s, mc, slot, executor in _scene_executors(layout, split, scenes, multiple_choice=True):
+    for s, mc, slot, executor in _scene_executors(layout, split, scenes, True, slot_maps):
         for q in mc:
             for c in q.choices:
                 try:
                     event = executor.evaluate(c.program, f"scene {s.scene_index} question {q.question_id}")
                 except DataError:
                     event = None
-                if isinstance(event, Event) and event.objects:
+                if isinstance(event, Event) and event.objects and all(o in slot for o in event.objects):
                     out[(s.scene_index, q.question_id, c.choice_id)] = tuple(slot[o] for o in event.objects)
                 else:
                     unresolved += 1
     if unresolved:
-        logger.info("mention oracle: %d choices name no object it can place", unresolved)
+        logger.info("mention oracle: %d choices name no object it can place (or one no slot holds)", unresolved)
     return out
 
 
-def question_selections(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions]
-                        ) -> dict[tuple[int, int], tuple[int, ...]]:
+def question_selections(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions],
+                        slot_maps: SlotMaps | None = None) -> dict[tuple[int, int], tuple[int, ...]]:
     """(scene, question id) -> slot indices of the objects a descriptive question's answer rests on: the value its
     program leaves before the last operator (the queried object; the objects counted or tested for existence; for
     events, the objects taking part). An empty tuple is a known answer (nothing is selected); questions whose
     program cannot be evaluated on the scene's facts are left out."""
     out = {}
     unresolved = 0
-    for s, descriptive, slot, executor in _scene_executors(layout, split, scenes, multiple_choice=False):
+    for s, descriptive, slot, executor in _scene_executors(layout, split, scenes, False, slot_maps):
         for q in descriptive:
             try:
                 value = executor.evaluate(q.program[:-1], f"scene {s.scene_index} question {q.question_id}")

@@ -221,15 +221,25 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
         if cfg.data.preload:
             slots.preload()
     mentions = selections = None
-    if cfg.data.mention_oracle or cfg.aloe.mention_weight > 0:
-        if slots is None or slots.attrs["producer"] != "annotations":
-            raise ConfigError("data.mention_oracle and aloe.mention_weight place the annotation's objects in the "
-                              "slots: they need ground-truth states")
-        mentions = choice_mentions(ClevrerLayout(data), split, scenes)
+    # the grounding loss trains on the training split only; the oracle places the named objects at evaluation too
+    if cfg.data.mention_oracle or (cfg.aloe.mention_weight > 0 and training):
+        slot_maps = grounded_slots(slots, split_file(slots_dir, split))
+        mentions = choice_mentions(ClevrerLayout(data), split, scenes, slot_maps)
         if cfg.aloe.select_head and cfg.aloe.mention_weight > 0:
-            selections = question_selections(ClevrerLayout(data), split, scenes)
+            selections = question_selections(ClevrerLayout(data), split, scenes, slot_maps)
     return QuestionSet(scenes, tokenizer, slots, source=str(ClevrerLayout(data).questions_path(split)),
                        mentions=mentions, mentioned_first=cfg.data.mention_oracle, selections=selections)
+
+
+def grounded_slots(slots: SlotFrames | None, path: Path) -> dict[int, dict[int, int]] | None:
+    """Which slot holds which annotated object, for the mention targets: None for ground-truth states (slot k is
+    the annotation's k-th object), per video {object id: slot} for a perception cache extracted with `--ground`."""
+    if slots is not None and slots.attrs["producer"] == "annotations":
+        return None
+    if slots is None or "grounding" not in slots.attrs:
+        raise ConfigError(f"{path}: data.mention_oracle and aloe.mention_weight need to know which slot holds which "
+                          "annotated object: ground-truth states, or slots extracted with --track --ground")
+    return {v: {int(o): k for k, o in enumerate(objects) if o >= 0} for v, objects in slots.slot_objects().items()}
 
 
 def load_qa_run(run: Path, device="cpu") -> tuple[Aloe, QAConfig, QuestionTokenizer, dict, int]:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from perception.checkpoint import load_run
 from perception.extract import ExtractConfig, extract, video_seeds
 from perception.registry import feature_dims, slot_features
-from perception.tracking import apply_order, track_order, track_purity, tracked
+from perception.tracking import apply_order, track_objects, track_order, track_purity, tracked
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.clevrer.preprocess import preprocess_frames
 from qa_data.clevrer.video_io import read_video
 from qa_data.config import ConfigError
-from qa_data.slots.slot_cache import SlotFrames, SlotSampling
+from qa_data.slots.slot_cache import SlotFrames, SlotSampling, read_attrs
 from tests.test_extract import make_run
 
 
@@ -118,3 +119,90 @@ def test_object_track_tokens_are_refused_slots_that_change_object(qa_root, tmp_p
     assert len(questions) > 0
     frame_slots = load_config(QAConfig, None, ["aloe.visual_tokens=frame_slot", "data.num_frames=4"])
     assert len(question_set(frame_slots, qa_root, tmp_path / "plain", "train", tok, training=True)) > 0
+
+
+def test_track_objects_pairs_each_track_with_the_object_it_covers():
+    t, k, h, w = 3, 3, 4, 6
+    true_ids = torch.zeros(t, h, w, dtype=torch.long)
+    true_ids[:, :, 0:2] = 1 + 4  # object id 4 on the left
+    true_ids[:, :, 2:4] = 1 + 7  # object id 7 in the middle; the right is background
+    order = torch.tensor([[0, 1, 2], [2, 0, 1], [1, 2, 0]])  # the slot holding track j at frame t
+    masks = torch.zeros(t, k, h, w)
+    for f in range(t):  # track 0 covers object 7, track 1 the background, track 2 object 4
+        masks[f, order[f, 0], :, 2:4] = 1
+        masks[f, order[f, 1], :, 4:6] = 1
+        masks[f, order[f, 2], :, 0:2] = 1
+    assert track_objects(true_ids, masks, order).tolist() == [7, -1, 4]
+    # a track that covers an object in one frame of three is below the IoU threshold
+    lone = masks.clone()
+    lone[1:, order[1:, 2].tolist()] = 0
+    lone[1, order[1, 1], :, 0:2] = 1  # the background track takes object 4 at frames 1 and 2
+    lone[2, order[2, 1], :, 0:2] = 1
+    assert track_objects(true_ids, lone, order, min_iou=0.5).tolist() == [7, -1, -1]
+
+
+def test_grounded_extraction_records_each_tracks_object(qa_root, tmp_path):
+    from perception.registry import decompose
+    from qa_data.clevrer.masks import load_masks
+    from qa_data.clevrer.preprocess import preprocess_masks
+
+    run = make_run(tmp_path / "run", "oddn_tiny")
+    ecfg = dict(batch_size=5, frame_stride=32, dtype="float32", precision="no")
+    with pytest.raises(ConfigError, match="add --track"):
+        extract(load_run(run), qa_root, tmp_path / "no", ExtractConfig(ground=True, **ecfg), progress=False)
+    extract(load_run(run), qa_root, tmp_path / "g", ExtractConfig(track=True, ground=True, **ecfg), progress=False)
+    cache = SlotFrames(tmp_path / "g" / "train.h5", SlotSampling(num_frames=4))
+    assert json.loads(cache.attrs["grounding"])["min_iou"] == 0.2
+    objects = cache.slot_objects()
+    assert set(objects) == set(cache.videos) and all(o.shape == (cache.attrs["num_slots"],) for o in objects.values())
+    fresh = load_run(run)
+    layout = ClevrerLayout(qa_root)
+    for v in cache.videos[:2]:  # the stored pairs are track_objects of the model's masks against the annotation's
+        clip = preprocess_frames(read_video(layout.video_source("train", v))[::32], fresh.cfg.frames.preprocess)[None]
+        true_ids = preprocess_masks(load_masks(layout.proposal_path(v))[::32], fresh.cfg.frames.preprocess)
+        seeds = video_seeds(torch.tensor([v]), torch.arange(0, 128, 32), 128)
+        feats = slot_features(fresh.model, fresh.cfg, clip, seeds)
+        order = track_order(feats[..., :feature_dims(fresh.model, fresh.cfg)[0]])[0]
+        masks = decompose(fresh.model, fresh.cfg, clip, seeds).masks[0]
+        assert objects[v].tolist() == track_objects(torch.as_tensor(true_ids), masks, order).tolist()
+
+
+def test_grounding_targets_on_slots_name_the_slot_paired_with_the_object(qa_root, tmp_path):
+    """With a grounded perception cache, a choice's mention target is the slot the cache pairs with each object it
+    names; an ungrounded perception cache is refused by name."""
+    import h5py
+
+    from qa_data.clevrer.layout import ClevrerLayout as Layout
+    from qa_data.config import load_config
+    from qa_data.reports.qa_report import load_split_with_answers
+    from reasoning.config import QAConfig
+    from reasoning.mention_oracle import choice_mentions
+    from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig
+    from reasoning.train import question_set
+
+    run = make_run(tmp_path / "run", "oddn_tiny")
+    ecfg = dict(batch_size=5, frame_stride=32, dtype="float32", precision="no")
+    extract(load_run(run), qa_root, tmp_path / "plain", ExtractConfig(track=True, **ecfg), progress=False)
+    extract(load_run(run), qa_root, tmp_path / "g", ExtractConfig(track=True, ground=True, **ecfg), progress=False)
+    cfg = load_config(QAConfig, None, ["aloe.visual_tokens=object_track", "aloe.mention_weight=1", "aloe.pair_head=true",
+                                       "data.num_frames=4"])
+    tok = QuestionTokenizer(TokenizerConfig())
+    with pytest.raises(ConfigError, match="train.h5: .*--track --ground"):
+        question_set(cfg, qa_root, tmp_path / "plain", "train", tok, training=True)
+    # pair every object with a known slot: object id o in slot (o + 2) mod K, the rest unpaired
+    k = read_attrs(tmp_path / "g" / "train.h5")["num_slots"]
+    with h5py.File(tmp_path / "g" / "train.h5", "r+") as f:
+        table = np.full(f["slot_objects"].shape, -1, dtype=np.int16)
+        for o in range(k):
+            table[:, (o + 2) % k] = o
+        f["slot_objects"][:] = table
+    qs = question_set(cfg, qa_root, tmp_path / "g", "train", tok, training=True)
+    scenes = load_split_with_answers(Layout(qa_root), "train")
+    truth = choice_mentions(Layout(qa_root), "train", scenes, {s.scene_index: {o: o for o in range(k)} for s in scenes})
+    named = [it for it in qs.items if any(it.get("mentions", []))]
+    assert named
+    for it in named:
+        for c, slots in zip(it["choice_ids"], it["mentions"]):
+            key = (it["scene_index"], it["question_id"], c)
+            if key in truth:
+                assert slots == tuple((o + 2) % k for o in truth[key])

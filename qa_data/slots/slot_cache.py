@@ -15,6 +15,9 @@ Layout of `SLOTS_DIR/<split>.h5` (format version 2)::
     status       [N]  int8     0 pending, 1 done, 2 skipped (`skip_reason` says why)
     skip_reason  [N]  bytes    UTF-8, empty unless skipped
     frame_index  [T]  int64    the source frame of each cached frame (0, S, 2S, ...)
+    slot_objects [N, K]  int16 optional (caches with the `grounding` attribute): the annotated object id
+                               each slot track holds over the observed frames, -1 for none; what the QA
+                               stage's grounding loss reads to train on perception slots
 
 A cache may end with *predicted* frames: the first `observed_frames` cached frames come from the
 video, the rest continue it at the same stride (a perception model's rollout, `extract_slots.py
@@ -93,6 +96,8 @@ OPTIONAL_ATTRS = {
                    "frame's slots reordered into tracks at extraction, perception.tracking) or none (IODINE and ODDN "
                    "decompose every frame from the same start: slot k is a different object from frame to frame). "
                    "Absent: unknown (older caches, imports)",
+    "grounding": "JSON, present when the cache holds `slot_objects`: how each slot track was matched to an annotated "
+                 "object (by its masks against the annotation's instance masks over the observed frames; min_iou)",
     "dataset_id": "what made the dataset (qa_data.clevrer.layout.ClevrerLayout.dataset_id; CLEVRER-sim: a hash of "
                   "its manifest), checked against the dataset a QA run reads. Empty or absent: unknown (real CLEVRER)",
 }
@@ -153,6 +158,8 @@ def check_shapes(path: Path, attrs: dict, f: h5py.File) -> None:
     n, t, k = attrs["num_videos"], attrs["frames_per_video"], attrs["num_slots"]
     expected = {"slots": (n, t, k, attrs["d_static"] + attrs["d_dyn"]), "presence": (n, t, k), "video_index": (n,),
                 "status": (n,), "skip_reason": (n,), "frame_index": (t,)}
+    if "grounding" in attrs:
+        expected["slot_objects"] = (n, k)
     for name, shape in expected.items():
         if name not in f or not isinstance(f[name], h5py.Dataset):
             raise DataError(path, f"slot cache lacks the dataset {name!r}")
@@ -230,6 +237,8 @@ def create_cache(path: Path, attrs: dict, video_index: list[int], frame_index: l
         dataset("status", (n,), "int8")
         dataset("skip_reason", (n,), f"S{REASON_BYTES}")
         dataset("frame_index", (t,), "int64")
+        if "grounding" in attrs:
+            dataset("slot_objects", (n, num_slots), "int16", chunks=(1, num_slots), fill=-1)
         f["video_index"][:] = np.asarray(video_index, dtype=np.int64)
         f["frame_index"][:] = np.asarray(frame_index, dtype=np.int64)
         f["slots"].attrs["axes"] = "video, frame, slot, feature"
@@ -285,12 +294,21 @@ class CacheWriter:
     def status(self) -> np.ndarray:
         return self.file["status"][:]
 
-    def write(self, video_index: int, features: np.ndarray, presence: np.ndarray | None = None) -> None:
-        """features [T, K, D]; presence [T, K] bool (None: every slot present)."""
+    def write(self, video_index: int, features: np.ndarray, presence: np.ndarray | None = None,
+              objects: np.ndarray | None = None) -> None:
+        """features [T, K, D]; presence [T, K] bool (None: every slot present); objects [K] (a grounded cache:
+        the object id of each slot track, -1 for none)."""
         row = self.rows[video_index]
         expected = self.file["slots"].shape[1:]
         if features.shape != expected:
             raise ValueError(f"{self.path}: video {video_index} features {features.shape}, the cache holds {expected}")
+        if ("slot_objects" in self.file) != (objects is not None):
+            raise ValueError(f"{self.path}: video {video_index}: slot objects are written to a grounded cache, and "
+                             "only to one")
+        if objects is not None:
+            if objects.shape != expected[1:2]:
+                raise ValueError(f"{self.path}: video {video_index} objects {objects.shape}, expected {expected[1:2]}")
+            self.file["slot_objects"][row] = objects.astype(np.int16)
         if presence is not None:
             if presence.shape != expected[:2]:
                 raise ValueError(f"{self.path}: video {video_index} presence {presence.shape}, expected {expected[:2]}")
@@ -378,6 +396,15 @@ class SlotFrames(Dataset):
         self._file = None
         self._pid = None
         self._memory: dict[str, np.ndarray] | None = None
+
+    def slot_objects(self) -> dict[int, np.ndarray]:
+        """Grounded caches: video index -> the object id of each slot track [K] (-1: none), for the served videos."""
+        if "grounding" not in self.attrs:
+            raise DataError(self.path, "holds no slot objects: extract with --ground (slots matched to the "
+                                       "annotated objects by their masks)")
+        with h5py.File(self.path, "r") as f:
+            table = f["slot_objects"][:]
+        return {v: table[self.rows[v]].astype(np.int64) for v in self.videos}
 
     def preload(self) -> "SlotFrames":
         """Reads the served dims of every row into memory once; later reads touch no file."""
