@@ -207,8 +207,9 @@ def extract_main(argv=None) -> int:
     ap.add_argument("--ground", action="store_true",
                     help="also record the annotated object each slot track holds, by its masks (CLEVRER(-sim); needs "
                          "tracks): the target of the QA stage's grounding loss (aloe.mention_weight) on these slots")
-    ap.add_argument("--ground-min-iou", type=float, default=defaults.ground_min_iou,
-                    help="a track and an object pair up only at this IoU or more, pooled over the frames")
+    ap.add_argument("--ground-min-share", type=float, default=defaults.ground_min_share,
+                    help="a track and an object pair up only where the track holds the object in at least this share "
+                         "of the frames the object is visible in")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -216,7 +217,7 @@ def extract_main(argv=None) -> int:
         ecfg = ExtractConfig(split=args.split, frame_stride=args.frame_stride, batch_size=args.batch_size,
                              dtype=args.dtype, precision=args.precision, num_videos=args.num_videos,
                              num_workers=args.num_workers, retry_skipped=args.retry_skipped, rollout=args.rollout,
-                             track=args.track, ground=args.ground, ground_min_iou=args.ground_min_iou)
+                             track=args.track, ground=args.ground, ground_min_share=args.ground_min_share)
     except ConfigError as e:
         raise SystemExit(f"error: {e}") from None
     accelerator = make_accelerator()

@@ -93,15 +93,15 @@ class ExtractConfig:
     rollout: int = 0  # frames predicted past the last observed one (video models with a predictor)
     track: bool = False  # reorder each frame's slots into tracks (models that decompose frame by frame)
     ground: bool = False  # record the annotated object of each slot track (needs tracks and instance masks)
-    ground_min_iou: float = 0.2  # a track and an object pair up only at this IoU or more
+    ground_min_share: float = 0.5  # a track holds its object in at least this share of the frames the object is in
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
             raise ConfigError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if not 0 < self.ground_min_iou <= 1:
-            raise ConfigError(f"--ground-min-iou must be in (0, 1], got {self.ground_min_iou}")
+        if not 0 < self.ground_min_share <= 1:
+            raise ConfigError(f"--ground-min-share must be in (0, 1], got {self.ground_min_share}")
         if self.batch_size < 1 or self.frame_stride < 0 or self.num_videos < 0 or self.rollout < 0:
             raise ConfigError("--batch-size must be >= 1, --frame-stride, --num-videos and --rollout >= 0; got "
                               f"{self.batch_size}, {self.frame_stride}, {self.num_videos}, {self.rollout}")
@@ -159,9 +159,9 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
     if ecfg.rollout:
         attrs["observed_frames"] = frames_per_video - ecfg.rollout
     if ecfg.ground:
-        attrs["grounding"] = json.dumps({"masks": "the model's slot masks against the annotation's instance masks, "
-                                                  "the observed frames pooled", "min_iou": ecfg.ground_min_iou},
-                                        sort_keys=True)
+        attrs["grounding"] = json.dumps({"rule": "per observed frame, an object is held by the slot with most of its "
+                                                 "pixels; tracks and objects paired one to one by frames held",
+                                         "min_share": ecfg.ground_min_share}, sort_keys=True)
     return attrs
 
 
@@ -310,7 +310,7 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
                     if order is None:  # the model's slots are tracks
                         order = torch.arange(masks.shape[2], device=masks.device).expand(*masks.shape[:3])
                     objects = torch.stack([track_objects(item["masks"][j], masks[j].cpu(), order[j, :observed].cpu(),
-                                                         ecfg.ground_min_iou)
+                                                         ecfg.ground_min_share)
                                            for j in range(len(item["video_index"]))]).numpy()  # [b, K]
                 if f.shape != (len(item["video_index"]), len(frame_index), attrs["num_slots"], dim):
                     raise RuntimeError(f"{model_label(cfg)} gave features {list(f.shape)}, expected "

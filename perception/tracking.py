@@ -53,31 +53,38 @@ def tracked(features: torch.Tensor, static_dims: int, observed: int | None = Non
     return apply_order(features, rollout_order(features, static_dims, observed))
 
 
-def track_objects(true_ids: torch.Tensor, masks: torch.Tensor, order: torch.Tensor, min_iou: float = 0.2
+def track_objects(true_ids: torch.Tensor, masks: torch.Tensor, order: torch.Tensor, min_share: float = 0.5
                   ) -> torch.Tensor:
     """The annotated object each slot track holds: true_ids [T, H, W] (0 = background, object id + 1), masks
     [T, K, H, W] in the model's slot order, order [T, K] (`track_order`) -> object id per track [K] (long, -1: none).
 
-    A track's pixels are those where its slot has the largest mask, pooled over the frames; tracks and objects are
-    paired one to one by the largest total IoU (Hungarian), and a pair below `min_iou` is left unpaired (the
-    background's tracks, an object split between tracks)."""
+    In each frame an object is held by the slot with most of its pixels (argmax of the masks, as FG-ARI and
+    `track_purity` read it). Tracks and objects are paired one to one by the number of frames the track holds the
+    object (Hungarian), and a pair is kept where the track holds the object in at least `min_share` of the frames
+    the object is visible in. A slot that holds an object together with some floor still holds it (the per-frame
+    IoU of a slot and its object is low at CPU resolution, about 0.2 for the demo checkpoint)."""
     t, k = order.shape
     slot_of_pixel = masks.argmax(1)  # [T, H, W]
     track_of_slot = torch.argsort(order, dim=-1)  # [T, K]
-    track_of_pixel = torch.gather(track_of_slot, 1, slot_of_pixel.flatten(1)).view_as(slot_of_pixel)  # [T, H, W]
     ids = true_ids.long()
     num_ids = int(ids.max()) + 1
-    joint = torch.bincount((track_of_pixel * num_ids + ids).flatten(), minlength=k * num_ids).view(k, num_ids)
-    inter = joint[:, 1:].double()  # [K tracks, objects] pixels in common (column j: object id j)
-    union = joint.sum(1, keepdim=True) + joint.sum(0, keepdim=True)[:, 1:] - inter
-    iou = (inter / union.clamp_min(1)).numpy()
+    held = np.zeros((k, num_ids), dtype=np.int64)  # frames track j holds object id c - 1 (column c)
+    visible = np.zeros(num_ids, dtype=np.int64)
+    for f in range(t):
+        # pixels of each (slot, id) pair in this frame; an id's holder is the slot with most of its pixels
+        joint = torch.bincount((slot_of_pixel[f] * num_ids + ids[f]).flatten(), minlength=k * num_ids).view(k, num_ids)
+        seen = (joint.sum(0) > 0).numpy()
+        holder = joint.argmax(0).numpy()  # [num_ids]
+        for c in np.flatnonzero(seen[1:]) + 1:
+            visible[c] += 1
+            held[int(track_of_slot[f, holder[c]]), c] += 1
     out = torch.full((k,), -1, dtype=torch.long)
-    present = np.flatnonzero(joint[:, 1:].sum(0).numpy() > 0)  # objects visible in some frame
+    present = np.flatnonzero(visible[1:] > 0) + 1
     if len(present):
-        tracks, cols = linear_sum_assignment(-iou[:, present])
+        tracks, cols = linear_sum_assignment(-held[:, present])
         for j, c in zip(tracks, present[cols]):
-            if iou[j, c] >= min_iou:
-                out[j] = int(c)
+            if held[j, c] >= min_share * visible[c]:
+                out[j] = int(c) - 1
     return out
 
 

@@ -121,24 +121,26 @@ def test_object_track_tokens_are_refused_slots_that_change_object(qa_root, tmp_p
     assert len(question_set(frame_slots, qa_root, tmp_path / "plain", "train", tok, training=True)) > 0
 
 
-def test_track_objects_pairs_each_track_with_the_object_it_covers():
+def test_track_objects_pairs_each_track_with_the_object_it_holds_most():
     t, k, h, w = 3, 3, 4, 6
     true_ids = torch.zeros(t, h, w, dtype=torch.long)
     true_ids[:, :, 0:2] = 1 + 4  # object id 4 on the left
     true_ids[:, :, 2:4] = 1 + 7  # object id 7 in the middle; the right is background
     order = torch.tensor([[0, 1, 2], [2, 0, 1], [1, 2, 0]])  # the slot holding track j at frame t
-    masks = torch.zeros(t, k, h, w)
-    for f in range(t):  # track 0 covers object 7, track 1 the background, track 2 object 4
-        masks[f, order[f, 0], :, 2:4] = 1
-        masks[f, order[f, 1], :, 4:6] = 1
-        masks[f, order[f, 2], :, 0:2] = 1
-    assert track_objects(true_ids, masks, order).tolist() == [7, -1, 4]
-    # a track that covers an object in one frame of three is below the IoU threshold
-    lone = masks.clone()
-    lone[1:, order[1:, 2].tolist()] = 0
-    lone[1, order[1, 1], :, 0:2] = 1  # the background track takes object 4 at frames 1 and 2
-    lone[2, order[2, 1], :, 0:2] = 1
-    assert track_objects(true_ids, lone, order, min_iou=0.5).tolist() == [7, -1, -1]
+
+    def masks_for(holders):  # holders[f] = (track of the left, track of the middle, track of the right)
+        masks = torch.zeros(t, k, h, w)
+        for f, tracks in enumerate(holders):
+            for region, j in zip((slice(0, 2), slice(2, 4), slice(4, 6)), tracks):
+                masks[f, order[f, j], :, region] = 1
+        return masks
+
+    # track 0 holds object 7, track 1 the background (with some floor under object 4), track 2 object 4
+    assert track_objects(true_ids, masks_for([(2, 0, 1)] * 3), order).tolist() == [7, -1, 4]
+    # object 4 is held by track 2 at frame 0, then by the background's track 1: track 1 holds it most (2 of 3 frames)
+    moved = masks_for([(2, 0, 1), (1, 0, 1), (1, 0, 1)])
+    assert track_objects(true_ids, moved, order).tolist() == [7, 4, -1]
+    assert track_objects(true_ids, moved, order, min_share=0.7).tolist() == [7, -1, -1]  # 2/3 < 0.7
 
 
 def test_grounded_extraction_records_each_tracks_object(qa_root, tmp_path):
@@ -152,7 +154,7 @@ def test_grounded_extraction_records_each_tracks_object(qa_root, tmp_path):
         extract(load_run(run), qa_root, tmp_path / "no", ExtractConfig(ground=True, **ecfg), progress=False)
     extract(load_run(run), qa_root, tmp_path / "g", ExtractConfig(track=True, ground=True, **ecfg), progress=False)
     cache = SlotFrames(tmp_path / "g" / "train.h5", SlotSampling(num_frames=4))
-    assert json.loads(cache.attrs["grounding"])["min_iou"] == 0.2
+    assert json.loads(cache.attrs["grounding"])["min_share"] == 0.5
     objects = cache.slot_objects()
     assert set(objects) == set(cache.videos) and all(o.shape == (cache.attrs["num_slots"],) for o in objects.values())
     fresh = load_run(run)
@@ -184,8 +186,8 @@ def test_grounding_targets_on_slots_name_the_slot_paired_with_the_object(qa_root
     ecfg = dict(batch_size=5, frame_stride=32, dtype="float32", precision="no")
     extract(load_run(run), qa_root, tmp_path / "plain", ExtractConfig(track=True, **ecfg), progress=False)
     extract(load_run(run), qa_root, tmp_path / "g", ExtractConfig(track=True, ground=True, **ecfg), progress=False)
-    cfg = load_config(QAConfig, None, ["aloe.visual_tokens=object_track", "aloe.mention_weight=1", "aloe.pair_head=true",
-                                       "data.num_frames=4"])
+    cfg = load_config(QAConfig, None, ["aloe.visual_tokens=object_track", "aloe.mention_weight=1",
+                                       "aloe.pair_head=true", "data.num_frames=4"])
     tok = QuestionTokenizer(TokenizerConfig())
     with pytest.raises(ConfigError, match="train.h5: .*--track --ground"):
         question_set(cfg, qa_root, tmp_path / "plain", "train", tok, training=True)

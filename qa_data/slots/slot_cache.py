@@ -97,7 +97,7 @@ OPTIONAL_ATTRS = {
                    "decompose every frame from the same start: slot k is a different object from frame to frame). "
                    "Absent: unknown (older caches, imports)",
     "grounding": "JSON, present when the cache holds `slot_objects`: how each slot track was matched to an annotated "
-                 "object (by its masks against the annotation's instance masks over the observed frames; min_iou)",
+                 "object (by its masks against the annotation's instance masks over the observed frames; min_share)",
     "dataset_id": "what made the dataset (qa_data.clevrer.layout.ClevrerLayout.dataset_id; CLEVRER-sim: a hash of "
                   "its manifest), checked against the dataset a QA run reads. Empty or absent: unknown (real CLEVRER)",
 }
