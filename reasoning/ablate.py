@@ -125,11 +125,14 @@ def check_distinct(sources: list[FeatureSource], seeds: list[int]) -> None:
         raise ConfigError(f"--seeds {','.join(map(str, seeds))}: seed {seed} is given twice; a seed counts once")
     if (name := _first_repeat([s.dirname() for s in sources])) is not None:
         raise ConfigError(f"--source: the row {name!r} is given twice (its label names its output folder)")
-    what = [("blind",) if s.slots is None else (str(Path(s.slots).resolve()), s.static_only) for s in sources]
+    # a row is its features and how it is trained: one cache read two ways (e.g. with and without the predictive
+    # window shifted into a rollout, `data.future_shift`) is two rows
+    what = [(("blind",) if s.slots is None else (str(Path(s.slots).resolve()), s.static_only))
+            + (s.preset, tuple(s.preset_overrides)) for s in sources]
     if (twice := _first_repeat(what)) is not None:
         labels = [s.label for s, w in zip(sources, what) if w == twice]
-        raise ConfigError(f"--source: {' and '.join(map(repr, labels))} are the same features; give one row and "
-                          "more --seeds")
+        raise ConfigError(f"--source: {' and '.join(map(repr, labels))} are the same features trained the same way; "
+                          "give one row and more --seeds")
 
 
 def check_sources(sources: list[FeatureSource], data: Path) -> None:

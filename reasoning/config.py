@@ -34,7 +34,8 @@ class AloeConfig:
     use_presence: bool = True  # mask slots the cache marks absent (ground-truth states outside the view)
     # frame_slot: one visual token per (frame, slot), as ALOE; object_track: one token per slot, its
     # sampled trajectory (features and presence of every frame) through an MLP. Needs slots that keep
-    # their object across frames (ground-truth states, or the tracked slots of ODDN and PROVIDE).
+    # their object across frames: ground-truth states, PROVIDE's slots, or IODINE's and ODDN's extracted with
+    # --track (a cache whose slot_tracks is `none` is refused).
     visual_tokens: str = "frame_slot"
     # object_track only: one more token per unordered pair of slots, the two objects' attributes and relative
     # motion in one token, so that a choice naming two objects can read their relation from it (issue 30's
@@ -47,8 +48,9 @@ class AloeConfig:
     # (the straight-line rule's quantity, from the window's last frame) from its relation token's output
     # (reasoning/approach.py); 0: none
     approach_weight: float = 0.0
-    # ground-truth states, object tracks: weight of an auxiliary grounding loss, a BCE per object token of whether
-    # the pass's choice names that object (from the choice's program, reasoning.mention_oracle); 0: none
+    # object tracks of ground-truth states or of a grounded slot cache (extract_slots.py --ground): weight of an
+    # auxiliary grounding loss, a BCE per object token of whether the pass's choice names that object (from the
+    # choice's program, reasoning.mention_oracle); training split only; 0: none
     mention_weight: float = 0.0
     # object tracks: the choice head also reads the pair of objects the pass's choice names, found by the mention
     # head (each object token's probability of being named; trained by aloe.mention_weight where the source has

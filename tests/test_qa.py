@@ -17,7 +17,7 @@ from perception.extract import ExtractConfig, extract
 from perception.registry import build_model as build_perception
 from qa_data.clevrer.questions import Choice, Question, SceneQuestions, load_questions
 from qa_data.clevrer.vocab import VocabError, tokenize
-from qa_data.config import load_config
+from qa_data.config import ConfigError, load_config
 from qa_data.runtime.checkpoints import write_model_file
 from reasoning.aloe import Aloe
 from reasoning.config import AloeConfig, QAConfig
@@ -376,3 +376,16 @@ def test_type_repeat_puts_each_question_of_a_type_that_many_times_into_an_epoch(
     assert plain == [order[0:2], order[2:4], order[4:6]]
     with pytest.raises(ValueError, match="predictive"):
         TypeRepeat(predictive=0)
+
+
+def test_one_cache_read_two_ways_is_two_ablation_rows(tmp_path):
+    """Rows on the same cache that train differently (e.g. `data.future_shift=0` against the rollout window) are two
+    rows; the same cache trained the same way twice is refused (it would count one run as two seeds)."""
+    from reasoning.ablate import FeatureSource, check_distinct, set_presets
+
+    preset = REPO / "configs" / "qa" / "aloe_cpu_grounded.yaml"
+    sources = [FeatureSource.parse(f"ODDN={tmp_path}"), FeatureSource.parse(f"ODDN + rollout={tmp_path}")]
+    with pytest.raises(ConfigError, match="'ODDN' and 'ODDN \\+ rollout' are the same features trained the same way"):
+        check_distinct(sources, [0, 1])
+    set_presets(sources, [f"ODDN={preset} data.future_shift=0"])
+    check_distinct(sources, [0, 1])
