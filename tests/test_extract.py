@@ -349,10 +349,12 @@ def test_reader_opens_the_file_lazily_in_each_worker(synthetic_cache):
 def test_auto_precision_is_bf16_on_gpus_and_on_cpus_with_bf16_matrix_units(monkeypatch):
     from perception import extract as ex
     assert ex.resolve_precision("auto", torch.device("cuda")) == "bf16"
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
-    assert ex.resolve_precision("auto", torch.device("cpu")) == "bf16"
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    assert ex.resolve_precision("auto", torch.device("cpu")) == "no"
+    # the CPU's bf16 units, whatever this machine has: AMX, AVX512-BF16, both or neither
+    for amx, avx512_bf16, expected in ((True, False, "bf16"), (False, True, "bf16"), (True, True, "bf16"),
+                                       (False, False, "no")):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+        assert ex.resolve_precision("auto", torch.device("cpu")) == expected, (amx, avx512_bf16)
     assert ex.resolve_precision("no", torch.device("cuda")) == "no"  # an explicit choice stands
 
 
