@@ -21,6 +21,17 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=f"{SAMPLES} not present"))
 
 
+@pytest.fixture(autouse=True)
+def fresh_accelerator_state():
+    """Each test starts without accelerate's process-wide state, as each command does in its own process. Otherwise
+    the first test's precision sticks: on a CPU with bf16 units `mixed_precision: auto` resolves to bf16, and
+    accelerate refuses an Accelerator whose precision differs from the one made before it in the process."""
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES

@@ -228,6 +228,17 @@ def qa_slots(qa_root, tmp_path_factory) -> Path:
     return root / "slots"
 
 
+@pytest.fixture(scope="module")
+def qa_tracks(qa_root, qa_slots) -> Path:
+    """The same model's slots in track order (`--track`), for the presets with object-track tokens."""
+    loaded = load_run(qa_slots.parent / "run")
+    out = qa_slots.parent / "tracks"
+    for split in ("train", "validation"):
+        extract(loaded, qa_root, out, ExtractConfig(split=split, frame_stride=32, batch_size=4, track=True),
+                progress=False)
+    return out
+
+
 def qa_cfg(*overrides: str, preset: str = "aloe_tiny") -> QAConfig:
     return load_config(QAConfig, REPO / "configs/qa" / f"{preset}.yaml", [*SMALL, *overrides])
 
@@ -282,13 +293,14 @@ def test_two_process_evaluation_equals_one_process(qa_root, qa_slots, tmp_path):
     assert len(per_q) == sum(len(s.questions) for s in questions) and not per_q.missing.any()  # each once
 
 
-def test_every_qa_preset_runs_one_step(qa_root, qa_slots, tmp_path):
+def test_every_qa_preset_runs_one_step(qa_root, qa_slots, qa_tracks, tmp_path):
     # the presets' models as they are; data and batch fit the test
     for preset in ("aloe_tiny", "aloe_cpu", "aloe_clevrer"):
         cfg = load_config(QAConfig, REPO / "configs/qa" / f"{preset}.yaml",
                           ["data.num_frames=4", "train.batch_size=8", "train.steps=1", "train.mixed_precision=no",
                            "data.num_workers=0", "train.eval_batch_size=64"])
-        result = train_qa(cfg, qa_root, qa_slots, tmp_path / preset, progress=False)
+        slots = qa_tracks if cfg.aloe.visual_tokens == "object_track" else qa_slots  # ODDN's slots are not tracks
+        result = train_qa(cfg, qa_root, slots, tmp_path / preset, progress=False)
         assert result.step == 1 and result.accuracy is not None
     model, cfg, tok, info, step = load_qa_run(tmp_path / "aloe_clevrer")
     assert step == 1 and cfg.aloe.layers == 12 and cfg.aloe.d_model == 144 and tok.vocab_size == 82
