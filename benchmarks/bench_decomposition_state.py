@@ -16,20 +16,18 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from perception.checkpoint import load_run  # noqa: E402
+from run_tables import load_source, named_runs, report  # noqa: E402
+
 from perception.diagnostics import decomposition_state  # noqa: E402
 from perception.evaluate import eval_dataset  # noqa: E402
 
 
 def state_of(source: Path, data: Path, videos: int) -> dict[str, float]:
-    source = Path(source)
-    loaded = load_run(source.parent if source.is_file() else source, source if source.is_file() else None,
-                      [f"eval.num_videos={videos}"])
+    loaded = load_source(source, [f"eval.num_videos={videos}"])
     ds = eval_dataset(data, loaded.cfg)
     items = [ds[i] for i in range(len(ds))]
     frames = torch.cat([it["frames"] for it in items])  # [N, 3, H, W]
@@ -45,22 +43,9 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=20, help="validation videos (8 frames each)")
     ap.add_argument("--out", type=Path, default=None, help="Markdown table (and a .csv beside it)")
     args = ap.parse_args()
-    rows = []
-    for item in args.run:
-        name, sep, path = item.partition("=")
-        if not sep or not Path(path).exists():
-            ap.error(f"--run {item!r}: expected NAME=RUN with RUN a run directory or .pt file")
-        rows.append({"run": name, **state_of(Path(path), args.data, args.videos)})
-    table = pd.DataFrame(rows)
-    text = table.to_markdown(index=False, floatfmt=".3f")
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("# The final decomposition state of trained runs on the same validation frames\n\n"
-                            "`python benchmarks/bench_decomposition_state.py " + " ".join(sys.argv[1:]) + "`\n\n"
-                            + text + "\n")
-        table.to_csv(args.out.with_suffix(".csv"), index=False)
-
+    rows = [{"run": name, **state_of(path, args.data, args.videos)} for name, path in named_runs(ap, args.run)]
+    report(rows, args.out, "The final decomposition state of trained runs on the same validation frames",
+           "bench_decomposition_state.py")
 
 if __name__ == "__main__":
     main()

@@ -15,12 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from perception.checkpoint import load_run  # noqa: E402
+from run_tables import load_source, named_runs, report  # noqa: E402
+
 from perception.extract import video_seeds  # noqa: E402
 from perception.registry import decompose, feature_dims, slot_features  # noqa: E402
 from perception.tracking import track_order, track_purity  # noqa: E402
@@ -29,8 +29,7 @@ from qa_data.sources import open_clips, video_frames  # noqa: E402
 
 
 def purity_of(source: Path, data: Path, split: str, videos: int, frames: int) -> dict[str, float]:
-    source = Path(source)
-    loaded = load_run(source.parent if source.is_file() else source, source if source.is_file() else None)
+    loaded = load_source(source)
     cfg, model = loaded.cfg, loaded.model.eval()
     stride = cfg.frames.frame_stride
     total = video_frames(data, split, cfg.frames.dataset)
@@ -62,22 +61,10 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=32, help="frames per video, at the model's training stride")
     ap.add_argument("--out", type=Path, default=None, help="Markdown table (and a .csv beside it)")
     args = ap.parse_args()
-    rows = []
-    for item in args.run:
-        name, sep, path = item.partition("=")
-        if not sep or not Path(path).exists():
-            ap.error(f"--run {item!r}: expected NAME=RUN with RUN a run directory or .pt file")
-        rows.append({"run": name, **purity_of(Path(path), args.data, args.split, args.videos, args.frames)})
-    table = pd.DataFrame(rows)
-    text = table.to_markdown(index=False, floatfmt=".3f")
-    print(text)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("# Do slots follow objects? Track purity of raw slot indices and matched tracks\n\n"
-                            "`python benchmarks/bench_slot_tracks.py " + " ".join(sys.argv[1:]) + "`\n\n"
-                            + text + "\n")
-        table.to_csv(args.out.with_suffix(".csv"), index=False)
-
+    rows = [{"run": name, **purity_of(path, args.data, args.split, args.videos, args.frames)}
+            for name, path in named_runs(ap, args.run)]
+    report(rows, args.out, "Do slots follow objects? Track purity of raw slot indices and matched tracks",
+           "bench_slot_tracks.py")
 
 if __name__ == "__main__":
     main()
