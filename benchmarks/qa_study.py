@@ -5,11 +5,18 @@ resumable (a finished run is only read back), summarised in one table with the c
     python benchmarks/qa_study.py --data DATA --states STATES --out DIR [--study benchmarks/qa_study.yaml]
                                   [--only NAME,NAME] [--jobs 2]
 
-Writes `DIR/study.md` and `study.csv`: per run its overrides, steps, questions seen, wall minutes,
-training questions/s (from the run's log `DIR/NAME.log`), and the validation accuracy of every type
-(per question, with the 95 % binomial interval), plus each run's learning curves
-(`DIR/NAME/learning_curves.png`). Runs that shared the machine (`--jobs 2`, or `shared: true` in the
-study file) say so in the `shared` column: their times are not those of a run alone.
+Writes `DIR/study.md` and `study.csv`: per run its overrides, parameters, steps, questions seen, wall
+minutes, training questions/s (from the run's log `DIR/NAME.log`), and the validation accuracy of every
+type (per question, with the 95 % binomial interval), plus each run's learning curves
+(`DIR/NAME/learning_curves.png`) and every run's validation curves side by side against training minutes
+and questions seen (`DIR/study_curves.png`, `.csv`). Runs that shared the machine (`--jobs 2`, or
+`shared: true` in the study file) say so in the `shared` column: their times are not those of a run alone.
+
+A run with `minutes: M` in the study file trains for a wall-clock budget instead of a fixed step count
+(the capacity study at equal compute): a short calibration run of the same command (`DIR/NAME.calibration`,
+under the same `--jobs`) measures its questions/s, and the run gets the steps that fill M minutes at that
+rate (its cosine schedule ends there), with `evals` evaluations on the way (default 6). The steps are
+kept in `DIR/NAME.steps.json`, so a rerun resumes the same run.
 """
 from __future__ import annotations
 
@@ -29,6 +36,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINED = re.compile(r"trained QA to step \d+ in (\d+) s \(([\d.]+) questions/s\)")
+CALIBRATION_STEPS = 300
+TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
 
 
 def run_command(base: str, data: Path, states: Path, out: Path, overrides: list[str]) -> list[str]:
@@ -47,6 +56,69 @@ def train(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - t
 
 
+def budget_steps(entry: dict, cmd: list[str], out: Path) -> list[str]:
+    """The step overrides that fill `entry["minutes"]` of training at the rate a calibration run measures."""
+    name, kept = entry["name"], out / f"{entry['name']}.steps.json"
+    if kept.is_file():
+        steps = json.loads(kept.read_text())["steps"]
+    else:
+        calib = out / f"{name}.calibration"
+        calib_cmd = [*cmd[:cmd.index("--out") + 1], str(calib), *cmd[cmd.index("--out") + 2:],
+                     f"train.steps={CALIBRATION_STEPS}", "train.eval_every=0",
+                     f"train.checkpoint_every={CALIBRATION_STEPS}"]
+        log = out / f"{name}.calibration.log"
+        train(calib_cmd, log)
+        found = TRAINED.findall(log.read_text())
+        if not found:
+            raise RuntimeError(f"{log}: no 'trained QA to step' line to read the calibration's rate from")
+        rate = float(found[-1][1])  # questions/s
+        batch = yaml.safe_load((calib / "config.yaml").read_text())["train"]["batch_size"]
+        steps = max(CALIBRATION_STEPS, int(entry["minutes"] * 60 * rate / batch))
+        kept.write_text(json.dumps({"steps": steps, "questions_per_second": rate, "minutes": entry["minutes"]}))
+    every = max(1, steps // int(entry.get("evals", 6)))
+    return [f"train.steps={steps}", f"train.eval_every={every}", f"train.checkpoint_every={every}"]
+
+
+def parameters(run: Path) -> int:
+    """The trained model's parameter count."""
+    from reasoning.train import load_qa_run
+
+    model = load_qa_run(run)[0]
+    return sum(p.numel() for p in model.parameters())
+
+
+def curves_figure(runs: dict[str, Path], out: Path) -> None:
+    """Validation accuracy per type against training minutes (top) and questions seen (bottom), one line
+    per run; the long table beside it as CSV."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from reasoning.curves import learning_curve_table
+
+    tables = []
+    for name, run in runs.items():
+        t = learning_curve_table(run / "train_log.jsonl")
+        tables.append(t[t.split == "validation"].assign(run=name))
+    table = pd.concat(tables, ignore_index=True)
+    table.to_csv(out.with_suffix(".csv"), index=False)
+    fig, grid = plt.subplots(2, len(TYPES), figsize=(4 * len(TYPES), 6.4), sharey=True)
+    for row, (x, label, scale) in zip(grid, (("minutes", "training minutes", 1),
+                                             ("questions_seen", "questions seen (thousands)", 1000))):
+        for ax, t in zip(row, TYPES):
+            for name, g in table[table.type == t].groupby("run", sort=False):
+                ax.plot(g[x] / scale, g.accuracy, "-o", ms=3, label=name)
+            ax.set_xlabel(label)
+            ax.set_title(f"{t} (validation, per question)", fontsize=9)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("accuracy (%)")
+    grid[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def row_of(name: str, run: Path, entry: dict, cmd: list[str], shared: bool) -> dict:
     """The summary row of a finished run, read from its files."""
     steps = max(int(p.name.split("_")[-1]) for p in (run / "eval").glob("validation_step_*"))
@@ -55,10 +127,11 @@ def row_of(name: str, run: Path, entry: dict, cmd: list[str], shared: bool) -> d
     trained = TRAINED.findall((run.parent / f"{name}.log").read_text())  # the first: the training run
     seconds, rate = (float(trained[0][0]), float(trained[0][1])) if trained else (float("nan"), float("nan"))
     row = {"run": name, "note": entry.get("note", ""), "overrides": " ".join(entry.get("overrides", [])),
-           "steps": steps, "questions seen": max(r.get("questions_seen", 0) for r in log),
+           "parameters": parameters(run), "budget minutes": entry.get("minutes", float("nan")), "steps": steps,
+           "questions seen": max(r.get("questions_seen", 0) for r in log),
            "minutes": round(seconds / 60, 1), "questions/s": round(rate), "shared": shared,
            "command": shlex.join([Path(cmd[0]).name, *[str(c).replace(str(REPO) + "/", "") for c in cmd[1:]]])}
-    for t in ("descriptive", "explanatory", "predictive", "counterfactual"):
+    for t in TYPES:
         if t in acc.index:
             r = acc.loc[t]
             row[t] = f"{r.per_question:.1f} [{r.per_question_lo:.1f}, {r.per_question_hi:.1f}]"
@@ -71,7 +144,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="CLEVRER(-sim) root with questions")
     ap.add_argument("--states", type=Path, required=True, help="state cache (scripts/extract_states.py)")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--study", type=Path, default=REPO / "benchmarks" / "qa_study.yaml")
+    ap.add_argument("--study", type=Path, default=REPO / "benchmarks" / "qa_study.yaml",
+                    help="the runs (benchmarks/qa_capacity.yaml: width and depth at equal minutes)")
     ap.add_argument("--only", help="comma-separated run names (default: all)")
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, one thread each")
     args = ap.parse_args()
@@ -91,6 +165,8 @@ def main() -> None:
         name = entry["name"]
         run = args.out / name
         run.mkdir(parents=True, exist_ok=True)
+        if "minutes" in entry:
+            cmds[name] += budget_steps(entry, cmds[name], args.out)
         seconds = train(cmds[name], args.out / f"{name}.log")  # a finished run is only evaluated again
         print(f"{name}: done in {seconds:.0f} s", flush=True)
 
@@ -99,6 +175,7 @@ def main() -> None:
     rows = [row_of(e["name"], args.out / e["name"], e, cmds[e["name"]], args.jobs > 1) for e in entries]
     table = pd.DataFrame(rows)
     table.to_csv(args.out / "study.csv", index=False)
+    curves_figure({e["name"]: args.out / e["name"] for e in entries}, args.out / "study_curves.png")
     show = table.drop(columns=["command"])
     study = args.study.relative_to(REPO) if args.study.is_relative_to(REPO) else args.study
     md = ["# QA study on ground-truth states\n",

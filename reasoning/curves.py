@@ -26,17 +26,21 @@ def read_log(log_path: Path) -> pd.DataFrame:
 
 
 def learning_curve_table(log_path: Path) -> pd.DataFrame:
-    """Long table: questions_seen, type, split (train | validation), accuracy (%)."""
+    """Long table: questions_seen, step, minutes (training minutes at that step, evaluations excluded; NaN in
+    logs written before they were recorded), type, split (train | validation), accuracy (%)."""
     log = read_log(log_path)
+    if "train_seconds" not in log:
+        log["train_seconds"] = float("nan")
     out = []
     for t in QUESTION_TYPES:
         for split, col in (("train", f"train/acc_{t}"), ("validation", EVAL_COLUMN[t])):
             if col not in log:
                 continue
-            g = log[["step", "questions_seen", col]].dropna().drop_duplicates("step", keep="last")
-            out += [{"questions_seen": int(r.questions_seen), "step": int(r.step), "type": t, "split": split,
-                     "accuracy": float(r[col])} for _, r in g.iterrows()]
-    return pd.DataFrame(out, columns=["questions_seen", "step", "type", "split", "accuracy"])
+            g = log[["step", "questions_seen", "train_seconds", col]].dropna(subset=[col])
+            g = g.drop_duplicates("step", keep="last")
+            out += [{"questions_seen": int(r.questions_seen), "step": int(r.step), "minutes": r.train_seconds / 60,
+                     "type": t, "split": split, "accuracy": float(r[col])} for _, r in g.iterrows()]
+    return pd.DataFrame(out, columns=["questions_seen", "step", "minutes", "type", "split", "accuracy"])
 
 
 def type_signal_table(log_path: Path) -> pd.DataFrame:

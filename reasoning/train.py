@@ -40,7 +40,7 @@ from qa_data.runtime.checkpoints import (
 from qa_data.runtime.guards import check_finite
 from qa_data.runtime.precision import run_precision, saved_precision
 from qa_data.runtime.run_lock import holds_lock
-from qa_data.runtime.run_log import append_row, trim_log
+from qa_data.runtime.run_log import append_row, last_value, trim_log
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, check_cache_belongs, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
 from reasoning.approach import motion_columns, pair_closest_approach
@@ -356,6 +356,12 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         _restore_schedule(scheduler, saved_run, step)
     if main:  # what a killed run logged after its last checkpoint is redone, and logged, again
         trim_log(out / "train_log.jsonl", step)
+    # training seconds so far (evaluations excluded), carried over a resume: learning curves against minutes
+    clock = {"before": last_value(out / "train_log.jsonl", "train_seconds") if main else 0.0,
+             "start": time.perf_counter(), "eval": 0.0}
+
+    def train_seconds() -> float:
+        return round(clock["before"] + time.perf_counter() - clock["start"] - clock["eval"], 2)
     pool = epoch_pool([it["type"] for it in train_set.items], cfg.data.repeat)
     sampler = QuestionBatches(pool, tc.batch_size, tc.seed, step, tc.steps, accelerator.process_index,
                               accelerator.num_processes)
@@ -369,6 +375,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
         return out / "eval" / f"validation_step_{at_step}"
 
     def evaluate_at(at_step: int):
+        began, trained_for = time.perf_counter(), train_seconds()
         with random_streams_kept(accelerator):  # a resumed run continues exactly
             preds = predict(raw, val_set, accelerator, tc.eval_batch_size)
         table = None
@@ -383,8 +390,10 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
             scalars = {f"eval/{k}": v for k, v in summary_row(table[0]).items()}
             accelerator.log(scalars, step=at_step)
             if main:
-                append_row(log_path, {"step": at_step, "questions_seen": at_step * sampler.batch, **scalars})
+                append_row(log_path, {"step": at_step, "questions_seen": at_step * sampler.batch,
+                                      "train_seconds": trained_for, **scalars})
         model.train()
+        clock["eval"] += time.perf_counter() - began
         return table[0]
 
     bar = tqdm(total=tc.steps, initial=step, desc=f"train QA ({run_info['features']})",
@@ -446,7 +455,8 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
             accelerator.log(logs, step=step)
             bar.set_postfix(loss=f"{logs['train/loss']:.3f}")
             if main:
-                append_row(log_path, {"step": step, "questions_seen": step * sampler.batch, **logs})
+                append_row(log_path, {"step": step, "questions_seen": step * sampler.batch,
+                                      "train_seconds": train_seconds(), **logs})
         if step % tc.checkpoint_every == 0 or step == tc.steps:
             last_ckpt = save_checkpoint(accelerator, model, cfg, ckpt_root, step, tc.keep_checkpoints,
                                         {**extra, "scheduler": scheduler.state_dict()})

@@ -269,6 +269,12 @@ def test_training_resumes_exactly_and_writes_the_tables(qa_root, qa_slots, tmp_p
     a = torch.load(whole.checkpoint / "model.pt", weights_only=False)["model"]
     b = torch.load(resumed.checkpoint / "model.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # training minutes are logged (evaluations excluded) and carried over the resume: never back to zero
+    cut_log = (tmp_path / "cut" / "train_log.jsonl").read_text().splitlines()
+    clock = [json.loads(line)["train_seconds"] for line in cut_log]
+    assert len(clock) == len(log) and all(b >= a for a, b in zip(clock, clock[1:])) and clock[0] > 0
+    before_cut = [r["train_seconds"] for r in log if r["step"] <= 4]
+    assert clock[len(before_cut):][0] >= before_cut[-1]
     with pytest.raises(Exception, match="another config"):
         train_qa(qa_cfg("train.steps=6", "aloe.layers=2"), qa_root, qa_slots, tmp_path / "whole", progress=False)
 
@@ -401,3 +407,32 @@ def test_one_cache_read_two_ways_is_two_ablation_rows(tmp_path):
         check_distinct(sources, [0, 1])
     set_presets(sources, [f"ODDN={preset} data.future_shift=0"])
     check_distinct(sources, [0, 1])
+
+
+def test_capacity_study_runs_fill_their_minutes_at_the_calibrated_rate(tmp_path, monkeypatch):
+    """A study run with `minutes: M` gets the steps that fill M minutes at its calibration run's questions/s,
+    and a rerun keeps them rather than calibrating again."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import qa_study
+
+    calls = []
+
+    def fake_train(cmd, log):  # the calibration: its config and the line train_qa.py prints
+        calls.append(cmd)
+        out = Path(cmd[cmd.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "config.yaml").write_text("train: {batch_size: 16}\n")
+        log.write_text("trained QA to step 300 in 10 s (480.0 questions/s)\n")
+        return 10.0
+
+    monkeypatch.setattr(qa_study, "train", fake_train)
+    cmd = qa_study.run_command("configs/qa/aloe_cpu_grounded.yaml", tmp_path / "d", tmp_path / "s",
+                               tmp_path / "runs" / "big", ["aloe.layers=12"])
+    (tmp_path / "runs").mkdir()
+    entry = {"name": "big", "minutes": 2, "evals": 4}
+    got = qa_study.budget_steps(entry, cmd, tmp_path / "runs")
+    assert got == ["train.steps=3600", "train.eval_every=900", "train.checkpoint_every=900"]  # 2*60*480/16
+    calib = calls[0]
+    assert calib[calib.index("--out") + 1] == str(tmp_path / "runs" / "big.calibration")
+    assert "aloe.layers=12" in calib and "train.steps=300" in calib
+    assert qa_study.budget_steps(entry, cmd, tmp_path / "runs") == got and len(calls) == 1

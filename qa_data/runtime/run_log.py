@@ -14,6 +14,22 @@ def append_row(path: Path, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
+def last_value(path: Path, key: str, default: float = 0.0) -> float:
+    """The value of `key` in the last row of the log that has it (`default` when none does, or no log)."""
+    path = Path(path)
+    if not path.is_file():
+        return default
+    value = default
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and key in row:
+            value = row[key]
+    return value
+
+
 def trim_log(path: Path, step: int) -> int:
     """Keeps only the rows of a JSONL log (`{"step": N, ...}` per line) up to `step`, the step a run resumes
     from, so that the steps a killed run logged after its last checkpoint are not listed twice; a line cut
