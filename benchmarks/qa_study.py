@@ -76,6 +76,7 @@ def budget_steps(entry: dict, cmd: list[str], out: Path) -> list[str]:
         steps = max(CALIBRATION_STEPS, int(entry["minutes"] * 60 * rate / batch))
         kept.write_text(json.dumps({"steps": steps, "questions_per_second": rate, "minutes": entry["minutes"]}))
     every = max(1, steps // int(entry.get("evals", 6)))
+    steps = every * (steps // every)  # the last evaluation is the final one, not one a few steps before it
     return [f"train.steps={steps}", f"train.eval_every={every}", f"train.checkpoint_every={every}"]
 
 
