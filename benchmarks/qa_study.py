@@ -34,10 +34,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from reasoning.curves import runs_figure
+
 REPO = Path(__file__).resolve().parents[1]
 TRAINED = re.compile(r"trained QA to step \d+ in (\d+) s \(([\d.]+) questions/s\)")
 CALIBRATION_STEPS = 300
-TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
+TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")  # study.md's accuracy columns
 
 
 def run_command(base: str, data: Path, states: Path, out: Path, overrides: list[str]) -> list[str]:
@@ -86,38 +88,6 @@ def parameters(run: Path) -> int:
 
     model = load_qa_run(run)[0]
     return sum(p.numel() for p in model.parameters())
-
-
-def curves_figure(runs: dict[str, Path], out: Path) -> None:
-    """Validation accuracy per type against training minutes (top) and questions seen (bottom), one line
-    per run; the long table beside it as CSV."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from reasoning.curves import learning_curve_table
-
-    tables = []
-    for name, run in runs.items():
-        t = learning_curve_table(run / "train_log.jsonl")
-        tables.append(t[t.split == "validation"].assign(run=name))
-    table = pd.concat(tables, ignore_index=True)
-    table.to_csv(out.with_suffix(".csv"), index=False)
-    fig, grid = plt.subplots(2, len(TYPES), figsize=(4 * len(TYPES), 6.4), sharey=True)
-    for row, (x, label, scale) in zip(grid, (("minutes", "training minutes", 1),
-                                             ("questions_seen", "questions seen (thousands)", 1000))):
-        for ax, t in zip(row, TYPES):
-            for name, g in table[table.type == t].groupby("run", sort=False):
-                ax.plot(g[x] / scale, g.accuracy, "-o", ms=3, label=name)
-            ax.set_xlabel(label)
-            ax.set_title(f"{t} (validation, per question)", fontsize=9)
-            ax.grid(alpha=0.3)
-        row[0].set_ylabel("accuracy (%)")
-    grid[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
 
 
 def row_of(name: str, run: Path, entry: dict, cmd: list[str], shared: bool) -> dict:
@@ -176,7 +146,10 @@ def main() -> None:
     rows = [row_of(e["name"], args.out / e["name"], e, cmds[e["name"]], args.jobs > 1) for e in entries]
     table = pd.DataFrame(rows)
     table.to_csv(args.out / "study.csv", index=False)
-    curves_figure({e["name"]: args.out / e["name"] for e in entries}, args.out / "study_curves.png")
+    curves = runs_figure({e["name"]: args.out / e["name"] / "train_log.jsonl" for e in entries},
+                         args.out / "study_curves.png", "validation", ("minutes", "questions_seen"))
+    if curves is not None:
+        curves.to_csv(args.out / "study_curves.csv", index=False)
     show = table.drop(columns=["command"])
     study = args.study.relative_to(REPO) if args.study.is_relative_to(REPO) else args.study
     md = ["# QA study on ground-truth states\n",

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from reasoning.curves import learning_curve_table
+from reasoning.curves import runs_figure
 from reasoning.evaluate import seed_cell
 
 FIGURES = "figures/reproduce"  # under docs/
@@ -299,39 +299,9 @@ def _copy(src: Path, docs: Path, name: str) -> str | None:
 
 def qa_curve_figure(runs: pd.DataFrame, path: Path) -> Path | None:
     """Training accuracy per type against questions seen, one line per feature source (seed 0 or the first)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    types = ("descriptive", "explanatory", "predictive", "counterfactual")
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.4), sharey=True)
-    drawn = False
-    for feature, rows in runs.groupby("feature", sort=False):
-        log = Path(rows.iloc[0].run_dir) / "train_log.jsonl"
-        if not log.is_file():
-            continue
-        table = learning_curve_table(log)
-        for ax, t in zip(axes, types):
-            g = table[(table.type == t) & (table.split == "train")]
-            if len(g):
-                ax.plot(g.questions_seen / 1000, g.accuracy, label=feature)
-                drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    for ax, t in zip(axes, types):
-        ax.set_title(f"{t} (training, per question)", fontsize=9)
-        ax.set_xlabel("questions seen (thousands)")
-        ax.set_ylim(0, 100)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("accuracy (%)")
-    axes[-1].legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    logs = {feature: Path(rows.iloc[0].run_dir) / "train_log.jsonl"
+            for feature, rows in runs.groupby("feature", sort=False)}
+    return path if runs_figure(logs, path, "train") is not None else None
 
 
 def _commands(repro, *stages: str) -> list[str]:

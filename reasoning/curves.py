@@ -102,3 +102,36 @@ def plot_learning_curves(log_path: Path, out_png: Path, title: str) -> pd.DataFr
     table.to_csv(Path(out_png).with_suffix(".csv"), index=False)
     signals.to_csv(Path(out_png).with_name(Path(out_png).stem + "_loss.csv"), index=False)
     return table
+
+
+X_AXES = {"questions_seen": ("questions seen (thousands)", 1000), "minutes": ("training minutes", 1)}
+
+
+def runs_figure(logs: dict[str, Path], out_png: Path, split: str, xs: tuple[str, ...] = ("questions_seen",)
+                ) -> pd.DataFrame | None:
+    """Compares runs: one column per question type, one row per x axis (`questions_seen`, `minutes`), one line per
+    run (`logs`: name -> its `train_log.jsonl`; a missing log is left out) of the `split` (train | validation)
+    per-question accuracy. Returns the long table drawn (with a `run` column), or None when nothing was."""
+    tables = [learning_curve_table(log).assign(run=name) for name, log in logs.items() if Path(log).is_file()]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["run", "type", "split"])
+    table = table[table.split == split]
+    if table.empty:
+        return None
+    fig, grid = plt.subplots(len(xs), len(QUESTION_TYPES), figsize=(4 * len(QUESTION_TYPES), 3.2 * len(xs) + 0.2),
+                             sharey=True, squeeze=False)
+    for row, x in zip(grid, xs):
+        label, scale = X_AXES[x]
+        for ax, t in zip(row, QUESTION_TYPES):
+            for name, g in table[table.type == t].groupby("run", sort=False):
+                ax.plot(g[x] / scale, g.accuracy, "-o", ms=3, label=name)
+            ax.set_title(f"{t} ({split}, per question)", fontsize=9)
+            ax.set_xlabel(label)
+            ax.set_ylim(0, 100)
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("accuracy (%)")
+    grid[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return table
