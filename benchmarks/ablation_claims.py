@@ -15,13 +15,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reasoning.claims_page import qa_table, table2_claims  # noqa: E402
+from reasoning.claims_page import oracle_claims, qa_table, table2_claims  # noqa: E402
 
 
 def claims_markdown(runs: pd.DataFrame) -> str:
     rows = set(runs.feature)
     decidable = []
-    for claim in table2_claims(runs):
+    for claim in table2_claims(runs) + oracle_claims(runs):
         a, b = re.match(r"(.+?) - (.+?): ", claim.ours).groups()
         if a in rows and b in rows:
             decidable.append(vars(claim))

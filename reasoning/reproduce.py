@@ -7,9 +7,10 @@ CLEVRER-sim with the CPU-regime presets, resumably and one heavy job at a time:
 - table1: PROVIDE Table 1 (tiny): ARI, F-ARI, MSE at several lengths for IODINE per frame, SEQ-IODINE, PROVIDE;
 - table3: ODDN Table 3 (tiny): decomposition of ODDN against IODINE and PROVIDE, and prediction MSE per step
   against "repeat the last frame";
-- table2: ODDN Table 2 (tiny): QA per type over the slots of every model, ground-truth states (with and
-  without dynamics) and blind, and the rolled-out futures (ODDN's rollout, the simulator's continuation of the
-  states), over seeds, with the QA learning curves;
+- table2: ODDN Table 2 (tiny): QA per type over the slots of every model, ground-truth states and blind, and
+  ODDN's rolled-out future, over seeds, with the QA learning curves;
+- oracle: Table 2's ground-truth state rows (states, states -dyn, the simulator's future) and blind on their own
+  render-free CLEVRER-sim, large enough for the states to beat blind: what the QA stage can learn at all;
 - page: `results.md` (`reasoning.claims_page`) in WORK/results or the folder `--docs` names (`make reproduce`:
   docs/), every table next to the paper's, one line per claim.
 
@@ -46,8 +47,9 @@ logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = REPO / "configs" / "reproduce"
-STAGES = ("data", "balls", "learning", "table1", "table3", "table2", "page")
-TABLES = ("balls", "table1", "table3", "learning", "table2")  # run in this order: the cheapest tables first
+STAGES = ("data", "balls", "oracle", "learning", "table1", "table3", "table2", "page")
+TABLES = ("balls", "oracle", "table1", "table3", "learning", "table2")  # run in this order: the cheapest first
+OWN_DATA = ("balls", "oracle")  # stages that generate their own data set, not WORK/data
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,12 @@ RUNS = (PerceptionRun("iodine", "iodine_cpu", (), "IODINE", "iodine_steps"),
         PerceptionRun("oddn_no_relation", "oddn_cpu", ("oddn.variant=oddn_no_relation",), "ODDN w/o relation",
                       "oddn_steps"),
         PerceptionRun("provide", "provide_cpu", (), "PROVIDE", "provide_steps"))
-TABLE2_SOURCES = ("ODDN", "ODDN -dyn", "ODDN w/o relation", "IODINE", "PROVIDE", "states", "states -dyn", "blind",
-                  "ODDN + rollout", "states + future")
-STATE_ROWS = ("states", "states -dyn", "states + future")  # the rows read from ground-truth state caches
-NEEDS = {"balls": (), "learning": ("iodine", "oddn", "oddn_no_relation", "provide"), "table1": ("iodine", "provide"),
+TABLE2_SOURCES = ("ODDN", "ODDN -dyn", "ODDN w/o relation", "IODINE", "PROVIDE", "states", "blind",
+                  "ODDN + rollout")
+STATE_ROWS = ("states",)  # Table 2's row read from a ground-truth state cache
+ORACLE_SOURCES = ("states", "states -dyn", "states + future", "blind")
+NEEDS = {"balls": (), "oracle": (), "learning": ("iodine", "oddn", "oddn_no_relation", "provide"),
+         "table1": ("iodine", "provide"),
          "table3": ("iodine", "oddn", "oddn_no_relation", "provide"),
          "table2": ("iodine", "oddn", "oddn_no_relation", "provide")}
 
@@ -97,7 +101,7 @@ class ReproducePerceptionConfig:
     extract_stride: int = 0  # slots for QA: 0 = the models' training stride (every 4th frame, ODDN A.2)
     extract_videos: int = 0  # the first N videos of each split get slots (0: all)
     # frames rolled out past the video for the "ODDN + rollout" row, at its training stride (8 x 4 = 32 frames,
-    # SlotFormer's rollout), and as many of the simulator's future frames for "states + future"
+    # SlotFormer's rollout)
     rollout: int = 8
 
     def __post_init__(self):
@@ -111,10 +115,9 @@ class ReproducePerceptionConfig:
 @dataclass
 class ReproduceQAConfig:
     preset: str = "configs/qa/aloe_tiny.yaml"
-    # the ground-truth state rows (states, states -dyn, states + future) train this preset instead ("": `preset`),
-    # with `state_overrides` after `overrides`: their caches know which object each slot is, which the grounded
-    # preset's grounding loss needs. 8,000 steps: where issue 30's study met its predictive and counterfactual
-    # targets (docs/qa.md)
+    # Table 2's ground-truth state row trains this preset instead ("": `preset`), with `state_overrides` after
+    # `overrides`: its cache knows which object each slot is, which the grounded preset's grounding loss needs.
+    # 8,000 steps: the oracle stage's recipe
     state_preset: str = "configs/qa/aloe_cpu_grounded.yaml"
     state_overrides: list[str] = field(default_factory=lambda: ["train.steps=8000"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -160,9 +163,37 @@ class ReproduceBallsConfig:
 
 
 @dataclass
+class ReproduceOracleConfig:
+    """Table 2's ground-truth state rows on a render-free CLEVRER-sim of their own: states need no pixels, so
+    this data set can be five times the perception stages' and hold enough questions for the states to beat the
+    blind model (docs/qa.md: at 400 training videos they do not, at 1,334 they do on three types)."""
+
+    preset: str = "cpu"  # generator preset (configs/data/clevrer_sim_<preset>.yaml) or a YAML path
+    num_videos: int = 2000  # split in the preset's proportions: 1,334 train, 333 validation
+    seed: int = 7
+    workers: int = 2
+    frame_stride: int = 4  # every 4th annotated frame, as the perception models read them
+    future: int = 12  # the simulator's continuation after the video for "states + future" (12 x 4 = 48 frames)
+    qa_preset: str = "configs/qa/aloe_cpu_grounded.yaml"
+    overrides: list[str] = field(default_factory=lambda: ["train.steps=8000"])  # issue 30's recipe (docs/qa.md)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    jobs: int = 2  # QA runs at once, one thread each
+
+    def __post_init__(self):
+        require_min("oracle", self, {"num_videos": 1, "workers": 1, "frame_stride": 1, "future": 1, "jobs": 1})
+        if not (Path(self.qa_preset) if Path(self.qa_preset).is_absolute() else REPO / self.qa_preset).is_file():
+            raise ValueError(f"oracle.qa_preset: {self.qa_preset}: no such file")
+        if bad := [o for o in self.overrides if "=" not in o]:
+            raise ValueError(f"oracle.overrides must be key=value, got {bad}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"oracle.seeds must be distinct seeds, got {self.seeds}")
+
+
+@dataclass
 class ReproduceConfig:
     data: ReproduceDataConfig = field(default_factory=ReproduceDataConfig)
     balls: ReproduceBallsConfig = field(default_factory=ReproduceBallsConfig)
+    oracle: ReproduceOracleConfig = field(default_factory=ReproduceOracleConfig)
     perception: ReproducePerceptionConfig = field(default_factory=ReproducePerceptionConfig)
     qa: ReproduceQAConfig = field(default_factory=ReproduceQAConfig)
 
@@ -365,15 +396,10 @@ class Reproduction:
         states = self.work / "slots" / "states"
         self._run("table2", "extract_states.py", "--data", self.data, "--split", "train,validation", "--out", states,
                   "--frame-stride", stride, "--no-progress")
-        n = self.cfg.perception.rollout
-        rollout = self.slots("oddn", rollout=n)
-        future = self.work / "slots" / "states_future"
-        self._run("table2", "extract_states.py", "--data", self.data, "--split", "train,validation", "--out", future,
-                  "--frame-stride", stride, "--future", n, "--no-progress")
+        rollout = self.slots("oddn", rollout=self.cfg.perception.rollout)
         sources = [f"ODDN={caches['ODDN']}", f"ODDN -dyn={caches['ODDN']}:static",
                    f"ODDN w/o relation={caches['ODDN w/o relation']}", f"IODINE={caches['IODINE']}",
-                   f"PROVIDE={caches['PROVIDE']}", f"states={states}", f"states -dyn={states}:static",
-                   f"ODDN + rollout={rollout}", f"states + future={future}"]
+                   f"PROVIDE={caches['PROVIDE']}", f"states={states}", f"ODDN + rollout={rollout}"]
         q = self.cfg.qa
         preset = Path(q.preset) if Path(q.preset).is_absolute() else REPO / q.preset
         per_row = []
@@ -386,6 +412,36 @@ class Reproduction:
                   "--jobs", q.jobs, *q.overrides)
         return self.work / "table2"
 
+    # -- Table 2's oracle rows ------------------------------------------------------------------------
+    def oracle_done(self) -> bool:
+        """Whether oracle/qa/runs.csv holds every row x seed of this configuration."""
+        runs = self.work / "oracle" / "qa" / "runs.csv"
+        if not runs.is_file():
+            return False
+        have = set(map(tuple, pd.read_csv(runs)[["feature", "seed"]].astype(str).values))
+        return {(f, str(s)) for f in ORACLE_SOURCES for s in self.cfg.oracle.seeds} <= have
+
+    def oracle(self) -> Path:
+        """oracle/qa: states, states -dyn, states + future and blind over seeds, on oracle/data."""
+        o, out = self.cfg.oracle, self.work / "oracle"
+        if self.oracle_done():
+            return out / "qa"
+        data = out / "data"
+        self._run("oracle", "generate_data.py", "--preset", o.preset, "--out", data, "--seed", o.seed,
+                  "--num-videos", o.num_videos, "--workers", o.workers, "--no-render", "--no-questions")
+        if not questions_up_to_date(data, build_question_config("clevrer_sim", o.seed, [])):
+            self._run("oracle", "generate_questions.py", "--data", data, "--seed", o.seed, "--workers", o.workers)
+        states, future = out / "slots" / "states", out / "slots" / "states_future"
+        for cache, extra in ((states, ()), (future, ("--future", o.future))):
+            self._run("oracle", "extract_states.py", "--data", data, "--split", "train,validation", "--out", cache,
+                      "--frame-stride", o.frame_stride, *extra, "--no-progress")
+        preset = Path(o.qa_preset) if Path(o.qa_preset).is_absolute() else REPO / o.qa_preset
+        self._run("oracle", "ablate.py", "--config", preset, "--data", data, "--out", out / "qa",
+                  "--source", f"states={states}", "--source", f"states -dyn={states}:static",
+                  "--source", f"states + future={future}", "--seeds", ",".join(map(str, o.seeds)), "--jobs", o.jobs,
+                  *o.overrides)
+        return out / "qa"
+
     # -- all ------------------------------------------------------------------------------------------
     def run(self, only: str | None = None, docs: Path | None = None) -> dict:
         from reasoning.claims_page import build_page
@@ -393,7 +449,7 @@ class Reproduction:
         self.work.mkdir(parents=True, exist_ok=True)
         save_config(self.cfg, self.work / "reproduce_config.yaml")
         wanted = TABLES if only is None else () if only == "page" else (only,)
-        if wanted:
+        if any(stage not in OWN_DATA for stage in wanted):
             self._timed("data", self.make_data)
         done = {}
         for stage in wanted:

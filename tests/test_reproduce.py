@@ -23,6 +23,10 @@ from reasoning.train import load_qa_run
 def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
     cfg = load_config(ReproduceConfig, PRESETS / "toy.yaml")
     work, docs = tmp_path / "work", tmp_path / "docs"
+    # The oracle stage first, alone: it makes its own render-free data, not the perception stages' WORK/data.
+    reproduce(cfg, work, only="oracle")
+    assert not (work / "data").exists() and not (work / "perception").exists()
+    oracle_runs = (work / "oracle" / "qa" / "runs.csv").read_bytes()
     reproduce(cfg, work, docs=docs)
     for name in ("learning/curves.csv", "learning/learning_curves.png", "table1/table1.csv", "table1/lengths.csv",
                  "table3/decomposition.csv", "table3/prediction.csv", "table2/table2.md", "table2/runs.csv",
@@ -45,28 +49,45 @@ def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
     assert {"ODDN", "ODDN w/o relation", "repeat last frame"} <= set(pd.read_csv(work / "table3" / "prediction.csv"))
     runs = pd.read_csv(work / "table2" / "runs.csv")
     assert runs.feature.unique().tolist() == ["ODDN", "ODDN -dyn", "ODDN w/o relation", "IODINE", "PROVIDE", "states",
-                                              "states -dyn", "ODDN + rollout", "states + future", "blind"]
-    for name, label in (("oddn_rollout", "oddn+rollout"), ("states_future", "states+future")):
-        for split in ("train", "validation"):
-            attrs = read_attrs(work / "slots" / name / f"{split}.h5")
-            assert attrs["model_label"] == label and attrs["observed_frames"] == 16, (name, split)
-            assert attrs["frames_per_video"] == 16 + cfg.perception.rollout
+                                              "ODDN + rollout", "blind"]
+    for split in ("train", "validation"):
+        attrs = read_attrs(work / "slots" / "oddn_rollout" / f"{split}.h5")
+        assert attrs["model_label"] == "oddn+rollout" and attrs["observed_frames"] == 16, split
+        assert attrs["frames_per_video"] == 16 + cfg.perception.rollout
     assert sorted(runs.seed.unique()) == cfg.qa.seeds
-    # the ground-truth state rows train the grounded preset with its own overrides; the others the shared one
-    for row, folder in (("states", "states"), ("states -dyn", "states_-dyn"), ("states + future", "states___future"),
-                        ("ODDN", "ODDN"), ("blind", "blind")):
-        _, qa_cfg, *_ = load_qa_run(work / "table2" / folder / f"seed_{cfg.qa.seeds[0]}")
-        grounded = row.startswith("states")
+    # the ground-truth state row trains the grounded preset with its own overrides; the others the shared one
+    for row in ("states", "ODDN", "blind"):
+        _, qa_cfg, *_ = load_qa_run(work / "table2" / row / f"seed_{cfg.qa.seeds[0]}")
+        grounded = row == "states"
         assert qa_cfg.aloe.pair_head == grounded and (qa_cfg.aloe.mention_weight > 0) == grounded, row
         assert qa_cfg.train.steps == (3 if grounded else 2) and qa_cfg.aloe.d_model == 16, row
+    # The oracle rows: states, states -dyn, the simulator's future and blind, over the oracle's seeds, on its own
+    # render-free data (no pixels), with the oracle's preset and overrides; the full run kept what it had trained.
+    o = cfg.oracle
+    assert (work / "oracle" / "qa" / "runs.csv").read_bytes() == oracle_runs
+    oracle = pd.read_csv(work / "oracle" / "qa" / "runs.csv")
+    assert oracle.feature.unique().tolist() == ["states", "states -dyn", "states + future", "blind"]
+    assert sorted(oracle.seed.unique()) == o.seeds
+    assert not list((work / "oracle" / "data").glob("**/*.mp4"))
+    assert len(list((work / "oracle" / "data").glob("annotations/**/*.json"))) == o.num_videos
+    for split in ("train", "validation"):
+        attrs = read_attrs(work / "oracle" / "slots" / "states_future" / f"{split}.h5")
+        assert attrs["model_label"] == "states+future" and attrs["frame_stride"] == o.frame_stride, split
+        assert attrs["frames_per_video"] == attrs["observed_frames"] + o.future, split
+    for folder in ("states", "states_-dyn", "states___future", "blind"):
+        _, qa_cfg, *_ = load_qa_run(work / "oracle" / "qa" / folder / f"seed_{o.seeds[0]}")
+        assert qa_cfg.aloe.pair_head == (folder != "blind"), folder  # the grounded preset; blind has no objects
+        assert qa_cfg.train.steps == 2 and qa_cfg.aloe.d_model == 16, folder
     page = (docs / "results.md").read_text()
     for section in ("## The claims", "## Wall time per stage", "## Perception learning curves", "## Table 1 (PROVIDE)",
                     "## Table 1 (PROVIDE) on binary Bouncing Balls", "0.4063", "PROVIDE keeps each object",
                     "## Table 3 (ODDN)", "## Table 2 (ODDN)", "python scripts/train_perception.py",
-                    "python scripts/ablate.py", "95.8", "0.9312"):
+                    "python scripts/ablate.py", "95.8", "0.9312", "## Table 2's oracle rows",
+                    "| Ground-truth states beat the blind model", "| The simulator's future helps predictive",
+                    "--future 2", "--no-render"):
         assert section in page, section
     for fig in ("perception_learning_curves.png", "video_decomposition.png", "balls_decomposition.png",
-                "prediction_mse.png", "table2.png",
+                "prediction_mse.png", "table2.png", "oracle_table2.png", "oracle_qa_learning_curves.png",
                 "qa_learning_curves.png", "decomposition_oddn.png"):
         assert (docs / "figures" / "reproduce" / fig).is_file(), fig
         assert f"figures/reproduce/{fig}" in page, fig
