@@ -447,8 +447,8 @@ def build_page(repro, docs: Path) -> Path:
         md += [f"## {title}\n",
                f"The ground-truth state rows on render-free CLEVRER-sim of their own ({o.num_videos} videos, seed "
                f"{o.seed}, every {o.frame_stride}th frame; `states + future` adds the simulator's next {o.future} "
-               f"frames), where the perception stages' {repro.cfg.data.preset} data is too small for even the states "
-               f"to beat the blind model. Validation accuracy per question (%), mean ± std over the QA model's seeds "
+               f"frames). They need no pixels, so their data can hold more questions than the rendered videos of the "
+               f"perception stages. Validation accuracy per question (%), mean ± std over the QA model's seeds "
                f"[95 % t-interval of the mean]:\n",
                qa_table(oracle).to_markdown(index=False), ""]
         md += [f"![oracle rows]({fig})\n"] if fig else []
