@@ -436,3 +436,26 @@ def test_capacity_study_runs_fill_their_minutes_at_the_calibrated_rate(tmp_path,
     assert calib[calib.index("--out") + 1] == str(tmp_path / "runs" / "big.calibration")
     assert "aloe.layers=12" in calib and "train.steps=300" in calib
     assert qa_study.budget_steps(entry, cmd, tmp_path / "runs") == got and len(calls) == 1
+
+
+def test_question_templates_group_questions_by_their_words_without_attributes():
+    """benchmarks/bench_question_templates.py: colour, material and shape words (plurals too) become C, M and S,
+    other words stay; the table counts each template's questions and wrong answers within its type."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_question_templates import question_template, template_table
+
+    assert question_template("How many red rubber cubes enter the scene?") == "How many C M S enter the scene?"
+    assert question_template("Are there any gray cylinders that exit?") == "Are there any C S that exit?"
+    assert question_template("What color is the sphere that is metallic?") == "What color is the S that is metallic?"
+    texts = {(0, 0): "How many collisions happen?", (1, 0): "How many collisions happen?",
+             (1, 1): "What shape is the red object?", (2, 0): "What shape is the blue object?",
+             (2, 1): "Which of the following is responsible for the cyan object's exit?"}
+    per_question = pd.DataFrame({"scene_index": [0, 1, 1, 2, 2], "question_id": [0, 0, 1, 0, 1],
+                                 "question_type": ["descriptive"] * 4 + ["explanatory"],
+                                 "correct": [False, False, True, False, True]})
+    t = template_table(per_question, texts).set_index("template")
+    assert t.loc["How many collisions happen?", ["questions", "wrong"]].tolist() == [2, 2]
+    assert t.loc["What shape is the C object?", "per_question"] == 50.0
+    assert t.loc["How many collisions happen?", "share_of_type_wrong"] == pytest.approx(200 / 3)
+    assert t.loc["Which of the following is responsible for the C object's exit?", "share_of_type_wrong"] == 0.0
+    assert t.index[0] == "How many collisions happen?"  # the most wrong questions first
