@@ -165,7 +165,7 @@ class ReproduceBallsConfig:
 @dataclass
 class ReproduceOracleConfig:
     """Table 2's ground-truth state rows on a render-free CLEVRER-sim of their own: states need no pixels, so
-    this data set can be five times the perception stages' and hold enough questions for the states to beat the
+    this data set can be over three times the perception stages' and hold enough questions for the states to beat the
     blind model (docs/qa.md: at 400 training videos they do not, at 1,334 they do on three types)."""
 
     preset: str = "cpu"  # generator preset (configs/data/clevrer_sim_<preset>.yaml) or a YAML path
