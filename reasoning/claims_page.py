@@ -310,6 +310,17 @@ def qa_curve_figure(runs: pd.DataFrame, path: Path) -> Path | None:
     return path if runs_figure(logs, path, "train") is not None else None
 
 
+def _qa_figures(runs: pd.DataFrame, chart: Path, docs: Path, prefix: str, label: str) -> list[str]:
+    """The page lines of an ablation's figures: its bar chart (`chart`, copied to docs as `<prefix>table2.png`) and
+    the training curves of its sources (`<prefix>qa_learning_curves.png`)."""
+    fig = _copy(chart, docs, f"{prefix}table2.png")
+    md = [f"![{label}]({fig})\n"] if fig else []
+    if qa_curve_figure(runs, docs / FIGURES / f"{prefix}qa_learning_curves.png") is not None:
+        md += ["QA learning curves (training accuracy per question against questions seen, first seed):\n",
+               f"![{label}: QA learning curves]({FIGURES}/{prefix}qa_learning_curves.png)\n"]
+    return md
+
+
 def _commands(repro, *stages: str) -> list[str]:
     cmds = [c for st in stages for c in repro.commands.get(st, [])]
     return ["Commands (as the reproduction ran them):\n", "```bash\n" + "\n".join(cmds) + "\n```\n"] if cmds else []
@@ -422,8 +433,6 @@ def build_page(repro, docs: Path) -> Path:
         md += _missing("Table 3 (ODDN): decomposition and prediction", "table3")
 
     if runs is not None:
-        fig = _copy(work / "table2" / "table2.png", docs, "table2.png")
-        curves_png = qa_curve_figure(runs, docs / FIGURES / "qa_learning_curves.png")
         md += ["## Table 2 (ODDN): QA accuracy per feature source\n",
                f"Validation accuracy per question (%), mean ± std over seeds [95 % t-interval of the mean]; each run's "
                f"own binomial intervals are in its `accuracy.md` (`{work / 'table2'}/<source>/seed_<s>/eval/`). "
@@ -431,10 +440,7 @@ def build_page(repro, docs: Path) -> Path:
                "the intervals do not cover the perception model's own seed.\n",
                qa_table(runs).to_markdown(index=False), "", "ODDN's Table 2 on CLEVRER (ALOE without "
                "self-supervision):\n", PAPER_TABLE2.to_markdown(index=False), ""]
-        md += [f"![Table 2]({fig})\n"] if fig else []
-        if curves_png is not None:
-            md += ["QA learning curves (training accuracy per question against questions seen, first seed):\n",
-                   f"![QA learning curves]({FIGURES}/qa_learning_curves.png)\n"]
+        md += _qa_figures(runs, work / "table2" / "table2.png", docs, "", "Table 2")
         md += _commands(repro, "table2")
     else:
         md += _missing("Table 2 (ODDN): QA accuracy per feature source", "table2")
@@ -442,8 +448,6 @@ def build_page(repro, docs: Path) -> Path:
     title = "Table 2's oracle rows: ground-truth states on data where they can be learned"
     if oracle is not None:
         o = repro.cfg.oracle
-        fig = _copy(work / "oracle" / "qa" / "table2.png", docs, "oracle_table2.png")
-        curves_png = qa_curve_figure(oracle, docs / FIGURES / "oracle_qa_learning_curves.png")
         md += [f"## {title}\n",
                f"The ground-truth state rows on render-free CLEVRER-sim of their own ({o.num_videos} videos, seed "
                f"{o.seed}, every {o.frame_stride}th frame; `states + future` adds the simulator's next {o.future} "
@@ -451,10 +455,7 @@ def build_page(repro, docs: Path) -> Path:
                f"perception stages. Validation accuracy per question (%), mean ± std over the QA model's seeds "
                f"[95 % t-interval of the mean]:\n",
                qa_table(oracle).to_markdown(index=False), ""]
-        md += [f"![oracle rows]({fig})\n"] if fig else []
-        if curves_png is not None:
-            md += ["QA learning curves (training accuracy per question against questions seen, first seed):\n",
-                   f"![oracle QA learning curves]({FIGURES}/oracle_qa_learning_curves.png)\n"]
+        md += _qa_figures(oracle, work / "oracle" / "qa" / "table2.png", docs, "oracle_", "Table 2's oracle rows")
         md += _commands(repro, "oracle")
     else:
         md += _missing(title, "oracle")

@@ -52,6 +52,11 @@ TABLES = ("balls", "oracle", "table1", "table3", "learning", "table2")  # run in
 OWN_DATA = ("balls", "oracle")  # stages that generate their own data set, not WORK/data
 
 
+def repo_path(path: str) -> Path:
+    """A preset path as configured: absolute, or relative to the repository."""
+    return Path(path) if Path(path).is_absolute() else REPO / path
+
+
 @dataclass(frozen=True)
 class PerceptionRun:
     """One perception model of the reproduction: its folder name, preset, extra overrides and row label."""
@@ -128,7 +133,7 @@ class ReproduceQAConfig:
         require_min("qa", self, {"jobs": 1})
         for name in ("preset", "state_preset"):
             path = getattr(self, name)
-            if path and not (Path(path) if Path(path).is_absolute() else REPO / path).is_file():
+            if path and not repo_path(path).is_file():
                 raise ValueError(f"qa.{name}: {path}: no such file")
         if bad := [o for o in self.state_overrides if "=" not in o]:
             raise ValueError(f"qa.state_overrides must be key=value, got {bad}")
@@ -154,7 +159,7 @@ class ReproduceBallsConfig:
         require_min("balls", self, {"num_videos": 0})
         for name in ("iodine_preset", "provide_preset"):
             path = getattr(self, name)
-            if not (Path(path) if Path(path).is_absolute() else REPO / path).is_file():
+            if not repo_path(path).is_file():
                 raise ValueError(f"balls.{name}: {path}: no such file")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"balls.seeds must be distinct seeds, got {self.seeds}")
@@ -181,7 +186,7 @@ class ReproduceOracleConfig:
 
     def __post_init__(self):
         require_min("oracle", self, {"num_videos": 1, "workers": 1, "frame_stride": 1, "future": 1, "jobs": 1})
-        if not (Path(self.qa_preset) if Path(self.qa_preset).is_absolute() else REPO / self.qa_preset).is_file():
+        if not repo_path(self.qa_preset).is_file():
             raise ValueError(f"oracle.qa_preset: {self.qa_preset}: no such file")
         if bad := [o for o in self.overrides if "=" not in o]:
             raise ValueError(f"oracle.overrides must be key=value, got {bad}")
@@ -196,6 +201,14 @@ class ReproduceConfig:
     oracle: ReproduceOracleConfig = field(default_factory=ReproduceOracleConfig)
     perception: ReproducePerceptionConfig = field(default_factory=ReproducePerceptionConfig)
     qa: ReproduceQAConfig = field(default_factory=ReproduceQAConfig)
+
+
+def ablation_done(runs: Path, sources: tuple[str, ...], seeds: list[int]) -> bool:
+    """Whether an ablation's runs.csv holds every source x seed."""
+    if not runs.is_file():
+        return False
+    have = set(map(tuple, pd.read_csv(runs)[["feature", "seed"]].astype(str).values))
+    return {(f, str(s)) for f in sources for s in seeds} <= have
 
 
 class StageClock:
@@ -380,16 +393,8 @@ class Reproduction:
                       *(("--rollout", rollout) if rollout else ()))
         return out
 
-    def table2_done(self) -> bool:
-        """Whether table2/runs.csv holds every source x seed of this configuration."""
-        runs = self.work / "table2" / "runs.csv"
-        if not runs.is_file():
-            return False
-        have = set(map(tuple, pd.read_csv(runs)[["feature", "seed"]].astype(str).values))
-        return {(f, str(s)) for f in TABLE2_SOURCES for s in self.cfg.qa.seeds} <= have
-
     def table2(self) -> Path:
-        if self.table2_done():
+        if ablation_done(self.work / "table2" / "runs.csv", TABLE2_SOURCES, self.cfg.qa.seeds):
             return self.work / "table2"
         caches = {r.label: self.slots(r.name) for r in RUNS}
         stride = int(read_attrs(caches["ODDN"] / "train.h5")["frame_stride"])
@@ -401,10 +406,10 @@ class Reproduction:
                    f"ODDN w/o relation={caches['ODDN w/o relation']}", f"IODINE={caches['IODINE']}",
                    f"PROVIDE={caches['PROVIDE']}", f"states={states}", f"ODDN + rollout={rollout}"]
         q = self.cfg.qa
-        preset = Path(q.preset) if Path(q.preset).is_absolute() else REPO / q.preset
+        preset = repo_path(q.preset)
         per_row = []
         if q.state_preset:
-            state_preset = Path(q.state_preset) if Path(q.state_preset).is_absolute() else REPO / q.state_preset
+            state_preset = repo_path(q.state_preset)
             per_row = [a for label in STATE_ROWS
                        for a in ("--preset", " ".join([f"{label}={state_preset}", *q.state_overrides]))]
         self._run("table2", "ablate.py", "--config", preset, "--data", self.data, "--out", self.work / "table2",
@@ -413,18 +418,10 @@ class Reproduction:
         return self.work / "table2"
 
     # -- Table 2's oracle rows ------------------------------------------------------------------------
-    def oracle_done(self) -> bool:
-        """Whether oracle/qa/runs.csv holds every row x seed of this configuration."""
-        runs = self.work / "oracle" / "qa" / "runs.csv"
-        if not runs.is_file():
-            return False
-        have = set(map(tuple, pd.read_csv(runs)[["feature", "seed"]].astype(str).values))
-        return {(f, str(s)) for f in ORACLE_SOURCES for s in self.cfg.oracle.seeds} <= have
-
     def oracle(self) -> Path:
         """oracle/qa: states, states -dyn, states + future and blind over seeds, on oracle/data."""
         o, out = self.cfg.oracle, self.work / "oracle"
-        if self.oracle_done():
+        if ablation_done(out / "qa" / "runs.csv", ORACLE_SOURCES, o.seeds):
             return out / "qa"
         data = out / "data"
         self._run("oracle", "generate_data.py", "--preset", o.preset, "--out", data, "--seed", o.seed,
@@ -435,8 +432,7 @@ class Reproduction:
         for cache, extra in ((states, ()), (future, ("--future", o.future))):
             self._run("oracle", "extract_states.py", "--data", data, "--split", "train,validation", "--out", cache,
                       "--frame-stride", o.frame_stride, *extra, "--no-progress")
-        preset = Path(o.qa_preset) if Path(o.qa_preset).is_absolute() else REPO / o.qa_preset
-        self._run("oracle", "ablate.py", "--config", preset, "--data", data, "--out", out / "qa",
+        self._run("oracle", "ablate.py", "--config", repo_path(o.qa_preset), "--data", data, "--out", out / "qa",
                   "--source", f"states={states}", "--source", f"states -dyn={states}:static",
                   "--source", f"states + future={future}", "--seeds", ",".join(map(str, o.seeds)), "--jobs", o.jobs,
                   *o.overrides)
