@@ -47,7 +47,8 @@ class FeatureSource:
 
     def overrides(self) -> list[str]:
         if self.slots is None:  # no object tokens: the heads that read them are off
-            return ["aloe.blind=true", "aloe.pair_head=false", "aloe.select_head=false", "aloe.mention_weight=0"]
+            return ["aloe.blind=true", "aloe.pair_head=false", "aloe.select_head=false", "aloe.collision_head=false",
+                    "aloe.mention_weight=0"]
         return [f"data.drop_dynamics={str(self.static_only).lower()}"]
 
     def dim(self) -> int | str:

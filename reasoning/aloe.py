@@ -15,7 +15,9 @@ Heads on CLS: 128 -> 22 answer classes (descriptive), 128 -> 1 (one multiple-cho
 and choice are one sequence, one pass per choice). Optional (object tracks): a mention head on each object
 token (is it named by the pass's choice, or selected by a descriptive question?); a pair head, the
 mention-weighted mean of an MLP of every slot pair's two tracks, read by the choice head beside CLS; a select
-head, the mention-weighted mean of an MLP of each track and the soft count, read by the answer head beside CLS.
+head, the mention-weighted mean of an MLP of each track and the soft count, read by the answer head beside CLS;
+(relation tokens) a collision head, a logit per pair token, whose probabilities summed over the pairs seen (a soft
+count of the collisions the question rests on) the answer head also reads.
 Optional: object shuffling and the masked-slot self-supervised loss (one slot per frame replaced by a mask
 token, its features regressed).
 
@@ -43,6 +45,7 @@ class AloeOutput:
     mask_loss: torch.Tensor  # scalar; 0 unless the masked-slot loss is on (training)
     approach_loss: torch.Tensor  # scalar; 0 unless closest-approach targets were given (reasoning/approach.py)
     mention_loss: torch.Tensor  # scalar; 0 unless mention targets were given (aloe.mention_weight)
+    collision_loss: torch.Tensor  # scalar; 0 unless collision targets were given (aloe.collision_head)
 
 
 def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
@@ -87,6 +90,8 @@ class Aloe(nn.Module):
         self.pair_in = _mlp(2 * num_frames * (slot_dim + 1), 2 * d, d) if self.pair_head else None
         # the select head: a track -> MLP -> d, mention-weighted mean ++ the soft count
         self.select_in = _mlp(num_frames * (slot_dim + 1), 2 * d, d) if self.select_head else None
+        # the collision head: a pair token's output -> MLP -> one logit
+        self.collision_in = _mlp(d, cfg.head_hidden, 1) if cfg.collision_head and self.relations else None
         self.cls = nn.Parameter(torch.zeros(1, 1, d))
         if cfg.positions == "joint":
             self.pos = nn.Parameter(torch.randn(1, 1 + n_visual + n_pairs + text_len, d) * 0.02)
@@ -99,7 +104,8 @@ class Aloe(nn.Module):
                 self.pair_pos = nn.Parameter(torch.randn(1, 1, d) * 0.02)  # one for every pair: no pair identity
         # nn.TransformerEncoder's pre-LN function and parameter names, one fused attention call per layer
         self.encoder = Encoder(d, cfg.heads, cfg.ffn, cfg.dropout, cfg.layers)
-        self.answer_head = _mlp(2 * d + 1 if self.select_head else d, cfg.head_hidden, num_answers)  # CLS (++ selected)
+        answer_in = d + (d + 1 if self.select_head else 0) + (1 if self.collision_in is not None else 0)
+        self.answer_head = _mlp(answer_in, cfg.head_hidden, num_answers)  # CLS (++ selected) (++ collision count)
         self.choice_head = _mlp(2 * d if self.pair_head else d, cfg.head_hidden, 1)  # CLS (++ the named pair)
 
     def set_input_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -183,12 +189,14 @@ class Aloe(nn.Module):
 
     def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor,
                 presence: torch.Tensor | None = None, approach: torch.Tensor | None = None,
-                mention: torch.Tensor | None = None) -> AloeOutput:
+                mention: torch.Tensor | None = None, collision: torch.Tensor | None = None) -> AloeOutput:
         """slots [N, F, K, D] (ignored when blind); text [N, L] token ids (0 = padding);
         segment [N, L] 0 for question tokens of a multiple-choice pass, 1 otherwise;
         presence [N, F, K] bool (None: every slot present; ignored unless `use_presence`);
         approach [N, P] closest approach of each slot pair (NaN: unknown), regressed from the relation tokens;
-        mention [N, K] 1/0 whether the pass's choice names each slot's object (NaN: unknown), from the track tokens."""
+        mention [N, K] 1/0 whether the pass's choice names each slot's object (NaN: unknown), from the track tokens;
+        collision [N, P] 1/0 whether the question rests on each slot pair's collision (NaN: unknown), from the
+        relation tokens."""
         n, length = text.shape
         if length != self.text_len:
             raise ValueError(f"text has {length} tokens, the model was built for {self.text_len}")
@@ -225,7 +233,7 @@ class Aloe(nn.Module):
         x = torch.cat(tokens, 1) + self._positions()  # [N, S, d], S = 1 + F*K + L
         pad = torch.cat(pad, 1)  # [N, S] True = ignored
         keep = None
-        if self.trim and masked is None and approach is None and mention is None:
+        if self.trim and masked is None and approach is None and mention is None and collision is None:
             keep = ~pad.all(0)  # [S] columns some pass attends to (CLS is always kept)
             if bool(keep.all()):
                 keep = None
@@ -245,13 +253,12 @@ class Aloe(nn.Module):
                              else pred.sum() * 0.0)
         mention_loss = words.new_zeros(())
         logits = None
+        full = h
+        if keep is not None and (self.mention_head is not None or self.collision_in is not None):
+            full = h.new_zeros(n, keep.shape[0], h.shape[-1])  # trimmed: the kept columns back in place (a dropped
+            full[:, keep] = h  # slot or pair is absent everywhere)
         if self.mention_head is not None and (mention is not None or self.pair_head or self.select_head):
-            objects = h[:, 1:1 + self.num_slots]  # [N, K, d]
-            if keep is not None:  # trimmed: put the kept columns back in place (a dropped slot is absent everywhere)
-                full = h.new_zeros(n, keep.shape[0], h.shape[-1])
-                full[:, keep] = h
-                objects = full[:, 1:1 + self.num_slots]
-            logits = self.mention_head(objects).squeeze(-1).float()  # [N, K]
+            logits = self.mention_head(full[:, 1:1 + self.num_slots]).squeeze(-1).float()  # [N, K]
         if mention is not None and logits is not None:
             known = torch.isfinite(mention) & presence.flatten(1)[:, :self.num_slots]  # present slots only
             mention_loss = (F.binary_cross_entropy_with_logits(logits[known], mention[known].float()) if known.any()
@@ -263,6 +270,17 @@ class Aloe(nn.Module):
         if self.select_head:
             picked = self.selected(slots, slot_presence, logits).to(cls.dtype)  # [N, d + 1]
             answer_in = torch.cat([cls, picked], -1)  # [N, 2d + 1]
+        collision_loss = words.new_zeros(())
+        if self.collision_in is not None:
+            k, p = self.num_slots, self.pair_index.shape[1]
+            pair_logits = self.collision_in(full[:, 1 + k:1 + k + p]).squeeze(-1).float()  # [N, P]
+            pair_seen = presence.flatten(1)[:, k:k + p]  # [N, P] both objects seen
+            count = (torch.sigmoid(pair_logits) * pair_seen).sum(1, keepdim=True)  # [N, 1]
+            answer_in = torch.cat([answer_in, count.to(cls.dtype)], -1)  # [N, ... + 1]
+            if collision is not None:
+                known = torch.isfinite(collision) & pair_seen
+                collision_loss = (F.binary_cross_entropy_with_logits(pair_logits[known], collision[known].float())
+                                  if known.any() else pair_logits.sum() * 0.0)
         return AloeOutput(answer_logits=self.answer_head(answer_in),
                           choice_logits=self.choice_head(choice_in).squeeze(-1), mask_loss=mask_loss,
-                          approach_loss=approach_loss, mention_loss=mention_loss)
+                          approach_loss=approach_loss, mention_loss=mention_loss, collision_loss=collision_loss)

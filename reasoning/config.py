@@ -63,6 +63,12 @@ class AloeConfig:
     # MLP of each standardised track, weighted by its probability, and the sum of the probabilities (a soft count).
     # With aloe.mention_weight the grounding loss also covers descriptive passes, their target those objects
     select_head: bool = False
+    # relation tokens: the descriptive head also reads a soft count of the collisions the question rests on: a logit
+    # per relation token (did this pair collide, among the collisions the question counts, tests or orders?), summed
+    # as probabilities over the pairs seen. With aloe.mention_weight its targets are the collisions the question's
+    # program leaves before its last operator (reasoning.mention_oracle.question_collision_pairs), with that weight
+    # (issue 30: counting collisions from object tokens stays near 46 %, off by one)
+    collision_head: bool = False
 
     def __post_init__(self):
         require_min("aloe", self, {"d_model": 1, "layers": 1, "heads": 1, "ffn": 1, "text_embed": 1, "head_hidden": 1,
@@ -87,6 +93,8 @@ class AloeConfig:
         for head in ("pair_head", "select_head"):
             if getattr(self, head) and (self.visual_tokens != "object_track" or self.blind):
                 raise ValueError(f"aloe.{head} needs aloe.visual_tokens=object_track (one token per object), not blind")
+        if self.collision_head and (self.relation_tokens == "none" or self.blind):
+            raise ValueError("aloe.collision_head needs aloe.relation_tokens (track or frames), not blind")
         if self.relation_tokens != "none" and self.visual_tokens != "object_track":
             raise ValueError("aloe.relation_tokens needs aloe.visual_tokens=object_track")
         if self.visual_tokens == "object_track" and self.mask_slot_weight > 0:

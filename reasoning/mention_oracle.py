@@ -6,7 +6,9 @@ itself: what it then reaches is what binding the text to the objects costs. It r
 that are the annotation's objects in order (ground-truth states) or slot tracks paired with the annotated objects
 at extraction (a perception cache made with `--ground`, `slot_maps`); it is a probe, never a feature source.
 The same mentions, and for descriptive questions the objects their answer rests on (`question_selections`), are
-the training-time targets of the grounding loss (`aloe.mention_weight`); evaluation never reads them.
+the training-time targets of the grounding loss (`aloe.mention_weight`), and the collisions a descriptive question
+rests on (`question_collision_pairs`) the targets of the collision head (`aloe.collision_head`); evaluation never
+reads them.
 """
 from __future__ import annotations
 
@@ -61,6 +63,18 @@ def choice_mentions(layout: ClevrerLayout, split: str, scenes: list[SceneQuestio
     return out
 
 
+def _descriptive_values(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions], slot_maps: SlotMaps | None):
+    """Per descriptive question: ((scene, question id), the value its program leaves before the last operator (None
+    where a module fails on the scene's facts), object id -> slot index)."""
+    for s, descriptive, slot, executor in _scene_executors(layout, split, scenes, False, slot_maps):
+        for q in descriptive:
+            try:
+                value = executor.evaluate(q.program[:-1], f"scene {s.scene_index} question {q.question_id}")
+            except (DataError, ValueError):  # a module that fails on these facts (ProgramError)
+                value = None
+            yield (s.scene_index, q.question_id), value, slot
+
+
 def question_selections(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions],
                         slot_maps: SlotMaps | None = None) -> dict[tuple[int, int], tuple[int, ...]]:
     """(scene, question id) -> slot indices of the objects a descriptive question's answer rests on: the value its
@@ -69,19 +83,37 @@ def question_selections(layout: ClevrerLayout, split: str, scenes: list[SceneQue
     program cannot be evaluated on the scene's facts are left out."""
     out = {}
     unresolved = 0
-    for s, descriptive, slot, executor in _scene_executors(layout, split, scenes, False, slot_maps):
-        for q in descriptive:
-            try:
-                value = executor.evaluate(q.program[:-1], f"scene {s.scene_index} question {q.question_id}")
-            except (DataError, ValueError):  # a module that fails on these facts (ProgramError)
-                value = None
-            ids = _object_ids(value)
-            if ids is None or any(o not in slot for o in ids):
-                unresolved += 1
-                continue
-            out[(s.scene_index, q.question_id)] = tuple(sorted({slot[o] for o in ids}))
+    for key, value, slot in _descriptive_values(layout, split, scenes, slot_maps):
+        ids = _object_ids(value)
+        if ids is None or any(o not in slot for o in ids):
+            unresolved += 1
+            continue
+        out[key] = tuple(sorted({slot[o] for o in ids}))
     if unresolved:
         logger.info("question selections: %d descriptive questions select nothing it can place", unresolved)
+    return out
+
+
+def question_collision_pairs(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions],
+                             slot_maps: SlotMaps | None = None) -> dict[tuple[int, int], tuple[tuple[int, int], ...]]:
+    """(scene, question id) -> the slot pairs (a < b) of the collisions a descriptive question's answer rests on,
+    for the questions whose program leaves events before its last operator (the collisions counted, tested for
+    existence or ordered); () where those events hold no collision. A pair that collides twice is listed once.
+    Questions about objects, or with a collision between objects no slot holds, are left out."""
+    out = {}
+    unresolved = 0
+    for key, value, slot in _descriptive_values(layout, split, scenes, slot_maps):
+        if isinstance(value, Event):
+            value = Events((value,))
+        if not isinstance(value, Events):
+            continue
+        pairs = [e.objects for e in value if e.kind == "collision"]
+        if any(o not in slot for pair in pairs for o in pair):
+            unresolved += 1
+            continue
+        out[key] = tuple(sorted({tuple(sorted((slot[a], slot[b]))) for a, b in pairs}))
+    if unresolved:
+        logger.info("collision pairs: %d descriptive questions rest on a collision no slot holds", unresolved)
     return out
 
 

@@ -31,7 +31,7 @@ class QuestionSet(Dataset):
 
     def __init__(self, scenes: list[SceneQuestions], tokenizer: QuestionTokenizer, slots: SlotFrames | None,
                  source: str = "<questions>", mentions: dict | None = None, mentioned_first: bool = False,
-                 selections: dict | None = None):
+                 selections: dict | None = None, collision_pairs: dict | None = None):
         self.slots = slots
         self.skipped = SkipReport()
         self.items = []
@@ -49,6 +49,8 @@ class QuestionSet(Dataset):
                     item["mentioned_first"] = mentioned_first
                 if selections is not None and not q.is_multiple_choice:  # reasoning.mention_oracle
                     item["selected"] = selections.get((s.scene_index, q.question_id))  # None: unknown
+                if collision_pairs is not None and not q.is_multiple_choice:  # reasoning.mention_oracle
+                    item["collision_pairs"] = collision_pairs.get((s.scene_index, q.question_id))  # None: unknown
                 self.items.append(item)
         if self.skipped:
             logger.warning("%s: %s", source, self.skipped.summary())
@@ -98,12 +100,15 @@ class Passes:
     keys: list  # per pass: (scene_index, question_id, choice_id or None)
     # [N, K] 1 where the pass's choice names the slot's object (descriptive: the question selects it), NaN: unknown
     mention: torch.Tensor | None = None
+    # [N, P] (P = K(K-1)/2 slot pairs a < b, row-major) 1 where a descriptive question rests on the pair's collision,
+    # NaN: unknown (every multiple-choice pass)
+    collision: torch.Tensor | None = None
 
     def to(self, device) -> "Passes":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Passes(move(self.slots), move(self.presence), move(self.text), move(self.segment), move(self.is_choice),
                       move(self.answer), move(self.label), move(self.question), move(self.qtype), self.keys,
-                      move(self.mention))
+                      move(self.mention), move(self.collision))
 
 
 def _presence(item: dict) -> torch.Tensor:
@@ -124,6 +129,7 @@ def _mentioned_first(slots: torch.Tensor, presence: torch.Tensor, mentioned: tup
 def collate(items: list[dict]) -> Passes:
     slots, presence, text, segment, is_choice, answer, label, question, qtype, keys = ([] for _ in range(10))
     named = []  # per pass: slot indices its choice names, None where unknown
+    collided = []  # per pass: the slot pairs its descriptive question's collisions are between, None where unknown
     for qi, it in enumerate(items):
         q = it["question"]  # [Lq]
         lc = it["choices"].shape[1]
@@ -137,6 +143,7 @@ def collate(items: list[dict]) -> Passes:
             qtype.append(it["type"])
             keys.append((it["scene_index"], it["question_id"], None))
             named.append(None if it.get("selected") is None else tuple(it["selected"]))  # () names no object
+            collided.append(it.get("collision_pairs"))
             if "slots" in it:
                 slots.append(it["slots"])
                 presence.append(_presence(it))
@@ -159,14 +166,24 @@ def collate(items: list[dict]) -> Passes:
                 slots.append(x)
                 presence.append(m)
             named.append(these if these else None)
-    mention = None
+            collided.append(None)
+    mention = collision = None
     if slots and any(n is not None for n in named):
         mention = torch.full((len(named), slots[0].shape[1]), float("nan"))  # [N, K]
         for j, n in enumerate(named):
             if n is not None:
                 mention[j] = 0.0
                 mention[j, list(n)] = 1.0
-    return Passes(mention=mention, slots=torch.stack(slots) if slots else None,
+    if slots and any(c is not None for c in collided):
+        k = slots[0].shape[1]
+        first, second = torch.triu_indices(k, k, 1).tolist()
+        pair = {(a, b): i for i, (a, b) in enumerate(zip(first, second))}
+        collision = torch.full((len(collided), len(pair)), float("nan"))  # [N, P]
+        for j, c in enumerate(collided):
+            if c is not None:
+                collision[j] = 0.0
+                collision[j, [pair[ab] for ab in c]] = 1.0
+    return Passes(mention=mention, collision=collision, slots=torch.stack(slots) if slots else None,
                   presence=torch.stack(presence) if presence else None,
                   text=torch.stack(text), segment=torch.stack(segment),
                   is_choice=torch.tensor(is_choice), answer=torch.tensor(answer), label=torch.tensor(label),

@@ -47,7 +47,7 @@ from reasoning.approach import motion_columns, pair_closest_approach
 from reasoning.config import QAConfig
 from reasoning.curves import plot_learning_curves
 from reasoning.evaluate import predict, summary_row, write_eval
-from reasoning.mention_oracle import choice_mentions, question_selections
+from reasoning.mention_oracle import choice_mentions, question_collision_pairs, question_selections
 from reasoning.qa_dataset import Passes, QuestionSet, collate
 from reasoning.tokenizer import QuestionTokenizer
 
@@ -220,15 +220,18 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
                               "aloe.visual_tokens=frame_slot")
         if cfg.data.preload:
             slots.preload()
-    mentions = selections = None
+    mentions = selections = collision_pairs = None
     # the grounding loss trains on the training split only; the oracle places the named objects at evaluation too
     if cfg.data.mention_oracle or (cfg.aloe.mention_weight > 0 and training):
         slot_maps = grounded_slots(slots, split_file(slots_dir, split))
         mentions = choice_mentions(ClevrerLayout(data), split, scenes, slot_maps)
         if cfg.aloe.select_head and cfg.aloe.mention_weight > 0:
             selections = question_selections(ClevrerLayout(data), split, scenes, slot_maps)
+        if cfg.aloe.collision_head and cfg.aloe.mention_weight > 0:
+            collision_pairs = question_collision_pairs(ClevrerLayout(data), split, scenes, slot_maps)
     return QuestionSet(scenes, tokenizer, slots, source=str(ClevrerLayout(data).questions_path(split)),
-                       mentions=mentions, mentioned_first=cfg.data.mention_oracle, selections=selections)
+                       mentions=mentions, mentioned_first=cfg.data.mention_oracle, selections=selections,
+                       collision_pairs=collision_pairs)
 
 
 def grounded_slots(slots: SlotFrames | None, path: Path) -> dict[int, dict[int, int]] | None:
@@ -412,7 +415,12 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
             if cfg.aloe.mention_weight > 0:  # a batch without choices still reaches the head (every step alike)
                 mention = (passes.mention if passes.mention is not None else
                            torch.full((len(passes.text), raw.num_slots), float("nan"), device=passes.text.device))
-            output = model(passes.slots, passes.text, passes.segment, passes.presence, approach, mention)
+            collision = None
+            if cfg.aloe.collision_head and cfg.aloe.mention_weight > 0:  # likewise every step
+                collision = (passes.collision if passes.collision is not None else
+                             torch.full((len(passes.text), raw.pair_index.shape[1]), float("nan"),
+                                        device=passes.text.device))
+            output = model(passes.slots, passes.text, passes.segment, passes.presence, approach, mention, collision)
             loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight, cfg.train.choice_softmax_weight)
             if approach is not None:
                 loss = loss + cfg.aloe.approach_weight * output.approach_loss
@@ -420,6 +428,9 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
             if mention is not None:
                 loss = loss + cfg.aloe.mention_weight * output.mention_loss
                 parts["train/mention"] = output.mention_loss.detach().float()
+            if collision is not None:
+                loss = loss + cfg.aloe.mention_weight * output.collision_loss
+                parts["train/collision"] = output.collision_loss.detach().float()
             by_type = parts.pop("by_type")  # [types, 2]
         check_finite(accelerator, loss, "QA loss", step + 1, last_ckpt)
         seen += question_correct(output, passes)

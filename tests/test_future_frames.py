@@ -199,6 +199,50 @@ def test_question_selections_are_what_the_answer_rests_on(data):
     assert batch.mention[1].tolist() == [0.0] * 6 and batch.mention[2].isnan().all()
 
 
+def test_collision_pairs_are_the_collisions_the_answer_rests_on(data):
+    """A descriptive question about collisions rests on the slot pairs of the collisions it counts or tests: as many
+    pairs as the answer counts (fewer only where a pair collides twice), some exactly when it answers yes; questions
+    about objects have none; a descriptive pass's targets are 1 at those pairs (slot pairs a < b, row-major), 0
+    elsewhere, and unknown for multiple-choice passes."""
+    from qa_data.reports.qa_report import load_split_with_answers
+    from reasoning.mention_oracle import question_collision_pairs
+    from reasoning.qa_dataset import collate
+
+    layout = ClevrerLayout(data)
+    scenes = load_split_with_answers(layout, "train")
+    pairs = question_collision_pairs(layout, "train", scenes)
+    counted = exact = entrances = 0
+    for sc in scenes:
+        for q in sc.questions:
+            if q.is_multiple_choice:
+                continue
+            got = pairs.get((sc.scene_index, q.question_id))
+            if q.program[-1].startswith("query_"):  # about an object
+                assert got is None
+            elif q.program[:3] == ["events", "objects", "filter_collision"]:  # about a set of collisions
+                assert all(0 <= a < b < 6 for a, b in got)
+                if q.program[-1] == "count":
+                    counted += 1
+                    exact += len(got) == int(q.answer)
+                    assert len(got) <= int(q.answer)
+                elif q.program[-1] == "exist":
+                    assert bool(got) == (q.answer == "yes")
+            elif q.program[0] == "events" and "filter_collision" not in q.program:  # entrances or exits
+                entrances += 1
+                assert got == ()
+    assert counted > 0 and exact >= 0.9 * counted and entrances > 0
+    tok = QuestionTokenizer(TokenizerConfig())
+    qs = QuestionSet(scenes, tok, SlotFrames(data / "states/train.h5", SlotSampling(num_frames=8)),
+                     collision_pairs=pairs)
+    i = next(i for i, it in enumerate(qs.items) if it.get("collision_pairs"))
+    m = next(i for i, it in enumerate(qs.items) if it["type"] != TYPE_ID["descriptive"])
+    batch = collate([qs[i], qs[m]])
+    index = {tuple(ab): j for j, ab in enumerate(torch.triu_indices(6, 6, 1).t().tolist())}
+    expected = torch.zeros(15)
+    expected[[index[ab] for ab in qs.items[i]["collision_pairs"]]] = 1.0
+    assert torch.equal(batch.collision[0], expected) and batch.collision[1:].isnan().all()
+
+
 def test_grounding_loss_trains_on_states(data, tmp_path):
     import json as _json
 
@@ -214,7 +258,15 @@ def test_grounding_loss_trains_on_states(data, tmp_path):
     result = train_qa(cfg, data, data / "states", tmp_path / "run", progress=False)
     logged = [_json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert [r["train/mention"] > 0 for r in logged if "train/loss" in r] == [True, True]
+    assert "train/collision" not in logged[0]
     assert result.accuracy is not None
+    # with the collision head, its targets train it beside the grounding loss
+    cfg = load_config(QAConfig, repo / "configs/qa/aloe_cpu_grounded.yaml", [
+        "data.num_frames=4", "train.steps=2", "train.batch_size=32", "train.log_every=1", "train.eval_batch_size=64",
+        "aloe.relation_tokens=track", "aloe.collision_head=true"])
+    train_qa(cfg, data, data / "states", tmp_path / "collisions", progress=False)
+    logged = [_json.loads(line) for line in (tmp_path / "collisions" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["train/collision"] > 0 for r in logged if "train/loss" in r] == [True, True]
 
 
 def test_ablation_rows_take_their_own_preset(data, tmp_path):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from qa_data.clevrer.annotations import parse_annotation
 from qa_data.clevrer.layout import ClevrerLayout
@@ -386,6 +387,44 @@ def test_select_head_reads_the_selected_objects_and_their_soft_count():
         torch.testing.assert_close(g0[n], g1[n], rtol=1e-4, atol=1e-6, msg=n)
     assert any(n.startswith("mention_head") and g.abs().sum() > 0 for n, g in g0.items())
     assert any(n.startswith("select_in") and g.abs().sum() > 0 for n, g in g0.items())
+
+
+def test_collision_head_counts_the_pairs_it_picks():
+    """The answer head reads the collision head's probabilities summed over the slot pairs whose objects are both
+    seen (a pair with an object seen in no frame never counts); its targets train it through a BCE over the known,
+    seen pairs; the descriptive answer loss alone reaches it; the trimmed sequence gives the full sequence's losses
+    and gradients; it needs relation tokens."""
+    torch.manual_seed(0)
+    cfg = AloeConfig(d_model=32, layers=2, heads=2, ffn=48, dropout=0.0, positions="factorised",
+                     visual_tokens="object_track", relation_tokens="track", collision_head=True)
+    model = Aloe(cfg, 5, 3, 4, 82, 22, 32).eval()
+    passes = presence_batch(seed=1)
+    assert model.pair_index.t().tolist() == [[0, 1], [0, 2], [1, 2]]
+    both = (passes.presence[:, :, 0].any(1) & passes.presence[:, :, 1].any(1)).float()  # [N] pair (0, 1) seen
+    assert both[0] == 1 and not passes.presence[:, :, 2].any()  # slot 2 is never present: only (0, 1) can count
+    target = torch.full((len(both), 3), float("nan"))  # [N, P]
+    target[0] = torch.tensor([1.0, 1.0, 0.0])
+    last = model.collision_in[-1]
+    last.weight.data.zero_()  # every pair's logit is the bias, whatever its token
+    read = {}
+    model.answer_head.register_forward_hook(lambda m, i, o: read.update(count=i[0][:, -1]))
+    for logit in (0.0, 2.5):
+        last.bias.data.fill_(logit)
+        out = model(passes.slots, passes.text, passes.segment, passes.presence, collision=target)
+        torch.testing.assert_close(read["count"], torch.sigmoid(torch.tensor(logit)) * both)
+        # the BCE covers pass 0's seen pair (0, 1) only: its pairs with slot 2 are unseen, the other passes unknown
+        torch.testing.assert_close(out.collision_loss,
+                                   F.binary_cross_entropy_with_logits(torch.tensor(logit), torch.tensor(1.0)))
+    with pytest.raises(ValueError, match="collision_head needs aloe.relation_tokens"):
+        AloeConfig(visual_tokens="object_track", collision_head=True)
+
+    model = Aloe(cfg, 5, 3, 4, 82, 22, 32)
+    (l0, _, g0), (l1, _, g1) = full_and_trimmed(model, passes)
+    torch.testing.assert_close(l0, l1, rtol=1e-5, atol=1e-6)
+    assert g0.keys() == g1.keys()
+    for n in g0:
+        torch.testing.assert_close(g0[n], g1[n], rtol=1e-4, atol=1e-6, msg=n)
+    assert any(n.startswith("collision_in") and g.abs().sum() > 0 for n, g in g0.items())
 
 
 def test_closest_approach_targets_are_the_rules_quantity():
