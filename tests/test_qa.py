@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -459,3 +460,27 @@ def test_question_templates_group_questions_by_their_words_without_attributes():
     assert t.loc["How many collisions happen?", "share_of_type_wrong"] == pytest.approx(200 / 3)
     assert t.loc["Which of the following is responsible for the C object's exit?", "share_of_type_wrong"] == 0.0
     assert t.index[0] == "How many collisions happen?"  # the most wrong questions first
+
+
+def test_collision_reference_scores_match_scikit_learn_and_a_brute_force_threshold():
+    """benchmarks/bench_collision_reference.py: the separation is scikit-learn's ROC AUC of "closer means collided"
+    (ties half); the threshold labels as many pairs right as the best of every cut; a video counts when the rule
+    finds exactly its number of collisions."""
+    from sklearn.metrics import roc_auc_score
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_collision_reference import best_threshold, rule_scores, separation_auc
+
+    rng = np.random.default_rng(0)
+    collided = rng.random(300) < 0.3
+    distance = np.round(np.where(collided, rng.normal(0.5, 0.2, 300), rng.normal(1.0, 0.4, 300)), 1)  # with ties
+    assert separation_auc(distance, collided) == pytest.approx(roc_auc_score(collided, -distance))
+    pairs = pd.DataFrame({"video": np.arange(300) // 3, "min_distance": distance, "collided": collided,
+                          "collisions": 0})
+    threshold = best_threshold(pairs)
+    best = max(((distance < t) == collided).mean() for t in np.concatenate([np.unique(distance) + 1e-9, [-1.0]]))
+    assert ((distance < threshold) == collided).mean() == pytest.approx(best)
+    video = pd.DataFrame({"video": [0, 0, 0, 1, 1], "min_distance": [0.2, 0.3, 2.0, 0.2, 2.0],
+                          "collided": [True, True, False, False, False], "collisions": [2, 2, 2, 0, 0]})
+    scores = rule_scores(video, 0.5)
+    assert scores == {"pair accuracy": pytest.approx(0.8), "videos counted exactly": pytest.approx(0.5)}
