@@ -148,7 +148,7 @@ class QATrainConfig:
     lr: float = 1e-3
     warmup: float = 0.1  # fraction of steps with linear warm-up
     min_lr_ratio: float = 0.01  # cosine decay to lr * min_lr_ratio (SlotFormer: lr / 100)
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # decoupled (AdamW): each step scales the weights by 1 - lr * weight_decay
     grad_clip: float = 0.0  # 0: none (SlotFormer)
     # weight of a softmax cross-entropy over the choices of questions with exactly one correct choice (every
     # predictive question), added to the per-choice BCE; 0: ALOE's BCE only (reasoning.train.one_correct_softmax)

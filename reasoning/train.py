@@ -44,7 +44,7 @@ from qa_data.runtime.run_log import append_row, last_value, trim_log
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, check_cache_belongs, producer_key, read_attrs, split_file
 from reasoning.aloe import Aloe
 from reasoning.approach import motion_columns, pair_closest_approach
-from reasoning.config import QAConfig
+from reasoning.config import QAConfig, QATrainConfig
 from reasoning.curves import plot_learning_curves
 from reasoning.evaluate import predict, summary_row, write_eval
 from reasoning.mention_oracle import choice_mentions, question_collision_pairs, question_selections
@@ -153,6 +153,11 @@ def qa_loss(out, passes: Passes, mask_weight: float, softmax_weight: float = 0.0
         loss = loss + softmax_weight * soft
         parts["train/softmax"] = soft.detach()
     return loss, {**parts, "by_type": by_type}
+
+
+def qa_optimizer(model: torch.nn.Module, tc: QATrainConfig) -> torch.optim.Optimizer:
+    """Adam with decoupled weight decay (AdamW; with `weight_decay` 0 the same steps as Adam, SlotFormer's)."""
+    return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
 
 def type_gradient_norms(model: torch.nn.Module, losses: torch.Tensor) -> dict[str, float]:
@@ -347,7 +352,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
     model = build_model(cfg, attrs, tokenizer)
     if not cfg.aloe.blind and cfg.aloe.input_norm == "standardize":
         model.set_input_stats(*input_stats(train_set.slots))  # a resumed run restores the saved ones
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    optimizer = qa_optimizer(model, tc)
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(optimizer, int(tc.warmup * tc.steps), tc.steps,
                                                             min_lr_rate=tc.min_lr_ratio)
     model, optimizer = accelerator.prepare(model, optimizer)

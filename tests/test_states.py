@@ -557,3 +557,29 @@ def test_frame_ceiling_sees_only_the_sampled_frames(no_render):
     scenes = load_split_with_answers(layout, "train")
     table = frame_ceiling_table(scenes, lambda i: load_scene_facts(layout, "train", i), [128])
     assert all(v == 100.0 for k, v in table.iloc[0].items() if "per" in k)
+
+
+def test_weight_decay_is_decoupled_from_the_gradient():
+    """`train.weight_decay` scales every weight by 1 - lr * weight_decay per step whatever its gradient (AdamW), not
+    an L2 term that Adam would normalise into a step of about lr; with 0 the steps are plain Adam's."""
+    from reasoning.config import QATrainConfig
+    from reasoning.train import qa_optimizer
+
+    layer = torch.nn.Linear(3, 2)
+    before = [p.detach().clone() for p in layer.parameters()]
+    optimizer = qa_optimizer(layer, QATrainConfig(lr=0.1, weight_decay=0.5))
+    for p in layer.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for p, b in zip(layer.parameters(), before):
+        torch.testing.assert_close(p.detach(), b * (1 - 0.1 * 0.5))
+    plain, adam = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    adam.load_state_dict(plain.state_dict())
+    steps = [qa_optimizer(plain, QATrainConfig(lr=0.1)), torch.optim.Adam(adam.parameters(), lr=0.1)]
+    for _ in range(3):
+        x = torch.randn(4, 3)
+        for model, opt in zip((plain, adam), steps):
+            opt.zero_grad()
+            model(x).pow(2).sum().backward()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), adam.parameters()))
