@@ -2,6 +2,7 @@
 descriptive diagnosis: collision counting stays near 46-56 % per question while the rest of the type is at 80-95 %).
 
     python benchmarks/bench_collision_reference.py --data DATA --states STATES [--frames 16] [--out table.csv]
+        [--run QA_RUN ...]
 
 For each video, the frames ALOE's evaluation window sees (`--frames` of the cache, strided as `SlotSampling`
 strides them) and each pair of objects seen together in one of them: the smallest ground-plane distance between
@@ -11,7 +12,9 @@ once in the video). Printed per split:
 - the rule "a pair collided if its smallest distance is under a threshold", with the threshold that labels most
   training pairs right: its pair accuracy, and the share of videos whose collision count it gets exactly (what
   "How many collisions happen?" asks).
-It reads ground-truth positions, so it is a reference for what the input holds, not a model.
+It reads ground-truth positions, so it is a reference for what the input holds, not a model. With `--run`, a
+second table gives each QA run with a collision head (`aloe.collision_head`) on "How many collisions happen?" of
+the validation split: how often its soft count, rounded, is the number of collisions, and how often it answers right.
 """
 from __future__ import annotations
 
@@ -21,12 +24,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from summary import show_table  # benchmarks/summary.py: sets the allocator, records the CPU
 
 from qa_data.clevrer.annotations import load_annotation
 from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.reports.qa_report import load_split_with_answers
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, split_file
 from reasoning.approach import motion_columns
+from reasoning.mention_oracle import question_collision_pairs
+from reasoning.qa_dataset import collate
+from reasoning.train import load_qa_run, question_set
+
+COUNT_QUESTION = "How many collisions happen?"
 
 
 def pair_distances(data: Path, states: Path, split: str, frames: int) -> pd.DataFrame:
@@ -85,12 +95,47 @@ def rule_scores(pairs: pd.DataFrame, threshold: float) -> dict:
             "videos counted exactly": float((counts.detected == counts.collisions).mean())}
 
 
+def head_counts(run: Path, data: Path, slots: Path, question: str = COUNT_QUESTION) -> dict:
+    """A QA run's collision head on the validation questions worded `question`: the share whose soft count (the
+    number the answer head reads) rounds to the number of collisions, its mean absolute error, and the share
+    answered right."""
+    model, cfg, tokenizer, _, step = load_qa_run(run)
+    if model.collision_in is None:
+        raise SystemExit(f"{run}: the model has no collision head (aloe.collision_head)")
+    layout = ClevrerLayout(data)
+    scenes = load_split_with_answers(layout, "validation")
+    wanted = {(s.scene_index, q.question_id) for s in scenes for q in s.questions if q.question == question}
+    collisions = question_collision_pairs(layout, "validation", scenes)
+    qs = question_set(cfg, data, slots, "validation", tokenizer, training=False)
+    items = [qs[i] for i, it in enumerate(qs.items) if (it["scene_index"], it["question_id"]) in wanted]
+    if not items:
+        raise SystemExit(f"{data}: no validation question is worded {question!r}")
+    read = {}
+    hook = model.answer_head.register_forward_hook(lambda m, i, o: read.update(count=i[0][:, -1]))
+    error, rounded, right = [], [], []
+    with torch.no_grad():
+        for start in range(0, len(items), 256):
+            chunk = items[start:start + 256]
+            batch = collate(chunk)
+            answers = model(batch.slots, batch.text, batch.segment, batch.presence).answer_logits.argmax(-1)
+            truth = torch.tensor([len(collisions[(it["scene_index"], it["question_id"])]) for it in chunk])
+            error.append((read["count"] - truth).abs())
+            rounded.append(read["count"].round() == truth)
+            right.append(answers == batch.answer)
+    hook.remove()
+    return {"run": str(run), "step": step, "questions": len(items),
+            "soft count rounds right": float(torch.cat(rounded).float().mean()),
+            "soft count mean abs. error": float(torch.cat(error).mean()),
+            "answered right": float(torch.cat(right).float().mean())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--states", type=Path, required=True, help="ground-truth state cache (extract_states.py)")
     ap.add_argument("--frames", type=int, default=16, help="frames ALOE samples (data.num_frames)")
     ap.add_argument("--out", type=Path, help="CSV of the table")
+    ap.add_argument("--run", type=Path, nargs="*", default=[], help="QA runs with a collision head, on --states")
     args = ap.parse_args()
     train = pair_distances(args.data, args.states, "train", args.frames)
     threshold = best_threshold(train)
@@ -103,6 +148,10 @@ def main() -> None:
                      "threshold": threshold, **rule_scores(pairs, threshold)})
     show_table(f"collisions from the smallest centre distance over {args.frames} sampled frames",
                pd.DataFrame(rows), args.out, floatfmt=".3f")
+    if args.run:
+        show_table(f"the collision head's soft count on {COUNT_QUESTION!r} (validation)",
+                   pd.DataFrame([head_counts(run, args.data, args.states) for run in args.run]),
+                   args.out.with_name(args.out.stem + "_heads.csv") if args.out else None, floatfmt=".3f")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -267,6 +268,25 @@ def test_grounding_loss_trains_on_states(data, tmp_path):
     train_qa(cfg, data, data / "states", tmp_path / "collisions", progress=False)
     logged = [_json.loads(line) for line in (tmp_path / "collisions" / "train_log.jsonl").read_text().splitlines()]
     assert [r["train/collision"] > 0 for r in logged if "train/loss" in r] == [True, True]
+    # benchmarks/bench_collision_reference.py reads that head on the counting question: its answers are the
+    # evaluation's
+    from qa_data.reports.qa_report import load_split_with_answers
+
+    sys.path.insert(0, str(repo / "benchmarks"))
+    from bench_collision_reference import head_counts
+
+    questions = [q for s in load_split_with_answers(ClevrerLayout(data), "validation") for q in s.questions]
+    texts = {q.question for q in questions if q.question_type == "descriptive" and q.program[0] == "events"
+             and q.program[-1] == "count"}  # counts of events: collisions, or entrances and exits (none)
+    question = max(sorted(texts), key=[q.question for q in questions].count)  # the commonest such wording
+    got = head_counts(tmp_path / "collisions", data, data / "states", question)
+    per_question = pd.read_csv(tmp_path / "collisions" / "eval" / "validation_step_2" / "per_question.csv")
+    wording = {(s.scene_index, q.question_id): q.question
+               for s in load_split_with_answers(ClevrerLayout(data), "validation") for q in s.questions}
+    asked = per_question[[wording[key] == question for key in zip(per_question.scene_index, per_question.question_id)]]
+    assert got["questions"] == len(asked) > 0
+    assert got["answered right"] == pytest.approx(asked.correct.mean())
+    assert 0 <= got["soft count rounds right"] <= 1
 
 
 def test_ablation_rows_take_their_own_preset(data, tmp_path):
