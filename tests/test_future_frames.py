@@ -321,3 +321,24 @@ def test_ablation_rows_take_their_own_preset(data, tmp_path):
         with pytest.raises(ConfigError, match=problem):
             ablate_main(["--config", str(repo / "configs/qa/aloe_cpu.yaml"), "--data", str(data), "--out",
                          str(tmp_path / "bad"), "--source", f"states={data / 'states'}", "--preset", spec, *small])
+
+
+def test_collision_reference_reads_the_sampled_frames_and_the_annotated_collisions(data):
+    """benchmarks/bench_collision_reference.py: each pair's distance is the smallest centre distance over the frames
+    the QA model samples where both objects are in view, and its label is whether the annotation has it collide."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_collision_reference import pair_distances
+
+    pairs = pair_distances(data, data / "states", "train", 8)  # 8 of the 16 cached frames: source frames 0, 16, ...
+    layout = ClevrerLayout(data)
+    assert pairs.collided.any() and not pairs.collided.all()
+    for video, rows in pairs.groupby("video"):
+        ann = load_annotation(layout.annotation_path("train", video))
+        ids = [p.object_id for p in ann.object_property]
+        annotated = {tuple(sorted((ids.index(a), ids.index(b)))) for a, b in (c.object_ids for c in ann.collision)}
+        assert [(a, b) in annotated for a, b in zip(rows.a, rows.b)] == rows.collided.tolist()
+        for a, b, gap in zip(rows.a, rows.b, rows.min_distance):
+            seen = [{o.object_id: np.array(o.location[:2]) for o in f.objects if o.inside_camera_view}
+                    for f in ann.motion_trajectory[0:128:16]]
+            both = [np.linalg.norm(s[ids[a]] - s[ids[b]]) for s in seen if ids[a] in s and ids[b] in s]
+            assert gap == pytest.approx(min(both), abs=1e-4)
