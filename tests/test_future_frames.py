@@ -275,14 +275,14 @@ def test_grounding_loss_trains_on_states(data, tmp_path):
     sys.path.insert(0, str(repo / "benchmarks"))
     from bench_collision_reference import head_counts
 
-    questions = [q for s in load_split_with_answers(ClevrerLayout(data), "validation") for q in s.questions]
+    scenes = load_split_with_answers(ClevrerLayout(data), "validation")
+    questions = [q for s in scenes for q in s.questions]
     texts = {q.question for q in questions if q.question_type == "descriptive" and q.program[0] == "events"
              and q.program[-1] == "count"}  # counts of events: collisions, or entrances and exits (none)
     question = max(sorted(texts), key=[q.question for q in questions].count)  # the commonest such wording
     got = head_counts(tmp_path / "collisions", data, data / "states", question)
     per_question = pd.read_csv(tmp_path / "collisions" / "eval" / "validation_step_2" / "per_question.csv")
-    wording = {(s.scene_index, q.question_id): q.question
-               for s in load_split_with_answers(ClevrerLayout(data), "validation") for q in s.questions}
+    wording = {(s.scene_index, q.question_id): q.question for s in scenes for q in s.questions}
     asked = per_question[[wording[key] == question for key in zip(per_question.scene_index, per_question.question_id)]]
     assert got["questions"] == len(asked) > 0
     assert got["answered right"] == pytest.approx(asked.correct.mean())
