@@ -2,7 +2,7 @@
 descriptive diagnosis: collision counting stays near 46-56 % per question while the rest of the type is at 80-95 %).
 
     python benchmarks/bench_collision_reference.py --data DATA --states STATES [--frames 16] [--out table.csv]
-        [--run QA_RUN ...]
+        [--run QA_RUN ...] [--when QA_RUN ...]
 
 For each video, the frames ALOE's evaluation window sees (`--frames` of the cache, strided as `SlotSampling`
 strides them) and each pair of objects seen together in one of them: the smallest ground-plane distance between
@@ -15,6 +15,10 @@ once in the video). Printed per split:
 It reads ground-truth positions, so it is a reference for what the input holds, not a model. With `--run`, a
 second table gives each QA run with a collision head (`aloe.collision_head`) on "How many collisions happen?" of
 the validation split: how often its soft count, rounded, is the number of collisions, and how often it answers right.
+With `--when`, a third table gives each QA run with `aloe.relation_time` where its pair tokens' weights over the frames
+fall for the pairs that collide (validation): at the sampled frame nearest the collision, or at the first frame where
+both objects are seen, and how far their mean frame is from the collision's (against weights spread evenly over the
+frames where both are seen).
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from qa_data.clevrer.annotations import load_annotation
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.reports.qa_report import load_split_with_answers
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, split_file
+from reasoning.aloe import Aloe
 from reasoning.approach import motion_columns
 from reasoning.mention_oracle import question_collision_pairs
 from reasoning.qa_dataset import collate
@@ -129,6 +134,37 @@ def head_counts(run: Path, data: Path, slots: Path, question: str = COUNT_QUESTI
             "answered right": float(torch.cat(right).float().mean())}
 
 
+def when_scores(model: Aloe, data: Path, states: Path, frames: int, split: str = "validation") -> dict:
+    """Where a relation_time model's weights over the frames (`Aloe.relation_frame_weights`) fall for each annotated
+    collision whose two objects are seen together in a sampled frame, in sampled-frame units."""
+    layout = ClevrerLayout(data)
+    cache = SlotFrames(split_file(states, split), SlotSampling(num_frames=frames))
+    at_collision, at_first, error, even = [], [], [], []
+    pair_of = {(int(a), int(b)): p for p, (a, b) in enumerate(model.pair_index.T.tolist())}
+    with torch.no_grad():
+        for video in cache.videos:
+            item = cache.sample(video)
+            weight = model.relation_frame_weights(item["slots"][None], item["presence"][None])[0]  # [F, P]
+            together = item["presence"][:, model.pair_index[0]] & item["presence"][:, model.pair_index[1]]  # [F, P]
+            ann = load_annotation(layout.annotation_path(split, video))
+            slot = {o.object_id: k for k, o in enumerate(ann.object_property)}
+            for c in ann.collision:
+                p = pair_of[tuple(sorted(slot[o] for o in c.object_ids))]
+                seen = torch.nonzero(together[:, p]).flatten()  # [S] sampled frames where both are seen
+                if len(seen) == 0:
+                    continue
+                when = int((item["frame_index"] - c.frame_id).abs().argmin())  # the sampled frame nearest it
+                at_collision.append(int(weight[:, p].argmax()) == when)
+                at_first.append(int(weight[:, p].argmax()) == int(seen[0]))
+                frame = torch.arange(len(weight), dtype=weight.dtype)
+                error.append(float(((weight[:, p] * frame).sum() - when).abs()))
+                even.append(float((seen.to(weight.dtype).mean() - when).abs()))
+    n = len(error)
+    return {"collisions": n, "peak at the collision": sum(at_collision) / n, "peak at first frame together":
+            sum(at_first) / n, "mean frame - collision (frames)": sum(error) / n,
+            "same, weights spread evenly": sum(even) / n}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
@@ -136,6 +172,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=16, help="frames ALOE samples (data.num_frames)")
     ap.add_argument("--out", type=Path, help="CSV of the table")
     ap.add_argument("--run", type=Path, nargs="*", default=[], help="QA runs with a collision head, on --states")
+    ap.add_argument("--when", type=Path, nargs="*", default=[], help="QA runs with aloe.relation_time, on --states")
     args = ap.parse_args()
     train = pair_distances(args.data, args.states, "train", args.frames)
     threshold = best_threshold(train)
@@ -152,6 +189,15 @@ def main() -> None:
         show_table(f"the collision head's soft count on {COUNT_QUESTION!r} (validation)",
                    pd.DataFrame([head_counts(run, args.data, args.states) for run in args.run]),
                    args.out.with_name(args.out.stem + "_heads.csv") if args.out else None, floatfmt=".3f")
+    if args.when:
+        rows = []
+        for run in args.when:
+            model, cfg, _, _, step = load_qa_run(run)
+            rows.append({"run": str(run), "step": step,
+                         **when_scores(model, args.data, args.states, cfg.data.num_frames)})
+        show_table("where relation_time's weights over the frames fall for colliding pairs (validation)",
+                   pd.DataFrame(rows), args.out.with_name(args.out.stem + "_when.csv") if args.out else None,
+                   floatfmt=".3f")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Sequence of one pass: `[CLS, F*K visual tokens, L text tokens]` (blind: `[CLS, L
   descriptive question is all [0, 1], as in ALOE) ++ modality flag [1, 0] -> Linear -> d_model;
 - optional relation tokens (object tracks only): one per unordered pair of slots, a shared MLP of both
   tracks (`track`) or of both slots at each frame max-pooled over the frames where both are present
-  (`frames`), the pair taken in either order and summed; masked unless both objects are seen;
+  (`frames`), the pair taken in either order and summed; masked unless both objects are seen; with
+  `relation_time` (frames) plus a soft choice of frame's learned embedding: when the pair's event happened;
 - learnable positions (joint: one per token, as SlotFormer; factorised: frame + slot embeddings for
   visual tokens, one shared embedding for relation tokens), a pre-LN transformer encoder, padded text and
   absent slots masked out;
@@ -79,6 +80,9 @@ class Aloe(nn.Module):
             if self.relations:  # a pair token: both tracks (or both slots at each frame), either order, one MLP
                 per = 1 if cfg.relation_tokens == "frames" else num_frames
                 self.relation_in = _mlp(2 * per * (slot_dim + 1), 2 * d, d)
+                if cfg.relation_time:  # when: a score per frame of the pair MLP's output, a learned embedding per frame
+                    self.relation_when = nn.Linear(d, 1)
+                    self.relation_frame = nn.Parameter(torch.randn(num_frames, d) * 0.02)
                 self.approach_head = _mlp(d, cfg.head_hidden, 1) if cfg.approach_weight > 0 else None
             self.mask_token = nn.Parameter(torch.zeros(d))
             self.mask_out = nn.Linear(d, slot_dim)
@@ -131,7 +135,6 @@ class Aloe(nn.Module):
         if self.cfg.input_norm == "standardize":
             slots = (slots - self.feat_mean) / self.feat_std
         if self.tracks:
-            present = presence.to(slots.dtype)[..., None]  # [N, F, K, 1]
             track = self._tracks(slots, presence)  # [N, K, F*(D+1)]
             vis = self.vision_in(torch.cat([track, track.new_tensor([0.0, 1.0]).expand(n, self.num_slots, 2)], -1))
             seen = presence.any(1, keepdim=True)  # [N, 1, K]: a track seen in no frame is masked
@@ -142,19 +145,44 @@ class Aloe(nn.Module):
                              + self.relation_in(torch.cat([track[:, b], track[:, a]], -1)))  # [N, P, d]
                     both = seen[..., a] & seen[..., b]  # [N, 1, P]
                 else:
-                    frame = torch.cat([slots * present, present], -1)  # [N, F, K, D+1]
-                    per = (self.relation_in(torch.cat([frame[:, :, a], frame[:, :, b]], -1))
-                           + self.relation_in(torch.cat([frame[:, :, b], frame[:, :, a]], -1)))  # [N, F, P, d]
-                    together = presence[:, :, a] & presence[:, :, b]  # [N, F, P]
-                    per = per.masked_fill(~together[..., None], torch.finfo(per.dtype).min)
+                    per, together = self._pair_frames(slots, presence)  # [N, F, P, d], [N, F, P]
                     both = together.any(1, keepdim=True)  # [N, 1, P]
-                    pairs = torch.where(both.transpose(1, 2), per.amax(1), torch.zeros_like(per[:, 0]))  # [N, P, d]
+                    pairs = per.masked_fill(~together[..., None], torch.finfo(per.dtype).min).amax(1)  # [N, P, d]
+                    if self.cfg.relation_time:
+                        weight = self._when(per, together)  # [N, F, P]
+                        pairs = pairs + torch.einsum("nfp,fd->npd", weight, self.relation_frame.to(per.dtype))
+                    pairs = torch.where(both.transpose(1, 2), pairs, torch.zeros_like(pairs))  # [N, P, d]
                 vis = torch.cat([vis, pairs], 1)  # [N, K + P, d]
                 seen = torch.cat([seen, both], -1)  # [N, 1, K + P]
             return vis, seen, None
         flat = slots.flatten(1, 2)  # [N, F*K, D]
         vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
         return vis, presence, flat
+
+    def _pair_frames(self, slots: torch.Tensor, presence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """slots [N, F, K, D] (already standardised), presence [N, F, K] -> (the pair MLP at every frame, both orders
+        summed [N, F, P, d]; whether both slots are present [N, F, P])."""
+        a, b = self.pair_index
+        present = presence.to(slots.dtype)[..., None]  # [N, F, K, 1]
+        frame = torch.cat([slots * present, present], -1)  # [N, F, K, D+1]
+        per = (self.relation_in(torch.cat([frame[:, :, a], frame[:, :, b]], -1))
+               + self.relation_in(torch.cat([frame[:, :, b], frame[:, :, a]], -1)))  # [N, F, P, d]
+        return per, presence[:, :, a] & presence[:, :, b]
+
+    def _when(self, per: torch.Tensor, together: torch.Tensor) -> torch.Tensor:
+        """per [N, F, P, d], together [N, F, P] -> each pair's weights over the frames [N, F, P] (relation_time):
+        a softmax over the frames where both are seen, 0 elsewhere."""
+        score = self.relation_when(per).squeeze(-1).masked_fill(~together, torch.finfo(per.dtype).min)
+        return torch.softmax(score, 1).masked_fill(~together, 0.0)
+
+    def relation_frame_weights(self, slots: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
+        """slots [N, F, K, D] (raw), presence [N, F, K] -> the weights over frames [N, F, P] whose frame embeddings a
+        pair token adds (aloe.relation_time): which frame the model takes for the time of the pair's event."""
+        if not self.cfg.relation_time or self.cfg.relation_tokens != "frames" or not self.relations:
+            raise ValueError("relation_frame_weights needs aloe.relation_tokens=frames and aloe.relation_time")
+        if self.cfg.input_norm == "standardize":
+            slots = (slots - self.feat_mean) / self.feat_std
+        return self._when(*self._pair_frames(slots, presence))
 
     @staticmethod
     def _tracks(slots: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:

@@ -44,6 +44,11 @@ class AloeConfig:
     # frames where both are present (what happens at some frame is found whichever frame it is). Either way the
     # MLP sees the pair in both orders and sums, so the token does not depend on the order.
     relation_tokens: str = "none"
+    # relation_tokens=frames only: the pair token also says when its event happened: a learned embedding per frame,
+    # averaged with softmax weights that a score of each frame's pair MLP output gives (over the frames where both
+    # are seen), added to the max-pooled token. Max-pooling keeps what happened and loses when; questions that order
+    # collisions (before / after an event, the first or last to collide) need both (issue 30, ninth session)
+    relation_time: bool = False
     # ground-truth states with relation tokens: weight of an auxiliary regression of each pair's closest approach
     # (the straight-line rule's quantity, from the window's last frame) from its relation token's output
     # (reasoning/approach.py); 0: none
@@ -95,6 +100,8 @@ class AloeConfig:
                 raise ValueError(f"aloe.{head} needs aloe.visual_tokens=object_track (one token per object), not blind")
         if self.collision_head and (self.relation_tokens == "none" or self.blind):
             raise ValueError("aloe.collision_head needs aloe.relation_tokens (track or frames), not blind")
+        if self.relation_time and self.relation_tokens != "frames":
+            raise ValueError("aloe.relation_time needs aloe.relation_tokens=frames")
         if self.relation_tokens != "none" and self.visual_tokens != "object_track":
             raise ValueError("aloe.relation_tokens needs aloe.visual_tokens=object_track")
         if self.visual_tokens == "object_track" and self.mask_slot_weight > 0:

@@ -342,3 +342,35 @@ def test_collision_reference_reads_the_sampled_frames_and_the_annotated_collisio
                     for f in ann.motion_trajectory[0:128:16]]
             both = [np.linalg.norm(s[ids[a]] - s[ids[b]]) for s in seen if ids[a] in s and ids[b] in s]
             assert gap == pytest.approx(min(both), abs=1e-4)
+
+
+def test_when_scores_count_the_collisions_seen_and_measure_from_their_frame(data):
+    """bench_collision_reference.when_scores: every annotated collision whose objects are seen together in a sampled
+    frame is counted once; with weights spread evenly (a zero score) the mean frame's distance from the collision is
+    the even reference, and the peak (the first of equal weights) is the first frame together."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_collision_reference import when_scores
+
+    from qa_data.slots.slot_cache import SlotFrames, SlotSampling, split_file
+    from reasoning.aloe import Aloe
+    from reasoning.config import AloeConfig
+
+    cache = SlotFrames(split_file(data / "states", "validation"), SlotSampling(num_frames=8))
+    k, d = cache.sample(cache.videos[0])["slots"].shape[1:]
+    model = Aloe(AloeConfig(d_model=16, layers=1, heads=2, ffn=16, visual_tokens="object_track",
+                            relation_tokens="frames", relation_time=True), d, k, 8, 82, 22, 32).eval()
+    torch.nn.init.zeros_(model.relation_when.weight)
+    torch.nn.init.zeros_(model.relation_when.bias)
+    got = when_scores(model, data, data / "states", 8)
+    layout = ClevrerLayout(data)
+    expected = 0
+    for video in cache.videos:
+        seen = cache.sample(video)["presence"]  # [8, K]
+        ann = load_annotation(layout.annotation_path("validation", video))
+        ids = [o.object_id for o in ann.object_property]
+        expected += sum(bool((seen[:, ids.index(a)] & seen[:, ids.index(b)]).any()) for a, b in
+                        (c.object_ids for c in ann.collision))
+    assert got["collisions"] == expected > 0
+    assert got["mean frame - collision (frames)"] == pytest.approx(got["same, weights spread evenly"])
+    assert got["peak at first frame together"] == 1.0
+

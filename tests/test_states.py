@@ -312,6 +312,56 @@ def test_relation_tokens_hold_each_pair_whatever_its_order(kind):
         assert not torch.allclose(vis3[0, 4], vis[0, 4])  # pair (0, 1) now reads frame 0 only
 
 
+def test_relation_time_says_when_the_pair_met():
+    """Max-pooled pair tokens are the same whatever the order of the frames; with aloe.relation_time they change
+    with it, through the frame embeddings of the frames where both objects are seen only, and the token stays the
+    same in either order of the pair."""
+    torch.manual_seed(0)
+    slots, presence = torch.randn(2, 4, 3, 5), torch.ones(2, 4, 3, dtype=torch.bool)
+    presence[0, 3, 2] = False  # video 0: slot 2 absent at the last frame
+    reversed_ = [3, 2, 1, 0]
+    for timed in (False, True):
+        model = Aloe(AloeConfig(d_model=16, layers=1, heads=2, ffn=16, visual_tokens="object_track",
+                                relation_tokens="frames", relation_time=timed, positions="factorised"),
+                     5, 3, 4, 82, 22, 32).eval()
+        pairs = model.visual_tokens(slots, presence)[0][:, 3:]  # [2, P=3, 16]
+        back = model.visual_tokens(slots[:, reversed_], presence[:, reversed_])[0][:, 3:]
+        swapped = model.visual_tokens(slots[:, :, [1, 0, 2]], presence[:, :, [1, 0, 2]])[0][:, 3:]
+        torch.testing.assert_close(swapped[:, 0], pairs[:, 0])  # pair (0, 1) in either order
+        if not timed:
+            torch.testing.assert_close(back, pairs)
+            with pytest.raises(ValueError, match="relation_frame_weights needs"):
+                model.relation_frame_weights(slots, presence)
+            continue
+        assert not torch.allclose(back, pairs)  # the order of the frames is seen
+        weight = model.relation_frame_weights(slots, presence)  # [2, F=4, P=3]
+        torch.testing.assert_close(weight.sum(1), torch.ones(2, 3))
+        assert (weight[0, 3, 1:] == 0).all() and (weight > 0).sum().item() == 2 * 4 * 3 - 2
+        with torch.no_grad():
+            model.relation_frame[3] += 100.0  # the last frame's embedding
+        after = model.visual_tokens(slots, presence)[0][:, 3:]
+        torch.testing.assert_close(after[0, 1:], pairs[0, 1:])  # pairs with slot 2: not together at frame 3
+        assert not torch.allclose(after[0, 0], pairs[0, 0]) and not torch.allclose(after[1], pairs[1])
+        with torch.no_grad():
+            model.relation_frame.copy_(torch.randn(16).expand(4, 16))  # one embedding for every frame
+        torch.testing.assert_close(model.visual_tokens(slots[:, reversed_], presence[:, reversed_])[0][:, 3:],
+                                   model.visual_tokens(slots, presence)[0][:, 3:])
+    with pytest.raises(ValueError, match="relation_time needs aloe.relation_tokens=frames"):
+        AloeConfig(visual_tokens="object_track", relation_tokens="track", relation_time=True)
+
+
+def test_relation_time_trimmed_step_gives_the_full_sequence_losses():
+    torch.manual_seed(0)
+    model = Aloe(AloeConfig(d_model=32, layers=2, heads=2, ffn=48, dropout=0.0, positions="factorised",
+                            visual_tokens="object_track", relation_tokens="frames", relation_time=True),
+                 5, 3, 4, 82, 22, 32)
+    (l0, p0, g0), (l1, p1, g1) = full_and_trimmed(model, presence_batch(seed=1))
+    torch.testing.assert_close(l0, l1, rtol=1e-5, atol=1e-6)
+    assert "relation_frame" in g1 and g0.keys() == g1.keys()
+    for n in g0:
+        torch.testing.assert_close(g0[n], g1[n], rtol=1e-4, atol=1e-6, msg=n)
+
+
 def test_pair_head_reads_the_named_pair():
     """The pair head's summary is the pair MLP of the two slots the mention logits name, in either order; the other
     slots do not reach it, and without a named pair every pair counts."""
