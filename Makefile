@@ -27,7 +27,7 @@ pretrain: venv
 	$(PY) scripts/pretrain.py --out runs/pretrain_no_relation oddn.variant=oddn_no_relation
 
 # Every claimed table regenerated from scratch on a CPU (an estimated 7 hours on 2 cores: the Bouncing Balls presets
-# now train 3,000 steps; resumes where it stopped),
+# now train 5,000 (IODINE) and 7,000 (PROVIDE) steps: add roughly 3.5 hours; resumes where it stopped),
 # and docs/results.md rewritten from it. One table: `$(PY) scripts/reproduce.py --only table2 --docs docs`
 # (without --docs the page goes to WORK/results; docs/ takes only a page of the same settings).
 reproduce: venv
