@@ -141,6 +141,7 @@ def when_scores(model: Aloe, data: Path, states: Path, frames: int, split: str =
     cache = SlotFrames(split_file(states, split), SlotSampling(num_frames=frames))
     at_collision, at_first, error, even = [], [], [], []
     pair_of = {(int(a), int(b)): p for p, (a, b) in enumerate(model.pair_index.T.tolist())}
+    frame = torch.arange(frames, dtype=torch.float32)  # [F] sampled-frame positions
     with torch.no_grad():
         for video in cache.videos:
             item = cache.sample(video)
@@ -156,7 +157,6 @@ def when_scores(model: Aloe, data: Path, states: Path, frames: int, split: str =
                 when = int((item["frame_index"] - c.frame_id).abs().argmin())  # the sampled frame nearest it
                 at_collision.append(int(weight[:, p].argmax()) == when)
                 at_first.append(int(weight[:, p].argmax()) == int(seen[0]))
-                frame = torch.arange(len(weight), dtype=weight.dtype)
                 error.append(float(((weight[:, p] * frame).sum() - when).abs()))
                 even.append(float((seen.to(weight.dtype).mean() - when).abs()))
     n = len(error)

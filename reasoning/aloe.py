@@ -178,7 +178,7 @@ class Aloe(nn.Module):
     def relation_frame_weights(self, slots: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
         """slots [N, F, K, D] (raw), presence [N, F, K] -> the weights over frames [N, F, P] whose frame embeddings a
         pair token adds (aloe.relation_time): which frame the model takes for the time of the pair's event."""
-        if not self.cfg.relation_time or self.cfg.relation_tokens != "frames" or not self.relations:
+        if not (self.relations and self.cfg.relation_time):  # relation_time implies relation_tokens=frames
             raise ValueError("relation_frame_weights needs aloe.relation_tokens=frames and aloe.relation_time")
         if self.cfg.input_norm == "standardize":
             slots = (slots - self.feat_mean) / self.feat_std

@@ -363,14 +363,21 @@ def test_when_scores_count_the_collisions_seen_and_measure_from_their_frame(data
     torch.nn.init.zeros_(model.relation_when.bias)
     got = when_scores(model, data, data / "states", 8)
     layout = ClevrerLayout(data)
-    expected = 0
+    at_first, distance = [], []  # per counted collision: is its nearest sampled frame the first one together; how far
     for video in cache.videos:
-        seen = cache.sample(video)["presence"]  # [8, K]
+        item = cache.sample(video)
         ann = load_annotation(layout.annotation_path("validation", video))
         ids = [o.object_id for o in ann.object_property]
-        expected += sum(bool((seen[:, ids.index(a)] & seen[:, ids.index(b)]).any()) for a, b in
-                        (c.object_ids for c in ann.collision))
-    assert got["collisions"] == expected > 0
-    assert got["mean frame - collision (frames)"] == pytest.approx(got["same, weights spread evenly"])
+        for c in ann.collision:
+            a, b = (ids.index(o) for o in c.object_ids)
+            together = np.flatnonzero((item["presence"][:, a] & item["presence"][:, b]).numpy())
+            if len(together):
+                nearest = int(np.abs(item["frame_index"].numpy() - c.frame_id).argmin())
+                at_first.append(nearest == together[0])
+                distance.append(abs(together.mean() - nearest))
+    assert got["collisions"] == len(at_first) > 0
     assert got["peak at first frame together"] == 1.0
+    assert got["peak at the collision"] == pytest.approx(np.mean(at_first))
+    assert got["mean frame - collision (frames)"] == pytest.approx(np.mean(distance))
+    assert got["same, weights spread evenly"] == pytest.approx(np.mean(distance))
 
