@@ -47,6 +47,7 @@ class AloeOutput:
     approach_loss: torch.Tensor  # scalar; 0 unless closest-approach targets were given (reasoning/approach.py)
     mention_loss: torch.Tensor  # scalar; 0 unless mention targets were given (aloe.mention_weight)
     collision_loss: torch.Tensor  # scalar; 0 unless collision targets were given (aloe.collision_head)
+    when_loss: torch.Tensor  # scalar; 0 unless collision-frame targets were given (aloe.relation_time_target)
 
 
 def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
@@ -131,7 +132,13 @@ class Aloe(nn.Module):
         """slots [N, F, K, D], presence [N, F, K] -> (visual tokens [N, V, d] before positions, their presence
         [N, F or 1, V / F] (V = F*K, or K object tracks, + P pairs with relation tokens), the standardised frame x
         slot features [N, F*K, D] or None)."""
+        return self._visual(slots, presence)[:3]
+
+    def _visual(self, slots: torch.Tensor, presence: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """`visual_tokens` and the relation tokens' frame scores [N, F, P] (relation_time; else None)."""
         n = slots.shape[0]
+        score = None
         if self.cfg.input_norm == "standardize":
             slots = (slots - self.feat_mean) / self.feat_std
         if self.tracks:
@@ -149,15 +156,16 @@ class Aloe(nn.Module):
                     both = together.any(1, keepdim=True)  # [N, 1, P]
                     pairs = per.masked_fill(~together[..., None], torch.finfo(per.dtype).min).amax(1)  # [N, P, d]
                     if self.cfg.relation_time:
-                        weight = self._when(per, together)  # [N, F, P]
+                        score = self._when_scores(per, together)  # [N, F, P]
+                        weight = torch.softmax(score, 1).masked_fill(~together, 0.0)  # [N, F, P]
                         pairs = pairs + torch.einsum("nfp,fd->npd", weight, self.relation_frame.to(per.dtype))
                     pairs = torch.where(both.transpose(1, 2), pairs, torch.zeros_like(pairs))  # [N, P, d]
                 vis = torch.cat([vis, pairs], 1)  # [N, K + P, d]
                 seen = torch.cat([seen, both], -1)  # [N, 1, K + P]
-            return vis, seen, None
+            return vis, seen, None, score
         flat = slots.flatten(1, 2)  # [N, F*K, D]
         vis = self.vision_in(torch.cat([flat, flat.new_tensor([0.0, 1.0]).expand(n, flat.shape[1], 2)], -1))
-        return vis, presence, flat
+        return vis, presence, flat, None
 
     def _pair_frames(self, slots: torch.Tensor, presence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """slots [N, F, K, D] (already standardised), presence [N, F, K] -> (the pair MLP at every frame, both orders
@@ -169,11 +177,10 @@ class Aloe(nn.Module):
                + self.relation_in(torch.cat([frame[:, :, b], frame[:, :, a]], -1)))  # [N, F, P, d]
         return per, presence[:, :, a] & presence[:, :, b]
 
-    def _when(self, per: torch.Tensor, together: torch.Tensor) -> torch.Tensor:
-        """per [N, F, P, d], together [N, F, P] -> each pair's weights over the frames [N, F, P] (relation_time):
-        a softmax over the frames where both are seen, 0 elsewhere."""
-        score = self.relation_when(per).squeeze(-1).masked_fill(~together, torch.finfo(per.dtype).min)
-        return torch.softmax(score, 1).masked_fill(~together, 0.0)
+    def _when_scores(self, per: torch.Tensor, together: torch.Tensor) -> torch.Tensor:
+        """per [N, F, P, d], together [N, F, P] -> each pair's score of each frame [N, F, P] (relation_time), the
+        dtype's minimum where the two are not both seen: the logits of its weights over the frames."""
+        return self.relation_when(per).squeeze(-1).masked_fill(~together, torch.finfo(per.dtype).min)
 
     def relation_frame_weights(self, slots: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
         """slots [N, F, K, D] (raw), presence [N, F, K] -> the weights over frames [N, F, P] whose frame embeddings a
@@ -182,7 +189,8 @@ class Aloe(nn.Module):
             raise ValueError("relation_frame_weights needs aloe.relation_tokens=frames and aloe.relation_time")
         if self.cfg.input_norm == "standardize":
             slots = (slots - self.feat_mean) / self.feat_std
-        return self._when(*self._pair_frames(slots, presence))
+        per, together = self._pair_frames(slots, presence)  # [N, F, P, d], [N, F, P]
+        return torch.softmax(self._when_scores(per, together), 1).masked_fill(~together, 0.0)
 
     @staticmethod
     def _tracks(slots: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
@@ -217,14 +225,16 @@ class Aloe(nn.Module):
 
     def forward(self, slots: torch.Tensor | None, text: torch.Tensor, segment: torch.Tensor,
                 presence: torch.Tensor | None = None, approach: torch.Tensor | None = None,
-                mention: torch.Tensor | None = None, collision: torch.Tensor | None = None) -> AloeOutput:
+                mention: torch.Tensor | None = None, collision: torch.Tensor | None = None,
+                when: torch.Tensor | None = None) -> AloeOutput:
         """slots [N, F, K, D] (ignored when blind); text [N, L] token ids (0 = padding);
         segment [N, L] 0 for question tokens of a multiple-choice pass, 1 otherwise;
         presence [N, F, K] bool (None: every slot present; ignored unless `use_presence`);
         approach [N, P] closest approach of each slot pair (NaN: unknown), regressed from the relation tokens;
         mention [N, K] 1/0 whether the pass's choice names each slot's object (NaN: unknown), from the track tokens;
         collision [N, P] 1/0 whether the question rests on each slot pair's collision (NaN: unknown), from the
-        relation tokens."""
+        relation tokens; when [N, P] the window frame of each pair's collision (-1: none or unknown), the target of
+        the relation tokens' frame scores (relation_time)."""
         n, length = text.shape
         if length != self.text_len:
             raise ValueError(f"text has {length} tokens, the model was built for {self.text_len}")
@@ -234,6 +244,7 @@ class Aloe(nn.Module):
         tokens = [self.cls.expand(n, -1, -1)]
         pad = [text.new_zeros(n, 1, dtype=torch.bool)]
         mask_loss = words.new_zeros(())
+        when_loss = words.new_zeros(())
         masked = None
         if not self.cfg.blind:
             if slots is None:
@@ -248,7 +259,13 @@ class Aloe(nn.Module):
                 slots = torch.gather(slots, 2, perm[:, None, :, None].expand_as(slots))
                 presence = torch.gather(presence, 2, perm[:, None, :].expand_as(presence))
             slot_presence = presence  # [N, F, K] (the pair head's)
-            vis, presence, flat = self.visual_tokens(slots, presence)
+            vis, presence, flat, score = self._visual(slots, presence)
+            if when is not None and score is not None:
+                logits = score.transpose(1, 2).float()  # [N, P, F]
+                at = logits.gather(2, when.clamp_min(0)[..., None])[..., 0]  # [N, P] the target frame's score
+                known = (when >= 0) & (at > torch.finfo(score.dtype).min)  # a collision at a frame both are seen
+                when_loss = (F.cross_entropy(logits[known], when[known]) if known.any()
+                             else self.relation_when.weight.sum() * 0.0)
             if self.training and self.cfg.mask_slot_weight > 0:
                 pick = torch.randint(0, self.num_slots, (n, self.num_frames), device=slots.device)  # [N, F]
                 # [N, F*K], present only
@@ -311,4 +328,5 @@ class Aloe(nn.Module):
                                   if known.any() else pair_logits.sum() * 0.0)
         return AloeOutput(answer_logits=self.answer_head(answer_in),
                           choice_logits=self.choice_head(choice_in).squeeze(-1), mask_loss=mask_loss,
-                          approach_loss=approach_loss, mention_loss=mention_loss, collision_loss=collision_loss)
+                          approach_loss=approach_loss, mention_loss=mention_loss, collision_loss=collision_loss,
+                          when_loss=when_loss)

@@ -49,6 +49,11 @@ class AloeConfig:
     # are seen), added to the max-pooled token. Max-pooling keeps what happened and loses when; questions that order
     # collisions (before / after an event, the first or last to collide) need both (issue 30, ninth session)
     relation_time: bool = False
+    # relation_time with aloe.mention_weight: the frame score is also trained, with that weight, to pick the frame
+    # of each colliding pair's annotated collision (cross-entropy over the window's frames, training split only,
+    # reasoning.mention_oracle.video_collision_frames). Trained by the answer alone it learns when a pair first
+    # appears (issue 30, ninth session: 91.7 % of the weights' peaks, 2.2 % at the collision)
+    relation_time_target: bool = False
     # ground-truth states with relation tokens: weight of an auxiliary regression of each pair's closest approach
     # (the straight-line rule's quantity, from the window's last frame) from its relation token's output
     # (reasoning/approach.py); 0: none
@@ -102,6 +107,9 @@ class AloeConfig:
             raise ValueError("aloe.collision_head needs aloe.relation_tokens (track or frames), not blind")
         if self.relation_time and self.relation_tokens != "frames":
             raise ValueError("aloe.relation_time needs aloe.relation_tokens=frames")
+        if self.relation_time_target and not (self.relation_time and self.mention_weight > 0):
+            raise ValueError("aloe.relation_time_target needs aloe.relation_time and aloe.mention_weight > 0 (its "
+                             "weight; the collision frames come from a state or grounded slot cache)")
         if self.relation_tokens != "none" and self.visual_tokens != "object_track":
             raise ValueError("aloe.relation_tokens needs aloe.visual_tokens=object_track")
         if self.visual_tokens == "object_track" and self.mask_slot_weight > 0:

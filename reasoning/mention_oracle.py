@@ -7,8 +7,9 @@ that are the annotation's objects in order (ground-truth states) or slot tracks 
 at extraction (a perception cache made with `--ground`, `slot_maps`); it is a probe, never a feature source.
 The same mentions, and for descriptive questions the objects their answer rests on (`question_selections`), are
 the training-time targets of the grounding loss (`aloe.mention_weight`), and the collisions a descriptive question
-rests on (`question_collision_pairs`) the targets of the collision head (`aloe.collision_head`); evaluation never
-reads them.
+rests on (`question_collision_pairs`) the targets of the collision head (`aloe.collision_head`), and the frames of a
+video's collisions (`video_collision_frames`) the targets of the relation tokens' frame score
+(`aloe.relation_time_target`); evaluation never reads them.
 """
 from __future__ import annotations
 
@@ -35,9 +36,14 @@ def _scene_executors(layout: ClevrerLayout, split: str, scenes: list[SceneQuesti
         questions = [q for q in s.questions if q.is_multiple_choice == multiple_choice]
         if questions and (slot_maps is None or s.scene_index in slot_maps):
             facts = load_scene_facts(layout, split, s.scene_index)
-            slot = ({oid: k for k, oid in enumerate(facts.properties)} if slot_maps is None
-                    else slot_maps[s.scene_index])
-            yield s, questions, slot, Executor(facts)
+            yield s, questions, _slot_of(facts, slot_maps, s.scene_index), Executor(facts)
+
+
+def _slot_of(facts, slot_maps: SlotMaps | None, scene: int) -> dict[int, int]:
+    """object id -> slot index in one scene: the annotation's order, or the scene's map."""
+    if slot_maps is None:
+        return {oid: k for k, oid in enumerate(facts.properties)}
+    return slot_maps[scene]
 
 
 def choice_mentions(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions], slot_maps: SlotMaps | None = None
@@ -114,6 +120,33 @@ def question_collision_pairs(layout: ClevrerLayout, split: str, scenes: list[Sce
         out[key] = tuple(sorted({tuple(sorted((slot[a], slot[b]))) for a, b in pairs}))
     if unresolved:
         logger.info("collision pairs: %d descriptive questions rest on a collision no slot holds", unresolved)
+    return out
+
+
+def video_collision_frames(layout: ClevrerLayout, split: str, scenes: list[SceneQuestions],
+                           slot_maps: SlotMaps | None = None) -> dict[int, tuple[tuple[int, int, int], ...]]:
+    """scene -> (slot a, slot b, video frame) of each collision of the rendered video (a < b), in frame order; slot k
+    is the annotation's k-th object, or the slot `slot_maps` pairs with it (scenes without a map are left out). A
+    collision with an object no slot holds is left out and counted."""
+    out = {}
+    unresolved = 0
+    for s in scenes:
+        if slot_maps is not None and s.scene_index not in slot_maps:
+            continue
+        facts = load_scene_facts(layout, split, s.scene_index)
+        slot = _slot_of(facts, slot_maps, s.scene_index)
+        found = []
+        for e in facts.events:
+            if e.kind != "collision" or e.frame is None:
+                continue
+            if not all(o in slot for o in e.objects):
+                unresolved += 1
+                continue
+            a, b = sorted((slot[e.objects[0]], slot[e.objects[1]]))
+            found.append((a, b, e.frame))
+        out[s.scene_index] = tuple(found)
+    if unresolved:
+        logger.info("collision frames: %d collisions between objects no slot holds", unresolved)
     return out
 
 

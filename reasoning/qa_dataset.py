@@ -31,7 +31,8 @@ class QuestionSet(Dataset):
 
     def __init__(self, scenes: list[SceneQuestions], tokenizer: QuestionTokenizer, slots: SlotFrames | None,
                  source: str = "<questions>", mentions: dict | None = None, mentioned_first: bool = False,
-                 selections: dict | None = None, collision_pairs: dict | None = None):
+                 selections: dict | None = None, collision_pairs: dict | None = None,
+                 collision_frames: dict | None = None):
         self.slots = slots
         self.skipped = SkipReport()
         self.items = []
@@ -51,6 +52,8 @@ class QuestionSet(Dataset):
                     item["selected"] = selections.get((s.scene_index, q.question_id))  # None: unknown
                 if collision_pairs is not None and not q.is_multiple_choice:  # reasoning.mention_oracle
                     item["collision_pairs"] = collision_pairs.get((s.scene_index, q.question_id))  # None: unknown
+                if collision_frames is not None and not q.is_multiple_choice:  # reasoning.mention_oracle
+                    item["collision_frames"] = collision_frames.get(s.scene_index)  # None: unknown
                 self.items.append(item)
         if self.skipped:
             logger.warning("%s: %s", source, self.skipped.summary())
@@ -103,12 +106,32 @@ class Passes:
     # [N, P] (P = K(K-1)/2 slot pairs a < b, row-major) 1 where a descriptive question rests on the pair's collision,
     # NaN: unknown (every multiple-choice pass)
     collision: torch.Tensor | None = None
+    # [N, P] the window frame of the pair's collision (a descriptive pass over a video whose collisions are known),
+    # -1: no collision in the window, or unknown
+    when: torch.Tensor | None = None
 
     def to(self, device) -> "Passes":
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return Passes(move(self.slots), move(self.presence), move(self.text), move(self.segment), move(self.is_choice),
                       move(self.answer), move(self.label), move(self.question), move(self.qtype), self.keys,
-                      move(self.mention), move(self.collision))
+                      move(self.mention), move(self.collision), move(self.when))
+
+
+def _collision_window_frames(item: dict) -> dict[tuple[int, int], int]:
+    """{(slot a, slot b): window frame} for the item's annotated collisions (`collision_frames`) that fall in its
+    window: the observed window frame nearest the collision, within one frame spacing, where both slots are
+    present."""
+    frames = item["frame_index"].long()  # [F] video frame of each window frame
+    observed = ~item["predicted"]  # [F]
+    present = _presence(item)  # [F, K]
+    spacing = int((frames[1:] - frames[:-1]).abs().max()) if len(frames) > 1 else 1
+    out = {}
+    for a, b, frame in item["collision_frames"]:
+        gap = (frames - frame).abs().masked_fill(~observed, torch.iinfo(torch.long).max)  # [F]
+        t = int(gap.argmin())
+        if int(gap[t]) <= spacing and bool(present[t, a] & present[t, b]):
+            out[(a, b)] = t
+    return out
 
 
 def _presence(item: dict) -> torch.Tensor:
@@ -130,6 +153,7 @@ def collate(items: list[dict]) -> Passes:
     slots, presence, text, segment, is_choice, answer, label, question, qtype, keys = ([] for _ in range(10))
     named = []  # per pass: slot indices its choice names, None where unknown
     collided = []  # per pass: the slot pairs its descriptive question's collisions are between, None where unknown
+    timed = []  # per pass: the window frame of each colliding slot pair {(a, b): frame}, None where unknown
     for qi, it in enumerate(items):
         q = it["question"]  # [Lq]
         lc = it["choices"].shape[1]
@@ -147,6 +171,8 @@ def collate(items: list[dict]) -> Passes:
             if "slots" in it:
                 slots.append(it["slots"])
                 presence.append(_presence(it))
+            timed.append(None if it.get("collision_frames") is None or "slots" not in it
+                         else _collision_window_frames(it))
             continue
         for i, (c, cid, lab) in enumerate(zip(it["choices"], it["choice_ids"], it["labels"].tolist())):
             text.append(torch.cat([q, c]))
@@ -167,7 +193,8 @@ def collate(items: list[dict]) -> Passes:
                 presence.append(m)
             named.append(these if these else None)
             collided.append(None)
-    mention = collision = None
+            timed.append(None)
+    mention = collision = when = None
     if slots and any(n is not None for n in named):
         mention = torch.full((len(named), slots[0].shape[1]), float("nan"))  # [N, K]
         for j, n in enumerate(named):
@@ -183,7 +210,15 @@ def collate(items: list[dict]) -> Passes:
             if c is not None:
                 collision[j] = 0.0
                 collision[j, [pair[ab] for ab in c]] = 1.0
-    return Passes(mention=mention, collision=collision, slots=torch.stack(slots) if slots else None,
+    if slots and any(t is not None for t in timed):
+        k = slots[0].shape[1]
+        first, second = torch.triu_indices(k, k, 1).tolist()
+        pair = {(a, b): i for i, (a, b) in enumerate(zip(first, second))}
+        when = torch.full((len(timed), len(pair)), -1, dtype=torch.long)  # [N, P]
+        for j, t in enumerate(timed):
+            for ab, f in (t or {}).items():
+                when[j, pair[ab]] = f
+    return Passes(mention=mention, collision=collision, when=when, slots=torch.stack(slots) if slots else None,
                   presence=torch.stack(presence) if presence else None,
                   text=torch.stack(text), segment=torch.stack(segment),
                   is_choice=torch.tensor(is_choice), answer=torch.tensor(answer), label=torch.tensor(label),

@@ -47,7 +47,12 @@ from reasoning.approach import motion_columns, pair_closest_approach
 from reasoning.config import QAConfig, QATrainConfig
 from reasoning.curves import plot_learning_curves
 from reasoning.evaluate import predict, summary_row, write_eval
-from reasoning.mention_oracle import choice_mentions, question_collision_pairs, question_selections
+from reasoning.mention_oracle import (
+    choice_mentions,
+    question_collision_pairs,
+    question_selections,
+    video_collision_frames,
+)
 from reasoning.qa_dataset import Passes, QuestionSet, collate
 from reasoning.tokenizer import QuestionTokenizer
 
@@ -225,7 +230,7 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
                               "aloe.visual_tokens=frame_slot")
         if cfg.data.preload:
             slots.preload()
-    mentions = selections = collision_pairs = None
+    mentions = selections = collision_pairs = collision_frames = None
     # the grounding loss trains on the training split only; the oracle places the named objects at evaluation too
     if cfg.data.mention_oracle or (cfg.aloe.mention_weight > 0 and training):
         slot_maps = grounded_slots(slots, split_file(slots_dir, split))
@@ -234,9 +239,11 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
             selections = question_selections(ClevrerLayout(data), split, scenes, slot_maps)
         if cfg.aloe.collision_head and cfg.aloe.mention_weight > 0:
             collision_pairs = question_collision_pairs(ClevrerLayout(data), split, scenes, slot_maps)
+        if cfg.aloe.relation_time_target and training:
+            collision_frames = video_collision_frames(ClevrerLayout(data), split, scenes, slot_maps)
     return QuestionSet(scenes, tokenizer, slots, source=str(ClevrerLayout(data).questions_path(split)),
                        mentions=mentions, mentioned_first=cfg.data.mention_oracle, selections=selections,
-                       collision_pairs=collision_pairs)
+                       collision_pairs=collision_pairs, collision_frames=collision_frames)
 
 
 def grounded_slots(slots: SlotFrames | None, path: Path) -> dict[int, dict[int, int]] | None:
@@ -425,7 +432,12 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
                 collision = (passes.collision if passes.collision is not None else
                              torch.full((len(passes.text), raw.pair_index.shape[1]), float("nan"),
                                         device=passes.text.device))
-            output = model(passes.slots, passes.text, passes.segment, passes.presence, approach, mention, collision)
+            when = None
+            if cfg.aloe.relation_time_target:  # likewise every step
+                when = (passes.when if passes.when is not None else
+                        torch.full((len(passes.text), raw.pair_index.shape[1]), -1, device=passes.text.device))
+            output = model(passes.slots, passes.text, passes.segment, passes.presence, approach, mention, collision,
+                           when)
             loss, parts = qa_loss(output, passes, cfg.aloe.mask_slot_weight, cfg.train.choice_softmax_weight)
             if approach is not None:
                 loss = loss + cfg.aloe.approach_weight * output.approach_loss
@@ -436,6 +448,9 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
             if collision is not None:
                 loss = loss + cfg.aloe.mention_weight * output.collision_loss
                 parts["train/collision"] = output.collision_loss.detach().float()
+            if when is not None:
+                loss = loss + cfg.aloe.mention_weight * output.when_loss
+                parts["train/when"] = output.when_loss.detach().float()
             by_type = parts.pop("by_type")  # [types, 2]
         check_finite(accelerator, loss, "QA loss", step + 1, last_ckpt)
         seen += question_correct(output, passes)

@@ -268,6 +268,14 @@ def test_grounding_loss_trains_on_states(data, tmp_path):
     train_qa(cfg, data, data / "states", tmp_path / "collisions", progress=False)
     logged = [_json.loads(line) for line in (tmp_path / "collisions" / "train_log.jsonl").read_text().splitlines()]
     assert [r["train/collision"] > 0 for r in logged if "train/loss" in r] == [True, True]
+    assert "train/when" not in logged[0]
+    # with relation_time_target, the annotated collision frames train the frame score too
+    cfg = load_config(QAConfig, repo / "configs/qa/aloe_cpu_grounded.yaml", [
+        "data.num_frames=4", "train.steps=2", "train.batch_size=32", "train.log_every=1", "train.eval_batch_size=64",
+        "aloe.relation_tokens=frames", "aloe.relation_time=true", "aloe.relation_time_target=true"])
+    train_qa(cfg, data, data / "states", tmp_path / "when", progress=False)
+    logged_when = [_json.loads(line) for line in (tmp_path / "when" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["train/when"] > 0 for r in logged_when if "train/loss" in r] == [True, True]
     # benchmarks/bench_collision_reference.py reads that head on the counting question: its answers are the
     # evaluation's
     from qa_data.reports.qa_report import load_split_with_answers
@@ -381,3 +389,42 @@ def test_when_scores_count_the_collisions_seen_and_measure_from_their_frame(data
     assert got["mean frame - collision (frames)"] == pytest.approx(np.mean(distance))
     assert got["same, weights spread evenly"] == pytest.approx(np.mean(distance))
 
+
+
+def test_collision_frames_are_the_annotated_collisions_in_the_window(data):
+    """video_collision_frames: every annotated collision of a video, as (slot a < slot b, frame); the reader's target
+    for a descriptive pass is, per colliding pair, the window frame nearest the collision (within the window's
+    spacing, both objects seen), -1 for every other pair and every multiple-choice pass."""
+    from qa_data.reports.qa_report import load_split_with_answers
+    from reasoning.mention_oracle import video_collision_frames
+    from reasoning.qa_dataset import collate
+
+    layout = ClevrerLayout(data)
+    scenes = load_split_with_answers(layout, "train")
+    frames = video_collision_frames(layout, "train", scenes)
+    assert set(frames) == {s.scene_index for s in scenes}
+    for sc in scenes:
+        ann = load_annotation(layout.annotation_path("train", sc.scene_index))
+        ids = [o.object_id for o in ann.object_property]
+        expected = sorted((*sorted(ids.index(o) for o in c.object_ids), c.frame_id) for c in ann.collision)
+        assert sorted(frames[sc.scene_index]) == expected
+    tok = QuestionTokenizer(TokenizerConfig())
+    qs = QuestionSet(scenes, tok, SlotFrames(data / "states/train.h5", SlotSampling(num_frames=8)),
+                     collision_frames=frames)
+    assert all(("collision_frames" in it) == (it["type"] == TYPE_ID["descriptive"]) for it in qs.items)
+    index = {tuple(ab): j for j, ab in enumerate(torch.triu_indices(6, 6, 1).t().tolist())}
+    targets = 0
+    for i in [i for i, it in enumerate(qs.items) if it["type"] == TYPE_ID["descriptive"]][:40]:
+        item = qs[i]
+        m = next(j for j, it in enumerate(qs.items) if it["type"] != TYPE_ID["descriptive"])
+        batch = collate([item, qs[m]])
+        expected = torch.full((15,), -1)
+        window = item["frame_index"].numpy()  # every 16th video frame (states every 8th, 8 of them sampled)
+        for a, b, f in frames[item["scene_index"]]:
+            t = int(np.abs(window - f).argmin())
+            if abs(window[t] - f) <= 16 and item["presence"][t, a] and item["presence"][t, b]:
+                expected[index[(a, b)]] = t
+        assert torch.equal(batch.when[0], expected)
+        assert (batch.when[1:] == -1).all()
+        targets += int((expected >= 0).sum())
+    assert targets > 0

@@ -356,6 +356,41 @@ def test_relation_time_says_when_the_pair_met():
         AloeConfig(visual_tokens="object_track", relation_tokens="track", relation_time=True)
 
 
+def test_relation_time_target_is_the_cross_entropy_of_the_weights_and_moves_their_peak():
+    """aloe.relation_time_target: the loss is the mean of -log(weight at the target frame) over the pairs with a
+    target at a frame where both are seen (others, and -1, are left out); training on it alone moves each pair's
+    peak to its target frame."""
+    torch.manual_seed(0)
+    d, k, f = 5, 3, 6
+    model = Aloe(AloeConfig(d_model=16, layers=1, heads=2, ffn=16, head_hidden=16, visual_tokens="object_track",
+                            relation_tokens="frames", relation_time=True, mention_weight=1.0,
+                            relation_time_target=True), d, k, f, 20, 22, 8)
+    slots = torch.randn(4, f, k, d)  # [N, F, K, D]
+    presence = torch.ones(4, f, k, dtype=torch.bool)
+    presence[:, 0, 2] = False  # pairs (0, 2) and (1, 2) are not seen together at frame 0
+    text = torch.randint(1, 20, (4, 8))
+    segment = torch.ones(4, 8, dtype=torch.long)
+    when = torch.tensor([[3, -1, 0], [5, 0, 2], [-1, -1, -1], [1, 4, 4]])  # [N, P]; pairs (0,1) (0,2) (1,2)
+    out = model(slots, text, segment, presence, when=when)
+    weight = model.relation_frame_weights(slots, presence)  # [N, F, P]
+    picked = [weight[n, t, p] for n in range(4) for p in range(3)
+              if (t := int(when[n, p])) >= 0 and not (t == 0 and p > 0)]  # (1, 0) at frame 0 is not seen: left out
+    assert len(picked) == 6
+    torch.testing.assert_close(out.when_loss, -torch.log(torch.stack(picked)).mean())
+    assert model(slots, text, segment, presence).when_loss == 0
+    with pytest.raises(ValueError, match="relation_time_target needs aloe.relation_time"):
+        AloeConfig(visual_tokens="object_track", relation_tokens="frames", mention_weight=1.0,
+                   relation_time_target=True)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(300):
+        opt.zero_grad()
+        model(slots, text, segment, presence, when=when).when_loss.backward()
+        opt.step()
+    peak = model.relation_frame_weights(slots, presence).argmax(1)  # [N, P]
+    known = (when >= 0) & ~((when == 0) & (torch.arange(3) > 0))
+    assert torch.equal(peak[known], when[known])
+
+
 def test_pair_head_reads_the_named_pair():
     """The pair head's summary is the pair MLP of the two slots the mention logits name, in either order; the other
     slots do not reach it, and without a named pair every pair counts."""
