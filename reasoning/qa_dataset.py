@@ -134,6 +134,12 @@ def _collision_window_frames(item: dict) -> dict[tuple[int, int], int]:
     return out
 
 
+def _pair_columns(k: int) -> dict[tuple[int, int], int]:
+    """(slot a, slot b), a < b -> its column among the K(K-1)/2 slot pairs (row-major, as the model's pair tokens)."""
+    first, second = torch.triu_indices(k, k, 1).tolist()
+    return {(a, b): i for i, (a, b) in enumerate(zip(first, second))}
+
+
 def _presence(item: dict) -> torch.Tensor:
     """[F, K] bool; every slot present when the item does not say."""
     if "presence" in item:
@@ -202,18 +208,14 @@ def collate(items: list[dict]) -> Passes:
                 mention[j] = 0.0
                 mention[j, list(n)] = 1.0
     if slots and any(c is not None for c in collided):
-        k = slots[0].shape[1]
-        first, second = torch.triu_indices(k, k, 1).tolist()
-        pair = {(a, b): i for i, (a, b) in enumerate(zip(first, second))}
+        pair = _pair_columns(slots[0].shape[1])
         collision = torch.full((len(collided), len(pair)), float("nan"))  # [N, P]
         for j, c in enumerate(collided):
             if c is not None:
                 collision[j] = 0.0
                 collision[j, [pair[ab] for ab in c]] = 1.0
     if slots and any(t is not None for t in timed):
-        k = slots[0].shape[1]
-        first, second = torch.triu_indices(k, k, 1).tolist()
-        pair = {(a, b): i for i, (a, b) in enumerate(zip(first, second))}
+        pair = _pair_columns(slots[0].shape[1])
         when = torch.full((len(timed), len(pair)), -1, dtype=torch.long)  # [N, P]
         for j, t in enumerate(timed):
             for ab, f in (t or {}).items():
