@@ -156,7 +156,8 @@ class Aloe(nn.Module):
                     both = together.any(1, keepdim=True)  # [N, 1, P]
                     pairs = per.masked_fill(~together[..., None], torch.finfo(per.dtype).min).amax(1)  # [N, P, d]
                     if self.cfg.relation_time:
-                        score = self._when_scores(per, together)  # [N, F, P]
+                        scored = per.detach() if self.cfg.relation_time_target == "score" else per
+                        score = self._when_scores(scored, together)  # [N, F, P]
                         weight = torch.softmax(score, 1).masked_fill(~together, 0.0)  # [N, F, P]
                         pairs = pairs + torch.einsum("nfp,fd->npd", weight, self.relation_frame.to(per.dtype))
                     pairs = torch.where(both.transpose(1, 2), pairs, torch.zeros_like(pairs))  # [N, P, d]

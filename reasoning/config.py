@@ -51,9 +51,11 @@ class AloeConfig:
     relation_time: bool = False
     # relation_time with aloe.mention_weight: the frame score is also trained, with that weight, to pick the frame
     # of each colliding pair's annotated collision (cross-entropy over the window's frames, training split only,
-    # reasoning.mention_oracle.video_collision_frames). Trained by the answer alone it learns when a pair first
-    # appears (issue 30, ninth session: 91.7 % of the weights' peaks, 2.2 % at the collision)
-    relation_time_target: bool = False
+    # reasoning.mention_oracle.video_collision_frames). none; full: the loss trains the score and the pair MLP under
+    # it; score: the score alone (the pair MLP's output is detached on the score's path, so the target does not
+    # reshape the pair tokens). Trained by the answer alone the score learns when a pair first appears (issue 30,
+    # ninth session: 91.7 % of the weights' peaks, 2.2 % at the collision)
+    relation_time_target: str = "none"
     # ground-truth states with relation tokens: weight of an auxiliary regression of each pair's closest approach
     # (the straight-line rule's quantity, from the window's last frame) from its relation token's output
     # (reasoning/approach.py); 0: none
@@ -107,7 +109,12 @@ class AloeConfig:
             raise ValueError("aloe.collision_head needs aloe.relation_tokens (track or frames), not blind")
         if self.relation_time and self.relation_tokens != "frames":
             raise ValueError("aloe.relation_time needs aloe.relation_tokens=frames")
-        if self.relation_time_target and not (self.relation_time and self.mention_weight > 0):
+        if isinstance(self.relation_time_target, bool):  # `aloe.relation_time_target=true`: the full gradient
+            self.relation_time_target = "full" if self.relation_time_target else "none"
+        if self.relation_time_target not in ("none", "full", "score"):
+            raise ValueError("aloe.relation_time_target must be none, full or score, got "
+                             f"{self.relation_time_target!r}")
+        if self.relation_time_target != "none" and not (self.relation_time and self.mention_weight > 0):
             raise ValueError("aloe.relation_time_target needs aloe.relation_time and aloe.mention_weight > 0 (its "
                              "weight; the collision frames come from a state or grounded slot cache)")
         if self.relation_tokens != "none" and self.visual_tokens != "object_track":

@@ -239,7 +239,7 @@ def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokeniz
             selections = question_selections(ClevrerLayout(data), split, scenes, slot_maps)
         if cfg.aloe.collision_head and cfg.aloe.mention_weight > 0:
             collision_pairs = question_collision_pairs(ClevrerLayout(data), split, scenes, slot_maps)
-        if cfg.aloe.relation_time_target and training:
+        if cfg.aloe.relation_time_target != "none" and training:
             collision_frames = video_collision_frames(ClevrerLayout(data), split, scenes, slot_maps)
     return QuestionSet(scenes, tokenizer, slots, source=str(ClevrerLayout(data).questions_path(split)),
                        mentions=mentions, mentioned_first=cfg.data.mention_oracle, selections=selections,
@@ -433,7 +433,7 @@ def train_qa(cfg: QAConfig, data: Path, slots_dir: Path | None, out: Path, progr
                              torch.full((len(passes.text), raw.pair_index.shape[1]), float("nan"),
                                         device=passes.text.device))
             when = None
-            if cfg.aloe.relation_time_target:  # likewise every step
+            if cfg.aloe.relation_time_target != "none":  # likewise every step
                 when = (passes.when if passes.when is not None else
                         torch.full((len(passes.text), raw.pair_index.shape[1]), -1, device=passes.text.device))
             output = model(passes.slots, passes.text, passes.segment, passes.presence, approach, mention, collision,

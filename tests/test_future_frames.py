@@ -272,7 +272,7 @@ def test_grounding_loss_trains_on_states(data, tmp_path):
     # with relation_time_target, the annotated collision frames train the frame score too
     cfg = load_config(QAConfig, repo / "configs/qa/aloe_cpu_grounded.yaml", [
         "data.num_frames=4", "train.steps=2", "train.batch_size=32", "train.log_every=1", "train.eval_batch_size=64",
-        "aloe.relation_tokens=frames", "aloe.relation_time=true", "aloe.relation_time_target=true"])
+        "aloe.relation_tokens=frames", "aloe.relation_time=true", "aloe.relation_time_target=score"])
     train_qa(cfg, data, data / "states", tmp_path / "when", progress=False)
     logged_when = [_json.loads(line) for line in (tmp_path / "when" / "train_log.jsonl").read_text().splitlines()]
     assert [r["train/when"] > 0 for r in logged_when if "train/loss" in r] == [True, True]

@@ -358,8 +358,8 @@ def test_relation_time_says_when_the_pair_met():
 
 def test_relation_time_target_is_the_cross_entropy_of_the_weights_and_moves_their_peak():
     """aloe.relation_time_target: the loss is the mean of -log(weight at the target frame) over the pairs with a
-    target at a frame where both are seen (others, and -1, are left out); training on it alone moves each pair's
-    peak to its target frame."""
+    target at a frame where both are seen (others, and -1, are left out); `full` trains the pair MLP under the score
+    too, `score` the score alone; training on it alone moves each pair's peak to its target frame."""
     torch.manual_seed(0)
     d, k, f = 5, 3, 6
     model = Aloe(AloeConfig(d_model=16, layers=1, heads=2, ffn=16, head_hidden=16, visual_tokens="object_track",
@@ -381,6 +381,19 @@ def test_relation_time_target_is_the_cross_entropy_of_the_weights_and_moves_thei
     with pytest.raises(ValueError, match="relation_time_target needs aloe.relation_time"):
         AloeConfig(visual_tokens="object_track", relation_tokens="frames", mention_weight=1.0,
                    relation_time_target=True)
+    assert model.cfg.relation_time_target == "full"  # `true` on the command line
+    # full: the loss reaches the pair MLP under the score; score: the score alone
+    for target, reaches in (("full", True), ("score", False)):
+        model.cfg.relation_time_target = target
+        model.zero_grad()
+        model(slots, text, segment, presence, when=when).when_loss.backward()
+        assert model.relation_when.weight.grad.abs().sum() > 0
+        grads = [p.grad for p in model.relation_in.parameters()]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads) == reaches
+    model.cfg.relation_time_target = "full"
+    with pytest.raises(ValueError, match="relation_time_target must be none, full or score"):
+        AloeConfig(visual_tokens="object_track", relation_tokens="frames", relation_time=True, mention_weight=1.0,
+                   relation_time_target="pair")
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in range(300):
         opt.zero_grad()
