@@ -109,8 +109,9 @@ class AloeConfig:
             raise ValueError("aloe.collision_head needs aloe.relation_tokens (track or frames), not blind")
         if self.relation_time and self.relation_tokens != "frames":
             raise ValueError("aloe.relation_time needs aloe.relation_tokens=frames")
-        if isinstance(self.relation_time_target, bool):  # `aloe.relation_time_target=true`: the full gradient
-            self.relation_time_target = "full" if self.relation_time_target else "none"
+        # `aloe.relation_time_target=true`, or a run saved when it was a switch (the config layer reads "True"): full
+        if str(self.relation_time_target).lower() in ("true", "false"):
+            self.relation_time_target = "full" if str(self.relation_time_target).lower() == "true" else "none"
         if self.relation_time_target not in ("none", "full", "score"):
             raise ValueError("aloe.relation_time_target must be none, full or score, got "
                              f"{self.relation_time_target!r}")

@@ -381,7 +381,11 @@ def test_relation_time_target_is_the_cross_entropy_of_the_weights_and_moves_thei
     with pytest.raises(ValueError, match="relation_time_target needs aloe.relation_time"):
         AloeConfig(visual_tokens="object_track", relation_tokens="frames", mention_weight=1.0,
                    relation_time_target=True)
-    assert model.cfg.relation_time_target == "full"  # `true` on the command line
+    assert model.cfg.relation_time_target == "full"  # `true`: the switch it first was, as runs saved it
+    from qa_data.config import load_config
+    switch = ["aloe.visual_tokens=object_track", "aloe.relation_tokens=frames", "aloe.relation_time=true",
+              "aloe.mention_weight=1.0", "aloe.relation_time_target=true"]
+    assert load_config(QAConfig, None, switch).aloe.relation_time_target == "full"
     # full: the loss reaches the pair MLP under the score; score: the score alone
     for target, reaches in (("full", True), ("score", False)):
         model.cfg.relation_time_target = target
