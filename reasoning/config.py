@@ -89,8 +89,10 @@ class AloeConfig:
             raise ValueError(f"aloe.heads ({self.heads}) must divide aloe.d_model ({self.d_model})")
         if self.dropout >= 1:
             raise ValueError(f"aloe.dropout is a probability in [0, 1), got {self.dropout}")
-        if isinstance(self.relation_tokens, bool):  # `aloe.relation_tokens=true` on the command line
-            self.relation_tokens = "track" if self.relation_tokens else "none"
+        # `aloe.relation_tokens=true` on the command line, or a run saved when it was a switch (the config layer
+        # turns a YAML boolean for a text field into "True")
+        if str(self.relation_tokens).lower() in ("true", "false"):
+            self.relation_tokens = "track" if str(self.relation_tokens).lower() == "true" else "none"
         if self.relation_tokens not in ("none", "track", "frames"):
             raise ValueError(f"aloe.relation_tokens must be none, track or frames, got {self.relation_tokens!r}")
         if self.visual_tokens not in ("frame_slot", "object_track"):
@@ -109,7 +111,7 @@ class AloeConfig:
             raise ValueError("aloe.collision_head needs aloe.relation_tokens (track or frames), not blind")
         if self.relation_time and self.relation_tokens != "frames":
             raise ValueError("aloe.relation_time needs aloe.relation_tokens=frames")
-        # `aloe.relation_time_target=true`, or a run saved when it was a switch (the config layer reads "True"): full
+        # likewise `aloe.relation_time_target=true`: full
         if str(self.relation_time_target).lower() in ("true", "false"):
             self.relation_time_target = "full" if str(self.relation_time_target).lower() == "true" else "none"
         if self.relation_time_target not in ("none", "full", "score"):

@@ -386,6 +386,9 @@ def test_relation_time_target_is_the_cross_entropy_of_the_weights_and_moves_thei
     switch = ["aloe.visual_tokens=object_track", "aloe.relation_tokens=frames", "aloe.relation_time=true",
               "aloe.mention_weight=1.0", "aloe.relation_time_target=true"]
     assert load_config(QAConfig, None, switch).aloe.relation_time_target == "full"
+    for word, kind in (("true", "track"), ("false", "none")):  # relation_tokens was a switch too
+        assert load_config(QAConfig, None, ["aloe.visual_tokens=object_track",
+                                            f"aloe.relation_tokens={word}"]).aloe.relation_tokens == kind
     # full: the loss reaches the pair MLP under the score; score: the score alone
     for target, reaches in (("full", True), ("score", False)):
         model.cfg.relation_time_target = target
