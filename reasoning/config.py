@@ -11,6 +11,15 @@ from qa_data.config import require_min
 from reasoning.tokenizer import TokenizerConfig
 
 
+def _switch_word(value, on: str) -> str:
+    """A text option that used to be a switch: a saved or typed true/false (the config layer hands a YAML
+    boolean to a text field as "True") becomes `on` / "none"; any other value is returned unchanged."""
+    word = str(value).lower()
+    if word in ("true", "false"):
+        return on if word == "true" else "none"
+    return value
+
+
 @dataclass
 class AloeConfig:
     """ALOE (Ding et al. 2021) as in SlotFormer's Aloe* (docs/sources.md)."""
@@ -89,10 +98,9 @@ class AloeConfig:
             raise ValueError(f"aloe.heads ({self.heads}) must divide aloe.d_model ({self.d_model})")
         if self.dropout >= 1:
             raise ValueError(f"aloe.dropout is a probability in [0, 1), got {self.dropout}")
-        # `aloe.relation_tokens=true` on the command line, or a run saved when it was a switch (the config layer
-        # turns a YAML boolean for a text field into "True")
-        if str(self.relation_tokens).lower() in ("true", "false"):
-            self.relation_tokens = "track" if str(self.relation_tokens).lower() == "true" else "none"
+        # `aloe.relation_tokens=true` on the command line, or a run saved when these were switches
+        self.relation_tokens = _switch_word(self.relation_tokens, on="track")
+        self.relation_time_target = _switch_word(self.relation_time_target, on="full")
         if self.relation_tokens not in ("none", "track", "frames"):
             raise ValueError(f"aloe.relation_tokens must be none, track or frames, got {self.relation_tokens!r}")
         if self.visual_tokens not in ("frame_slot", "object_track"):
@@ -111,9 +119,6 @@ class AloeConfig:
             raise ValueError("aloe.collision_head needs aloe.relation_tokens (track or frames), not blind")
         if self.relation_time and self.relation_tokens != "frames":
             raise ValueError("aloe.relation_time needs aloe.relation_tokens=frames")
-        # likewise `aloe.relation_time_target=true`: full
-        if str(self.relation_time_target).lower() in ("true", "false"):
-            self.relation_time_target = "full" if str(self.relation_time_target).lower() == "true" else "none"
         if self.relation_time_target not in ("none", "full", "score"):
             raise ValueError("aloe.relation_time_target must be none, full or score, got "
                              f"{self.relation_time_target!r}")
