@@ -139,7 +139,7 @@ def write_prediction(result: PredictionResult, out_dir: Path, title: str, gap: i
         f"`{REPEAT}` copies the last context frame; `<model>: hold last reconstruction` copies the model's "
         "reconstruction of it (no motion), so the gap between a model and its hold row is what its predicted "
         "motion gains.\n\n"
-        + result.table.to_markdown(index=False, floatfmt=".5f") + "\n")
+        + result.table.to_markdown(index=False, floatfmt=[".0f"] + [".5f"] * (result.table.shape[1] - 1)) + "\n")
     mse_curve_figure(result.table, out_dir / "prediction_mse.png", title=title)
     if result.figure is not None:
         fig = result.figure

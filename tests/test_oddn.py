@@ -282,6 +282,8 @@ def test_prediction_evaluation_tables_every_step_and_the_baselines(sim_data, tmp
     out = write_prediction(result, tmp_path, "test", 8)
     for name in ("prediction.md", "prediction.csv", "prediction_rows.csv", "prediction_mse.png", "rollout.png"):
         assert (out / name).is_file(), name
+    rows = [line.split("|")[1].strip() for line in (out / "prediction.md").read_text().splitlines()[-3:]]
+    assert rows == ["1", "2", "3"]  # the step column reads as steps, not as 1.00000
     from perception.prediction import interpretability_figures
     paths = interpretability_figures(model, cfg, dataset[0], tmp_path / "figures")
     assert [p.name for p in paths] == ["dynamics_sweep.png", "attention.png"] and all(p.is_file() for p in paths)
