@@ -1,6 +1,6 @@
 """The Table-2 claims an ablation can decide, from its runs.csv: per row and type the mean ± std over seeds with
 the 95 % t-interval, then each claim of `make reproduce`'s results page whose two rows the ablation trained, with
-its Welch test and verdict (reasoning.claims_page). Prints Markdown; `--out` also writes it.
+its Welch test and verdict (pipelines.claims_page). Prints Markdown; `--out` also writes it.
 
     python benchmarks/ablation_claims.py --runs RUNS/runs.csv [--out docs/.../claims.md]
 """
@@ -15,7 +15,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reasoning.claims_page import oracle_claims, qa_table, table2_claims  # noqa: E402
+from pipelines.claims_page import oracle_claims, qa_table, table2_claims  # noqa: E402
 
 
 def claims_markdown(runs: pd.DataFrame) -> str:

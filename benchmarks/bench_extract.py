@@ -40,7 +40,7 @@ def prepare(work: Path, videos: int, config: Path) -> tuple[Path, Path]:
     from perception.registry import build_model
     from qa_data.config import load_config
     from qa_data.runtime.checkpoints import write_model_file
-    from qa_data.sim.cli import build_config
+    from qa_data.sim.config import build_config
     from qa_data.sim.generate import generate_dataset
 
     data = work / "data"

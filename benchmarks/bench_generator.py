@@ -18,7 +18,7 @@ import time
 import pandas as pd
 from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
-from qa_data.sim.cli import build_config
+from qa_data.sim.config import build_config
 from qa_data.sim.generate import generate_dataset
 
 

@@ -25,9 +25,9 @@ import qa_data.clevrer.masks as masks
 from qa_data.clevrer.annotations import parse_annotation
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.clevrer.questions import parse_questions
-from qa_data.qgen.cli import build_question_config
+from qa_data.qgen.config import build_question_config
 from qa_data.qgen.generate import generate_questions
-from qa_data.sim.cli import build_config
+from qa_data.sim.config import build_config
 from qa_data.sim.generate import generate_dataset
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 from summary import emit  # noqa: E402  (benchmarks/summary.py)
 
-from qa_data.qgen.cli import build_question_config
+from qa_data.qgen.config import build_question_config
 from qa_data.qgen.generate import generate_questions
-from qa_data.sim.cli import build_config
+from qa_data.sim.config import build_config
 from qa_data.sim.generate import generate_dataset
 
 

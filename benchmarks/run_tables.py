@@ -11,7 +11,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from perception.checkpoint import LoadedRun, load_run  # noqa: E402
+from perception.loaded_run import LoadedRun, load_run  # noqa: E402
 
 
 def named_runs(ap: argparse.ArgumentParser, items: list[str]) -> list[tuple[str, Path]]:

@@ -33,14 +33,14 @@ def weights_sha256(model_pt: Path) -> str:
 
 
 def run(out: Path, source: Path | None = None) -> dict:
-    from perception.checkpoint import load_run
     from perception.config import PerceptionConfig
     from perception.extract import ExtractConfig, extract
+    from perception.loaded_run import load_run
     from perception.train import train
     from qa_data.config import load_config
-    from qa_data.qgen.cli import build_question_config
+    from qa_data.qgen.config import build_question_config
     from qa_data.qgen.generate import generate_questions
-    from qa_data.sim.cli import build_config
+    from qa_data.sim.config import build_config
     from qa_data.sim.generate import generate_dataset
     from reasoning.config import QAConfig
     from reasoning.train import train_qa
@@ -63,7 +63,7 @@ def run(out: Path, source: Path | None = None) -> dict:
                         "train.eval_batch_size=32"])
     qa = train_qa(qcfg, data, out / "slots", out / "qa", progress=False)
     return {
-        "perception weights": weights_sha256(perception.checkpoint / "model.pt"),
+        "perception weights": weights_sha256(perception.loaded_run / "model.pt"),
         "perception log": [json.loads(x) for x in (out / "perception/train_log.jsonl").read_text().splitlines()],
         "perception metrics": {m: round(float(v), 6) for m, v in zip(perception.metrics.metric,
                                                                    perception.metrics["mean"])},

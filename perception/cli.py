@@ -1,4 +1,5 @@
-"""Command lines of the perception stage (scripts/train_perception.py, scripts/eval_perception.py)."""
+"""Command lines of the perception stage: scripts/train_perception.py, eval_perception.py, eval_prediction.py,
+eval_video_decomposition.py, extract_slots.py, inspect_slots.py and pretrain.py."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +7,17 @@ import functools
 import logging
 from pathlib import Path
 
-from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
-from perception.evaluate import EvaluationRecord, eval_dataset, evaluate, record_evaluation, write_eval
-from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
-from perception.registry import is_video_model, model_label
+from perception.evaluate import evaluate_run
+from perception.loaded_run import load_run
+from perception.prediction_eval import (
+    evaluate_prediction,
+    interpretability_figures,
+    prediction_dataset,
+    write_prediction,
+)
+from perception.pretrained import DEMO_CHECKPOINT, pretrain
+from perception.registry import model_label
 from perception.train import train
 from qa_data.clevrer.layout import NoPixelsError
 from qa_data.config import ConfigError, load_config
@@ -70,31 +77,6 @@ def eval_main(argv=None) -> int:
     if record is not None:
         print(f"written to {record.dir}")
     return 0
-
-
-def evaluate_run(run: Path, data: Path, split: str = "validation", overrides: list[str] | tuple[str, ...] = (),
-                 checkpoint: Path | None = None, show: bool = False) -> EvaluationRecord | None:
-    """Evaluates a run's checkpoint (default: its newest) into RUN/eval/<split>_step_N/: decomposition metrics
-    and figure, and for video models the prediction table and figures. Returns (on the main process) the
-    record of what it wrote, also kept as the run's newest evaluation (RUN/evaluation.json)."""
-    accelerator = make_accelerator()
-    model, cfg, step = _load_run(run, checkpoint, list(overrides) + [f"eval.split={split}"], accelerator.device)
-    result = evaluate(model, cfg, eval_dataset(data, cfg), accelerator)
-    out = Path(run) / "eval" / f"{cfg.eval.split}_step_{step}"
-    if accelerator.is_main_process:
-        write_eval(result, cfg, out, step, cfg.eval.split)
-        if show:
-            print(result.summary.to_markdown(index=False, floatfmt=".4f"))
-    if is_video_model(cfg):
-        pred_set = prediction_dataset(data, cfg)
-        pred = evaluate_prediction({model_label(cfg): (model, cfg)}, pred_set, accelerator,
-                                   batch_size=cfg.eval.batch_size)
-        if accelerator.is_main_process:
-            write_prediction(pred, out, f"{model_label(cfg)} prediction, step {step}", cfg.frames.frame_stride)
-            interpretability_figures(model, cfg, pred_set[0], out)
-            if show:
-                print(pred.table.to_markdown(index=False, floatfmt=".5f"))
-    return record_evaluation(run, out, step, cfg.eval.split) if accelerator.is_main_process else None
 
 
 @needs_pixels
@@ -267,3 +249,24 @@ def inspect_main(argv=None) -> int:
         print(stats.to_markdown(index=False, floatfmt=".4f"))
     return 0
 
+
+def pretrain_main(argv=None) -> int:
+    """`scripts/pretrain.py`."""
+    import argparse
+    import logging
+
+    repo = Path(__file__).resolve().parents[1]
+    ap = argparse.ArgumentParser(description="Generate the CPU-regime CLEVRER-sim data, train the preset on it "
+                                 "(about an hour on 2 cores; rerunning resumes) and export the weights-only demo "
+                                 "checkpoint.")
+    ap.add_argument("--out", type=Path, default=repo / "runs" / "pretrain")
+    ap.add_argument("--config", type=Path, default=repo / "configs" / "perception" / "oddn_cpu.yaml")
+    ap.add_argument("--data-preset", default="cpu")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--dest", type=Path, default=DEMO_CHECKPOINT)
+    ap.add_argument("overrides", nargs="*", help="overrides of the perception preset, e.g. train.steps=100")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    path = pretrain(args.out, args.config, args.data_preset, args.workers, args.dest, args.overrides)
+    print(f"pretrained checkpoint: {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0

@@ -1,4 +1,5 @@
-"""Evaluation of a perception model on a split: ARI / FG-ARI / MSE tables and a decomposition figure.
+"""Evaluation of a perception model on a split: ARI / FG-ARI / MSE tables and a decomposition figure; a trained
+run's whole evaluation (`evaluate_run`: these, and prediction for video models).
 
 Videos are divided over processes (process r scores videos r, r + W, ...), every score is computed
 on one video at a time from seeded inference, and rows are gathered and
@@ -20,10 +21,18 @@ from tqdm import tqdm
 
 from perception.config import PerceptionConfig
 from perception.figures import decomposition_figure
+from perception.loaded_run import load_run
 from perception.metrics import reconstruction_mse, segmentation_scores
-from perception.registry import decompose
+from perception.prediction_eval import (
+    evaluate_prediction,
+    interpretability_figures,
+    prediction_dataset,
+    write_prediction,
+)
+from perception.registry import decompose, is_video_model, model_label
 from qa_data.clevrer.datasets import ClipConfig
 from qa_data.config import save_config
+from qa_data.runtime.accelerator import make_accelerator
 from qa_data.sources import open_clips, video_frames
 
 
@@ -179,3 +188,29 @@ def record_evaluation(run: Path, eval_dir: Path, step: int, split: str) -> Evalu
     record = EvaluationRecord(Path(eval_dir), step, split, files)
     record.save(run)
     return record
+
+
+def evaluate_run(run: Path, data: Path, split: str = "validation", overrides: list[str] | tuple[str, ...] = (),
+                 checkpoint: Path | None = None, show: bool = False) -> EvaluationRecord | None:
+    """Evaluates a run's checkpoint (default: its newest) into RUN/eval/<split>_step_N/: decomposition metrics
+    and figure, and for video models the prediction table and figures. Returns (on the main process) the
+    record of what it wrote, also kept as the run's newest evaluation (RUN/evaluation.json)."""
+    accelerator = make_accelerator()
+    loaded = load_run(run, checkpoint, list(overrides) + [f"eval.split={split}"], accelerator.device)
+    model, cfg, step = loaded.model, loaded.cfg, loaded.step
+    result = evaluate(model, cfg, eval_dataset(data, cfg), accelerator)
+    out = Path(run) / "eval" / f"{cfg.eval.split}_step_{step}"
+    if accelerator.is_main_process:
+        write_eval(result, cfg, out, step, cfg.eval.split)
+        if show:
+            print(result.summary.to_markdown(index=False, floatfmt=".4f"))
+    if is_video_model(cfg):
+        pred_set = prediction_dataset(data, cfg)
+        pred = evaluate_prediction({model_label(cfg): (model, cfg)}, pred_set, accelerator,
+                                   batch_size=cfg.eval.batch_size)
+        if accelerator.is_main_process:
+            write_prediction(pred, out, f"{model_label(cfg)} prediction, step {step}", cfg.frames.frame_stride)
+            interpretability_figures(model, cfg, pred_set[0], out)
+            if show:
+                print(pred.table.to_markdown(index=False, floatfmt=".5f"))
+    return record_evaluation(run, out, step, cfg.eval.split) if accelerator.is_main_process else None

@@ -40,7 +40,7 @@ from accelerate.utils import broadcast_object_list, gather_object
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from perception.checkpoint import LoadedRun
+from perception.loaded_run import LoadedRun
 from perception.registry import (
     decompose,
     feature_dims,
@@ -67,6 +67,7 @@ from qa_data.slots.slot_cache import (  # noqa: F401
     SKIPPED,
     CacheMismatch,
     CacheWriter,
+    SlotLayout,
     check_or_create,
     read_attrs,
     split_file,
@@ -114,6 +115,7 @@ class ExtractResult:
     already_done: int  # videos done before this run
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (video index, reason), this run
     seconds: float = 0.0  # the extraction loop (model loading and file creation excluded)
+    layout: SlotLayout | None = None  # what the cache holds per slot and frame
 
     @property
     def videos_per_second(self) -> float:
@@ -126,11 +128,11 @@ def video_seeds(video_index: torch.Tensor, frame_index: torch.Tensor, source_fra
     return video_index[:, None] * span + frame_index[None, :]
 
 
-def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractConfig, stride: int, precision: str,
-                indices: list[int], source_frames: int, frames_per_video: int) -> dict:
-    cfg, model = loaded.cfg, loaded.model
-    d_static, d_dyn = feature_dims(model, cfg)
-    extraction = {"frame_stride": stride, "batch_size": ecfg.batch_size, "dtype": ecfg.dtype, "precision": precision}
+def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractConfig, layout: SlotLayout,
+                precision: str, indices: list[int], source_frames: int) -> dict:
+    cfg = loaded.cfg
+    extraction = {"frame_stride": layout.frame_stride, "batch_size": ecfg.batch_size, "dtype": ecfg.dtype,
+                  "precision": precision}
     producer_id, label = file_sha256(loaded.path), model_label(cfg)
     if ecfg.rollout:
         extraction["rollout"] = ecfg.rollout
@@ -149,15 +151,11 @@ def cache_attrs(loaded: LoadedRun, data_root: Path, split: str, ecfg: ExtractCon
                                      "perception_config": config_to_dict(cfg)}, sort_keys=True),
         "extraction": json.dumps(extraction, sort_keys=True), "dataset": cfg.frames.dataset,
         "data_root": str(Path(data_root).resolve()), "dataset_id": ClevrerLayout(data_root).dataset_id,
-        "split": split, "d_static": d_static, "d_dyn": d_dyn,
-        "num_slots": cfg.iodine.num_slots, "slot_tracks": slot_tracks(cfg, ecfg),
-        "frame_stride": stride, "frames_per_video": frames_per_video,
-        "source_frames": source_frames, "resolution": list(cfg.frames.preprocess.size),
+        "split": split, **layout.attrs(), "slot_tracks": slot_tracks(cfg, ecfg), "source_frames": source_frames,
+        "resolution": list(cfg.frames.preprocess.size),
         "video_index_first": indices[0], "video_index_last": indices[-1], "num_videos": len(indices),
         "code_version": code_version(),
     }
-    if ecfg.rollout:
-        attrs["observed_frames"] = frames_per_video - ecfg.rollout
     if ecfg.ground:
         attrs["grounding"] = json.dumps({"rule": "per observed frame, an object is held by the slot with most of its "
                                                  "pixels; tracks and objects paired one to one by frames held",
@@ -243,8 +241,10 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
         logger.warning("frame stride %d differs from the model's training stride %d: its dynamics were learned "
                        "between frames %d apart", stride, cfg.frames.frame_stride, cfg.frames.frame_stride)
     precision = resolve_precision(ecfg.precision, device)
-    attrs = cache_attrs(loaded, data_root, split, ecfg, stride, precision, indices, source_frames, len(frame_index))
-    dim = attrs["d_static"] + attrs["d_dyn"]
+    layout = SlotLayout(*feature_dims(model, cfg), num_slots=cfg.iodine.num_slots, frame_stride=stride,
+                        frames_per_video=len(frame_index), observed_frames=observed)
+    attrs = cache_attrs(loaded, data_root, split, ecfg, layout, precision, indices, source_frames)
+    dim = layout.dim
     path = split_file(slots_dir, split)
 
     # The main process creates or checks the cache and reads its status; the others get the verdict.
@@ -281,7 +281,7 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
                              num_workers=ecfg.num_workers, collate_fn=_as_is))
     frame_t = torch.tensor(frame_index[:observed], dtype=torch.long)
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    result = ExtractResult(path=path, computed=0, already_done=already)
+    result = ExtractResult(path=path, computed=0, already_done=already, layout=layout)
     bar = tqdm(total=todo, unit="video", desc=f"extract {split}",
                disable=not (progress and accelerator.is_main_process))
     start = time.perf_counter()

@@ -5,6 +5,7 @@ A model is an `nn.Module` subclass of `PerceptionModel`, registered by name in `
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,6 +22,15 @@ def curriculum_length(schedule: list[list[int]], step: int | None = None) -> int
     if step is None:
         return max(frames for _, frames in schedule)
     return [frames for start, frames in schedule if start <= step][-1]
+
+
+@dataclass
+class Rollout:
+    """Predicted frames from context frames (evaluation, figures)."""
+
+    context_recon: torch.Tensor  # [B, C, 3, H, W] reconstructions of the context frames
+    frames: torch.Tensor  # [B, S, 3, H, W] predicted frames
+    z: torch.Tensor  # [B, C + S, K, D] inferred then predicted latents
 
 
 class PerceptionModel(nn.Module):
@@ -73,7 +83,7 @@ class PerceptionModel(nn.Module):
         raise NotImplementedError
 
     def predict(self, context: torch.Tensor, steps: int, seeds: torch.Tensor | None = None):
-        """Video models: `steps` future frames from context frames [B, C, 3, H, W] (`perception.oddn.Rollout`)."""
+        """Video models: `steps` future frames from context frames [B, C, 3, H, W] (`Rollout`)."""
         raise ValueError(f"{self.name} is an image model; it does not predict frames")
 
     def rollout_features(self, video: torch.Tensor, steps: int, seeds: torch.Tensor | None = None) -> torch.Tensor:

@@ -31,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from perception.config import IodineConfig, OddnConfig
-from perception.interface import PerceptionModel, curriculum_length
+from perception.interface import PerceptionModel, Rollout, curriculum_length
 from perception.iodine import Decomposition, Iodine, IodineOutput, decompose_frames, infer_latents
 from perception.latent import split_params
 
@@ -164,15 +164,6 @@ class OddnOutput:
     z: torch.Tensor  # [B, N, K, D] static latents: posterior means of each frame's last decode
     pred_recon: torch.Tensor  # [B, N-2, 3, H, W] one-step predictions of frames 3..N
     scalars: dict[str, torch.Tensor] = field(default_factory=dict)  # extra training scalars (logged)
-
-
-@dataclass
-class Rollout:
-    """Predicted frames from context frames (evaluation, figures)."""
-
-    context_recon: torch.Tensor  # [B, C, 3, H, W] reconstructions of the context frames
-    frames: torch.Tensor  # [B, S, 3, H, W] predicted frames
-    z: torch.Tensor  # [B, C + S, K, D] inferred then predicted latents
 
 
 class Oddn(PerceptionModel):
@@ -371,6 +362,6 @@ class Oddn(PerceptionModel):
     def interpretability_figures(self, cfg, item: dict, out_dir: Path) -> list[Path]:
         if self.variant == "iodine_linear":  # no dynamics to show
             return []
-        from perception.prediction import dynamics_figures  # figures import plotting; keep the model light
+        from perception.dynamics_figures import dynamics_figures  # figures import plotting; keep the model light
 
         return dynamics_figures(self, cfg, item, out_dir)

@@ -63,7 +63,7 @@ def score_on_clip(checkpoint: Path, clip: Path = CHECK_CLIP) -> dict:
     noise seeded by its index."""
     import numpy as np
 
-    from perception.checkpoint import load_run
+    from perception.loaded_run import load_run
     from perception.metrics import reconstruction_mse, segmentation_scores
     from perception.registry import decompose
     from qa_data.clevrer.preprocess import preprocess_frames, preprocess_masks
@@ -139,7 +139,7 @@ def pretrain(out: Path, config: Path, data_preset: str = "cpu", workers: int = 2
     OUT/<model> (both resume), and exports the result to `dest`."""
     from perception.train import train
     from qa_data.config import load_config
-    from qa_data.sim.cli import build_config
+    from qa_data.sim.config import build_config
     from qa_data.sim.generate import generate_dataset
 
     out = Path(out)
@@ -152,25 +152,3 @@ def pretrain(out: Path, config: Path, data_preset: str = "cpu", workers: int = 2
                                              f"step {result.step}, {result.seconds / 60:.1f} training minutes")
     record_check(path)  # the score on the fixed clip that the tests check the committed checkpoint against
     return path
-
-
-def main(argv=None) -> int:
-    """`scripts/pretrain.py`."""
-    import argparse
-    import logging
-
-    repo = Path(__file__).resolve().parents[1]
-    ap = argparse.ArgumentParser(description="Generate the CPU-regime CLEVRER-sim data, train the preset on it "
-                                 "(about an hour on 2 cores; rerunning resumes) and export the weights-only demo "
-                                 "checkpoint.")
-    ap.add_argument("--out", type=Path, default=repo / "runs" / "pretrain")
-    ap.add_argument("--config", type=Path, default=repo / "configs" / "perception" / "oddn_cpu.yaml")
-    ap.add_argument("--data-preset", default="cpu")
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--dest", type=Path, default=DEMO_CHECKPOINT)
-    ap.add_argument("overrides", nargs="*", help="overrides of the perception preset, e.g. train.steps=100")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    path = pretrain(args.out, args.config, args.data_preset, args.workers, args.dest, args.overrides)
-    print(f"pretrained checkpoint: {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    return 0

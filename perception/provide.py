@@ -32,10 +32,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from perception.config import IodineConfig, ProvideConfig
-from perception.interface import PerceptionModel, curriculum_length
+from perception.interface import PerceptionModel, Rollout, curriculum_length
 from perception.iodine import Decode, Decomposition, Iodine, step_weights
 from perception.latent import sample_latent, seeded_noise, split_params
-from perception.oddn import Rollout
 
 Z_FIRST_STEP = 1_000  # noise stream of z_first in `seeded_noise` (refinement steps use 0..R-1)
 

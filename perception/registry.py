@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 
 from perception.config import PerceptionConfig
-from perception.interface import PerceptionModel, curriculum_length  # noqa: F401  (curriculum_length: for users)
+from perception.interface import PerceptionModel, Rollout, curriculum_length  # noqa: F401  (curriculum_length: for users)
 from perception.iodine import Decomposition, Iodine
-from perception.oddn import Oddn, Rollout
+from perception.oddn import Oddn
 from perception.provide import Provide
 
 MODELS: dict[str, type[PerceptionModel]] = {}

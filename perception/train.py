@@ -15,7 +15,7 @@ Run directory:
     figures/train_step_N.png    decompositions of training batches
     eval/<split>_step_N/        metrics.md/.csv, frames.csv, videos.csv, decomposition.png; for video
                                 models also prediction.md/.csv, rollout.png, prediction_mse.png,
-                                dynamics_sweep.png and attention.png (perception.prediction)
+                                dynamics_sweep.png and attention.png (perception.prediction_eval)
     eval_curve.csv, eval_curve.png   evaluation metrics against steps and wall seconds (continued across resumes)
 """
 from __future__ import annotations
@@ -40,7 +40,12 @@ from perception.figures import curve_figure, decomposition_figure
 from perception.frames import StepBatchSampler, StoreFrames, build_frame_store
 from perception.geco import Geco
 from perception.iodine import set_beta, set_training_step
-from perception.prediction import evaluate_prediction, interpretability_figures, prediction_dataset, write_prediction
+from perception.prediction_eval import (
+    evaluate_prediction,
+    interpretability_figures,
+    prediction_dataset,
+    write_prediction,
+)
 from perception.registry import build_model, is_video_model, model_class, model_label, train_clip_len, training_forward
 from qa_data.config import ConfigError, config_to_dict, flat_hparams, read_yaml, save_config
 from qa_data.runtime.accelerator import make_accelerator, random_streams_kept

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib
@@ -20,7 +20,7 @@ from tqdm import tqdm  # noqa: E402
 from qa_data.config import ConfigError, load_config  # noqa: E402
 from qa_data.runtime.accelerator import make_accelerator  # noqa: E402
 from qa_data.runtime.run_lock import holds_lock  # noqa: E402
-from qa_data.slots.slot_cache import check_cache_belongs, read_attrs, split_file  # noqa: E402
+from qa_data.slots.slot_cache import SlotLayout, check_cache_belongs, read_attrs, split_file  # noqa: E402
 from reasoning.config import QAConfig  # noqa: E402
 from reasoning.evaluate import SUMMARY_COLUMNS, seed_cell  # noqa: E402
 from reasoning.train import train_qa  # noqa: E402
@@ -45,18 +45,19 @@ class FeatureSource:
         static = path.endswith(":static")
         return cls(label, Path(path[:-len(":static")] if static else path), static)
 
-    def overrides(self) -> list[str]:
-        if self.slots is None:  # no object tokens: the heads that read them are off
-            return ["aloe.blind=true", "aloe.pair_head=false", "aloe.select_head=false", "aloe.collision_head=false",
-                    "aloe.mention_weight=0"]
-        return [f"data.drop_dynamics={str(self.static_only).lower()}"]
+    def configure(self, cfg: QAConfig) -> QAConfig:
+        """`cfg` as this row trains: without object tokens and the heads that read them (blind), or with the static
+        dims only (`static_only`) or all of them. It overrides the presets' and the command line's settings."""
+        if self.slots is None:
+            return replace(cfg, aloe=replace(cfg.aloe, blind=True, pair_head=False, select_head=False,
+                                             collision_head=False, mention_weight=0.0))
+        return replace(cfg, data=replace(cfg.data, drop_dynamics=self.static_only))
 
     def dim(self) -> int | str:
         """Feature dims per slot the QA model sees ("-" when blind)."""
         if self.slots is None:
             return "-"
-        attrs = read_attrs(split_file(self.slots, "train"))
-        return int(attrs["d_static"]) + (0 if self.static_only else int(attrs["d_dyn"]))
+        return SlotLayout.read(split_file(self.slots, "train")).served_dim(self.static_only)
 
     def dirname(self) -> str:
         return "".join(c if c.isalnum() or c in "-_" else "_" for c in self.label)
@@ -96,7 +97,7 @@ def _train_one(config: Path, data: Path, src: FeatureSource, seed: int, out: Pat
                progress: bool) -> dict:
     """One (source, seed) run, trained (or resumed) and evaluated: its `runs.csv` row."""
     preset = src.preset or config
-    cfg = load_config(QAConfig, preset, [*overrides, *src.preset_overrides, *src.overrides(), f"train.seed={seed}"])
+    cfg = src.configure(load_config(QAConfig, preset, [*overrides, *src.preset_overrides, f"train.seed={seed}"]))
     result = train_qa(cfg, data, src.slots, out / src.dirname() / f"seed_{seed}", progress=progress)
     return {"feature": src.label, "seed": seed, "preset": " ".join([Path(preset).name, *src.preset_overrides]),
             "dim": src.dim(), "seconds": round(result.seconds, 1),

@@ -12,6 +12,7 @@ import torch
 
 from qa_data.errors import DataError
 from qa_data.programs.extrapolation import HORIZON_S
+from qa_data.slots.slot_cache import SlotLayout
 from qa_data.slots.state_cache import STATE_FEATURES
 
 MOTION = ("x", "y", "vx", "vy")
@@ -19,7 +20,7 @@ MOTION = ("x", "y", "vx", "vy")
 
 def motion_columns(attrs: dict, path="<slot cache>") -> list[int]:
     """Feature columns of x, y, vx, vy in a ground-truth state cache; other caches are refused."""
-    if attrs.get("producer") != "annotations" or int(attrs["d_static"]) + int(attrs["d_dyn"]) != len(STATE_FEATURES):
+    if attrs.get("producer") != "annotations" or SlotLayout.of(attrs).dim != len(STATE_FEATURES):
         raise DataError(path, "reading positions and velocities (aloe.approach_weight, the probes) needs a "
                               "ground-truth state cache (scripts/extract_states.py), not "
                               f"{attrs.get('model_label')!r}")

@@ -1,4 +1,4 @@
-"""Command lines of the QA stage (scripts/train_qa.py, scripts/eval_qa.py, scripts/ablate.py)."""
+"""Command lines of the QA stage: scripts/train_qa.py, eval_qa.py, ablate.py and tokenize_questions.py."""
 from __future__ import annotations
 
 import argparse
@@ -6,11 +6,15 @@ import logging
 from pathlib import Path
 
 from qa_data.clevrer.layout import ClevrerLayout
+from qa_data.clevrer.questions import load_questions
+from qa_data.clevrer.vocab import VocabError
 from qa_data.config import load_config
 from qa_data.programs.scoring import accuracy_markdown
 from qa_data.reports.qa_report import load_split_with_answers
 from qa_data.runtime.accelerator import make_accelerator, release
 from reasoning.config import QAConfig
+from reasoning.token_report import build_tokenizer, coverage, texts_of
+from reasoning.tokenizer import TokenizerConfig
 
 
 def train_main(argv=None) -> int:
@@ -119,16 +123,37 @@ def ablate_main(argv=None) -> int:
     return 0
 
 
-def results_page_main(argv=None) -> int:
-    from reasoning.results_page import build
-
-    ap = argparse.ArgumentParser(description="Write the results page of a finished main-job run: every table it "
-                                 "produced, the commands, and its figures.")
-    ap.add_argument("--run", type=Path, required=True, help="the main job's output folder, e.g. runs/demo")
-    ap.add_argument("--out", type=Path, required=True, help="the Markdown page, e.g. docs/demo_results.md")
-    ap.add_argument("--ablation", type=Path, help="a scripts/ablate.py output folder to add")
-    ap.add_argument("--command", action="append", default=[], help="a further command that made the tables, "
-                    "listed on the page (repeatable)")
+def tokenize_main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Report how a QA tokenizer covers a question file: unknown words and "
+                                 "their counts, token lengths, and texts longer than the model's limits.")
+    ap.add_argument("--questions", type=Path, required=True, help="question file (CLEVRER's list layout or the "
+                    "scene-keyed layout of ALOE / CLEVRER-Humans)")
+    ap.add_argument("--tokenizer", choices=["clevrer", "words", "sentencepiece"], default="clevrer")
+    ap.add_argument("--train", type=Path, help="question file the words / sentencepiece vocabulary is learned from "
+                    "(default: --questions itself)")
+    ap.add_argument("--question-len", type=int, default=TokenizerConfig.question_len)
+    ap.add_argument("--choice-len", type=int, default=TokenizerConfig.choice_len)
+    ap.add_argument("--min-count", type=int, default=TokenizerConfig.min_count)
+    ap.add_argument("--sp-vocab-size", type=int, default=TokenizerConfig.sp_vocab_size)
+    ap.add_argument("--top", type=int, default=30, help="unknown words listed")
+    ap.add_argument("--out", type=Path, help="also write the report here (Markdown)")
     args = ap.parse_args(argv)
-    print(f"written {build(args.run, args.out, args.ablation, commands=args.command)}")
+    scenes = load_questions(args.questions)
+    train_q, train_c = texts_of(load_questions(args.train) if args.train else scenes)
+    try:
+        tokenizer = build_tokenizer(args.tokenizer, train_q + train_c, args.question_len, args.choice_len,
+                                    args.min_count, args.sp_vocab_size)
+    except VocabError as e:
+        raise SystemExit(f"error: {e}") from None
+    result = coverage(tokenizer, *texts_of(scenes))
+    source = f"vocabulary learned from {args.train or args.questions}" if args.tokenizer != "clevrer" else \
+        "CLEVRER's 82-token vocabulary"
+    report = (f"# Tokenizer coverage: {args.questions}\n\n`{args.tokenizer}` tokenizer ({source}; "
+              f"{tokenizer.vocab_size} ids).\n\n" + result.summary.to_markdown(index=False, floatfmt=".1f")
+              + f"\n\n## Unknown words ({len(result.unknown)} distinct)\n\n"
+              + (result.unknown.head(args.top).to_markdown(index=False) if len(result.unknown) else "none") + "\n")
+    print(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report)
     return 0

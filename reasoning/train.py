@@ -41,7 +41,15 @@ from qa_data.runtime.guards import check_finite
 from qa_data.runtime.precision import run_precision, saved_precision
 from qa_data.runtime.run_lock import holds_lock
 from qa_data.runtime.run_log import append_row, last_value, trim_log
-from qa_data.slots.slot_cache import SlotFrames, SlotSampling, check_cache_belongs, producer_key, read_attrs, split_file
+from qa_data.slots.slot_cache import (
+    SlotFrames,
+    SlotLayout,
+    SlotSampling,
+    check_cache_belongs,
+    producer_key,
+    read_attrs,
+    split_file,
+)
 from reasoning.aloe import Aloe
 from reasoning.approach import motion_columns, pair_closest_approach
 from reasoning.config import QAConfig, QATrainConfig
@@ -208,9 +216,9 @@ def input_stats(slots: SlotFrames, max_videos: int = 512) -> tuple[torch.Tensor,
 
 
 def build_model(cfg: QAConfig, attrs: dict, tokenizer: QuestionTokenizer) -> Aloe:
-    dim = int(attrs["d_static"]) + (0 if cfg.data.drop_dynamics else int(attrs["d_dyn"]))
-    return Aloe(cfg.aloe, dim, int(attrs["num_slots"]), cfg.data.num_frames, tokenizer.vocab_size,
-                tokenizer.num_answers, cfg.tokenizer.question_len + cfg.tokenizer.choice_len)
+    layout = SlotLayout.of(attrs)
+    return Aloe(cfg.aloe, layout.served_dim(cfg.data.drop_dynamics), layout.num_slots, cfg.data.num_frames,
+                tokenizer.vocab_size, tokenizer.num_answers, cfg.tokenizer.question_len + cfg.tokenizer.choice_len)
 
 
 def question_set(cfg: QAConfig, data: Path, slots_dir: Path, split: str, tokenizer: QuestionTokenizer,

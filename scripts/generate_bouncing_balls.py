@@ -6,6 +6,6 @@
 from qa_data.runtime.command import run_command
 
 if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
-    from qa_data.balls.bouncing_balls_cli import main
+    from qa_data.balls.cli import main
 
     raise SystemExit(run_command(main))

@@ -9,6 +9,6 @@ resumes) and writes the demo's checkpoint, perception/pretrained/oddn_no_relatio
 from qa_data.runtime.command import run_command
 
 if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
-    from perception.pretrained import main
+    from perception.cli import pretrain_main as main
 
     raise SystemExit(run_command(main))

@@ -2,6 +2,6 @@
 from qa_data.runtime.command import run_command
 
 if __name__ == "__main__":  # the command is imported here, not by worker processes that import this file
-    from reasoning.cli import results_page_main
+    from pipelines.cli import results_page_main
 
     raise SystemExit(run_command(results_page_main))

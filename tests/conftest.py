@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from qa_data.runtime.allocator import keep_freed_memory
-from qa_data.sim.cli import build_config
+from qa_data.sim.config import build_config
 from qa_data.sim.generate import generate_dataset
 
 keep_freed_memory()  # as every command does (qa_data.runtime.allocator); the subprocesses tests start inherit it
@@ -52,7 +52,7 @@ def sim_data(tmp_path_factory, tiny_cfg) -> Path:
 @pytest.fixture(scope="session")
 def qa_root(tmp_path_factory) -> Path:
     """A 16-video CLEVRER-sim dataset (10 train, 3 validation, 3 test) with its questions."""
-    from qa_data.qgen.cli import build_question_config
+    from qa_data.qgen.config import build_question_config
     from qa_data.qgen.generate import generate_questions
 
     root = tmp_path_factory.mktemp("clevrer_sim_qa")
@@ -65,7 +65,7 @@ def qa_root(tmp_path_factory) -> Path:
 def no_render(tmp_path_factory) -> Path:
     """8 videos (6 train, 1 validation, 1 test) generated with render=false, with questions, and their
     ground-truth states every 8th frame in `states/`. Read-only for the tests that share it."""
-    from qa_data.qgen.cli import build_question_config
+    from qa_data.qgen.config import build_question_config
     from qa_data.qgen.generate import generate_questions
     from qa_data.slots.state_cache import StateExtractConfig, extract_states
 

@@ -1,8 +1,7 @@
 import pytest
 
 from qa_data.config import ConfigError, load_config, save_config
-from qa_data.sim.cli import build_config, preset_path
-from qa_data.sim.config import GeneratorConfig
+from qa_data.sim.config import GeneratorConfig, build_config, preset_path
 
 
 def test_presets_load_and_override():

@@ -11,8 +11,8 @@ import pytest
 
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.clevrer.video_io import read_video, write_video
+from qa_data.reports.cli import check_data_main as check_main
 from qa_data.reports.data_check import check_dataset, git_blob_id
-from qa_data.reports.data_check import main as check_main
 from qa_data.runtime.command import run_command
 
 

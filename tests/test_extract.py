@@ -17,9 +17,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.extract import CacheMismatch, ExtractConfig, extract, video_seeds
+from perception.loaded_run import load_run
 from perception.registry import build_model, feature_dims, slot_features
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.clevrer.preprocess import preprocess_frames
@@ -36,6 +36,7 @@ from qa_data.slots.slot_cache import (
     SKIPPED,
     CacheWriter,
     SlotFrames,
+    SlotLayout,
     SlotSampling,
     create_cache,
     read_attrs,
@@ -241,10 +242,17 @@ def test_rollout_frames_are_the_models_own_prediction(preset, sim_data, tmp_path
     with pytest.raises(ConfigError, match="needs the model's training stride"):
         extract(loaded, sim_data, tmp_path / "slots", ExtractConfig(rollout=2, frame_stride=16, **ecfg),
                 progress=False)
-    extract(loaded, sim_data, tmp_path / "plain", ExtractConfig(**ecfg), progress=False)
-    extract(loaded, sim_data, tmp_path / "slots", ExtractConfig(rollout=2, **ecfg), progress=False)
+    plain_result = extract(loaded, sim_data, tmp_path / "plain", ExtractConfig(**ecfg), progress=False)
+    result = extract(loaded, sim_data, tmp_path / "slots", ExtractConfig(rollout=2, **ecfg), progress=False)
     plain = SlotFrames(tmp_path / "plain" / "train.h5", SlotSampling(num_frames=4))
     cache = SlotFrames(tmp_path / "slots" / "train.h5", SlotSampling(num_frames=4))
+    # the layout extraction returns is the one the file carries and its reader sees
+    d_static, d_dyn = feature_dims(loaded.model, loaded.cfg)
+    assert result.layout == SlotLayout.read(cache.path) == cache.layout == SlotLayout(
+        d_static, d_dyn, loaded.cfg.iodine.num_slots, 32, 6, 4)
+    assert result.layout.predicted_frames == 2 and plain_result.layout.predicted_frames == 0
+    assert "observed_frames" not in plain.attrs and plain_result.layout == SlotLayout.read(plain.path)
+    assert cache.read(cache.videos[0]).shape == (6, result.layout.num_slots, result.layout.dim)
     assert cache.frame_index.tolist() == [0, 32, 64, 96, 128, 160]
     assert cache.predicted.tolist() == [False] * 4 + [True] * 2 and cache.attrs["observed_frames"] == 4
     assert cache.attrs["model_label"].endswith("+rollout") and json.loads(cache.attrs["extraction"])["rollout"] == 2
@@ -322,6 +330,21 @@ def test_reader_serves_the_requested_frames_and_dims(synthetic_cache):
     with pytest.raises(DataError, match="not in this cache"):
         SlotFrames(synthetic_cache, videos=[100, 7])
     assert SlotFrames(synthetic_cache, videos=[103, 109, 101]).videos == [103, 101]
+
+
+def test_the_slot_layout_carries_dims_and_frames_both_ways():
+    """The layout's attributes read back to the same layout; a cache of observed frames gets no `observed_frames`
+    attribute (as before the layout existed); a producer key gives the slot's part without frames."""
+    rollout = SlotLayout(d_static=16, d_dyn=4, num_slots=7, frame_stride=4, frames_per_video=40, observed_frames=32)
+    assert SlotLayout.of(rollout.attrs()) == rollout and rollout.attrs()["observed_frames"] == 32
+    assert (rollout.dim, rollout.served_dim(static_only=True), rollout.predicted_frames) == (20, 16, 8)
+    observed = SlotLayout(16, 0, 7, 4, 32, 32)
+    assert "observed_frames" not in observed.attrs() and SlotLayout.of(observed.attrs()) == observed
+    key = {"producer": "perception", "producer_id": "x", "model_label": "oddn", "d_static": 16, "d_dyn": 4,
+           "num_slots": 7}
+    assert SlotLayout.of(key) == SlotLayout(16, 4, 7) and SlotLayout.of(key).served_dim() == 20
+    with pytest.raises(ValueError, match="needs its frames"):
+        SlotLayout(16, 4, 7).attrs()
 
 
 def test_reader_random_start_covers_every_valid_start(synthetic_cache):

@@ -15,9 +15,9 @@ import torch
 from qa_data.clevrer.annotations import load_annotation
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.errors import DataError
+from qa_data.slots.cli import extract_states_main as states_main
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, read_attrs
 from qa_data.slots.state_cache import STATE_FEATURES, StateExtractConfig, extract_states, video_states
-from qa_data.slots.state_cli import main as states_main
 from reasoning.qa_dataset import TYPE_ID, QuestionSet
 from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig
 

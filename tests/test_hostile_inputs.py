@@ -721,7 +721,7 @@ def test_a_slot_cache_that_is_not_hdf5_is_refused(capsys, qa_run, tmp_path):
 @pytest.mark.parametrize("case", ["unknown split", "zero batch", "negative ball videos", "zero length"])
 def test_bad_arguments_are_one_line_and_create_nothing(case, capsys, perception_run, qa_root, tmp_path):
     from perception.cli import lengths_main
-    from qa_data.balls.bouncing_balls_cli import main as balls_main
+    from qa_data.balls.cli import main as balls_main
 
     out = tmp_path / "out"
     main, argv, message = {
@@ -776,7 +776,7 @@ def test_qa_settings_out_of_range_are_user_errors(override, message, capsys, qa_
 
 
 def test_tokenizer_report_settings_are_user_errors(capsys, qa_root):
-    from reasoning.token_report import main as tokens_main
+    from reasoning.cli import tokenize_main as tokens_main
 
     questions = qa_root / "questions" / "train.json"
     assert "min_count, question_len and choice_len must be >= 1" in fails(
@@ -852,7 +852,7 @@ def test_an_ablation_refuses_a_row_or_seed_given_twice(args, message, capsys, qa
     (["--frame-stride", "4", "--future", "40"], "every video of the train split was skipped"),
 ])
 def test_state_extraction_settings_are_user_errors(args, message, capsys, no_render, tmp_path):
-    from qa_data.slots.state_cli import main as states_main
+    from qa_data.slots.cli import extract_states_main as states_main
 
     line = fails(capsys, states_main, "--data", no_render, "--out", tmp_path / "s", "--no-progress", *args)
     assert message in line
@@ -878,8 +878,8 @@ def test_more_frames_than_the_cache_holds_is_a_user_error(capsys, qa_root, slots
 def test_a_bad_later_split_or_source_is_found_before_anything_is_written(capsys, no_render, qa_root, slots, tmp_path):
     """Issue 33, 12: errors found late. A bad validation split stops extract_states and import_slots before the
     train split is written; a bad last source stops an ablation before the first trains."""
-    from qa_data.slots.slot_import import main as import_main
-    from qa_data.slots.state_cli import main as states_main
+    from qa_data.slots.cli import extract_states_main as states_main
+    from qa_data.slots.cli import import_slots_main as import_main
     from reasoning.cli import ablate_main
 
     data = Path(shutil.copytree(no_render, tmp_path / "data", ignore=shutil.ignore_patterns(".lock")))

@@ -11,9 +11,9 @@ import pytest
 from qa_data.clevrer.questions import load_questions, parse_questions
 from qa_data.config import load_config
 from qa_data.runtime.command import run_command
+from reasoning.cli import tokenize_main as report_main
 from reasoning.config import QAConfig
 from reasoning.token_report import coverage, texts_of
-from reasoning.token_report import main as report_main
 from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig, split_words
 from reasoning.train import load_qa_run, train_qa
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.extract import ExtractConfig, extract
 from perception.interface import PerceptionModel
 from perception.iodine import Decomposition
+from perception.loaded_run import load_run
 from perception.registry import MODELS, register
 from perception.train import train
 from qa_data.config import load_config

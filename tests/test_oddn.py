@@ -263,7 +263,7 @@ def test_short_training_on_moving_squares_beats_repeating_the_last_frame():
 def test_prediction_evaluation_tables_every_step_and_the_baselines(sim_data, tmp_path):
     from accelerate import Accelerator
 
-    from perception.prediction import REPEAT, evaluate_prediction, hold_label, prediction_dataset, write_prediction
+    from perception.prediction_eval import REPEAT, evaluate_prediction, hold_label, prediction_dataset, write_prediction
     from qa_data.clevrer.preprocess import PreprocessConfig
 
     cfg = PerceptionConfig(model="oddn", iodine=iodine_cfg(), oddn=OddnConfig(distill_ffn=16, relation_hidden=16))
@@ -284,7 +284,7 @@ def test_prediction_evaluation_tables_every_step_and_the_baselines(sim_data, tmp
         assert (out / name).is_file(), name
     rows = [line.split("|")[1].strip() for line in (out / "prediction.md").read_text().splitlines()[-3:]]
     assert rows == ["1", "2", "3"]  # the step column reads as steps, not as 1.00000
-    from perception.prediction import interpretability_figures
+    from perception.prediction_eval import interpretability_figures
     paths = interpretability_figures(model, cfg, dataset[0], tmp_path / "figures")
     assert [p.name for p in paths] == ["dynamics_sweep.png", "attention.png"] and all(p.is_file() for p in paths)
     cfg.oddn.variant = "iodine_linear"

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
+from perception.loaded_run import load_run
 from perception.pretrained import MAX_BYTES, export_pretrained, install_pretrained
 from perception.registry import build_model
 from qa_data.config import load_config

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
-from perception.checkpoint import load_run
 from perception.config import PerceptionConfig
 from perception.extract import ExtractConfig, extract
+from perception.loaded_run import load_run
 from perception.registry import build_model as build_perception
 from qa_data.clevrer.questions import Choice, Question, SceneQuestions, load_questions
 from qa_data.clevrer.vocab import VocabError, tokenize
@@ -330,6 +330,21 @@ def test_ablation_writes_table2_and_chart(qa_root, qa_slots, tmp_path):
     assert len(runs) == 6 and (tmp_path / "table2.png").is_file() and (tmp_path / "table2.md").is_file()
     _, cfg, *_ = load_qa_run(tmp_path / "ODDN_-dyn" / "seed_1")
     assert cfg.data.drop_dynamics and cfg.train.seed == 1
+
+
+def test_an_ablation_row_sets_its_own_features_over_the_presets(qa_slots):
+    """A row's features are set on the config itself, over what the preset and the command line say: `:static`
+    serves the static dims, a plain row all of them, the blind row no object tokens and no head that reads them."""
+    from reasoning.ablate import FeatureSource
+
+    cfg = load_config(QAConfig, REPO / "configs/qa/aloe_tiny.yaml",
+                      ["data.drop_dynamics=true", "aloe.visual_tokens=object_track", "aloe.pair_head=true"])
+    assert not FeatureSource.parse(f"ODDN={qa_slots}").configure(cfg).data.drop_dynamics
+    assert FeatureSource.parse(f"ODDN -dyn={qa_slots}:static").configure(cfg).data.drop_dynamics
+    blind = FeatureSource("blind", None, False).configure(cfg).aloe
+    assert blind.blind and not (blind.pair_head or blind.select_head or blind.collision_head)
+    assert blind.mention_weight == 0 and cfg.aloe.pair_head and not cfg.aloe.blind  # the loaded config is untouched
+    assert FeatureSource.parse(f"ODDN -dyn={qa_slots}:static").dim() == 16
 
 
 def test_parallel_ablation_trains_the_same_runs(qa_root, qa_slots, tmp_path):

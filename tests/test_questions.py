@@ -13,7 +13,7 @@ from qa_data.programs.baselines import MajorityBaseline, oracle_predictions, tex
 from qa_data.programs.events import load_scene_facts
 from qa_data.programs.executor import Executor
 from qa_data.programs.scoring import predictions_from_json, predictions_to_json, score, score_questions
-from qa_data.qgen.cli import build_question_config
+from qa_data.qgen.config import build_question_config
 from qa_data.qgen.generate import generate_questions, questions_up_to_date
 from qa_data.qgen.sampling import Sampler
 from qa_data.qgen.templates import Candidate, ChoiceCandidate

@@ -41,7 +41,7 @@ def test_contact_sheet_is_written(tmp_path, sim_data, tiny_cfg):
 
 
 def test_main_job_runs_and_resumes(tmp_path, capsys):
-    from reasoning.pipeline import run
+    from pipelines.main_job import run
 
     small = ["train.steps=2", "train.batch_size=2", "iodine.num_iters=2", "eval.num_videos=1",
              "eval.frames_per_video=2", "eval.frame_gap=32", "frames.frame_stride=16", "eval.predict_starts=[0]",
@@ -84,7 +84,7 @@ def test_main_job_runs_and_resumes(tmp_path, capsys):
     assert Path(written["perception"]["evaluation"]["rollout.png"]).is_file() and written["perception"]["step"] == 2
     assert [r["feature"] for r in written["qa"]["runs"]] == ["ODDN", "ODDN -dyn", "states", "blind"]
     assert all((Path(r["eval_dir"]) / "accuracy.md").is_file() for r in written["qa"]["runs"])
-    from reasoning.results_page import build
+    from pipelines.results_page import build
 
     page = build(tmp_path / "demo", tmp_path / "docs" / "results.md").read_text()
     for title in ("Wall time per stage", "Baselines (validation)", "Perception: prediction", "Slot cache: validation",
@@ -106,11 +106,11 @@ def test_main_job_starts_from_a_pretrained_checkpoint(tmp_path, capsys):
     from perception.config import PerceptionConfig
     from perception.pretrained import export_pretrained
     from perception.registry import build_model
+    from pipelines.main_job import REPO, run
     from qa_data.config import load_config
     from qa_data.provenance import file_sha256
     from qa_data.runtime.checkpoints import write_model_file
     from qa_data.slots.slot_cache import read_attrs
-    from reasoning.pipeline import REPO, run
 
     small = ["iodine.num_iters=2", "eval.num_videos=1", "eval.frames_per_video=2", "eval.frame_gap=32",
              "frames.frame_stride=16", "eval.predict_starts=[0]", "eval.predict_steps=2"]

@@ -5,9 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qa_data.config import ConfigError, load_config
-from qa_data.slots.slot_cache import read_attrs
-from reasoning.claims_page import (
+from pipelines.claims_page import (
     QA_TYPES,
     balls_claims,
     balls_table,
@@ -16,7 +14,9 @@ from reasoning.claims_page import (
     mean_interval,
     qa_claim,
 )
-from reasoning.reproduce import PRESETS, ReproduceConfig, reproduce
+from pipelines.reproduce import PRESETS, ReproduceConfig, reproduce
+from qa_data.config import ConfigError, load_config
+from qa_data.slots.slot_cache import read_attrs
 from reasoning.train import load_qa_run
 
 
@@ -112,7 +112,7 @@ def test_toy_reproduction_writes_every_table_and_figure_and_resumes(tmp_path):
 def test_the_page_goes_where_it_is_named_and_never_over_another_settings_page(tmp_path, capsys):
     """Without --docs the page goes into the work folder; a folder holding a page that other settings made (the
     committed docs/results.md, say) is refused, and the page there is kept."""
-    from reasoning.reproduce import main
+    from pipelines.cli import reproduce_main as main
 
     assert main(["--config", str(PRESETS / "toy.yaml"), "--work", str(tmp_path / "w"), "--only", "page"]) == 0
     assert (tmp_path / "w" / "results" / "results.md").is_file()
@@ -191,7 +191,7 @@ def test_decomposition_comparisons_of_single_runs_are_not_verdicts():
 
 
 def test_a_cell_of_one_seed_shows_its_value_without_a_spread():
-    from reasoning.claims_page import qa_table
+    from pipelines.claims_page import qa_table
 
     runs = pd.DataFrame({"feature": ["one", "three", "three", "three"], "seed": [0, 0, 1, 2],
                          **{col: [40.0, 50.0, 52.0, 54.0] for col in QA_TYPES}})

@@ -14,9 +14,9 @@ from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import load_config
 from qa_data.errors import DataError
 from qa_data.runtime.command import EXIT_ERROR, run_command
+from qa_data.slots.cli import import_slots_main as import_main
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling
 from qa_data.slots.slot_import import ImportConfig, import_slots
-from qa_data.slots.slot_import import main as import_main
 from reasoning.config import QAConfig
 from reasoning.train import train_qa
 
@@ -58,7 +58,7 @@ def test_pickle_and_npz_give_the_same_cache(qa_root, tmp_path):
         np.testing.assert_array_equal(arrays_a[key], arrays_b[key], err_msg=key)
     reader = SlotFrames(a.path, SlotSampling(num_frames=T))
     np.testing.assert_allclose(reader[3]["slots"].numpy(), features(3), rtol=1e-3)  # float16 in the cache
-    assert reader.d_static == 4 and reader.d_dyn == 2 and reader.attrs["producer"] == "import"
+    assert reader.layout.d_static == 4 and reader.layout.d_dyn == 2 and reader.attrs["producer"] == "import"
     other = SlotFrames(b.path, SlotSampling(num_frames=T)).attrs
     assert other["producer_id"] == reader.attrs["producer_id"]  # one model, two files
     assert other["source_sha256"] != reader.attrs["source_sha256"]  # each file's own hash

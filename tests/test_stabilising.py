@@ -194,7 +194,7 @@ def test_geco_raises_beta_while_the_reconstruction_misses_its_target_and_lowers_
 
 
 def test_a_geco_run_moves_beta_in_the_loss_resumes_exactly_and_its_model_keeps_the_final_beta(sim_data, tmp_path):
-    from perception.checkpoint import load_run
+    from perception.loaded_run import load_run
     from qa_data.runtime.checkpoints import load_model_file
 
     common = ["train.geco.target_mse=0.0001", "train.geco.rate=0.5", "train.geco.ema=0.0", "train.checkpoint_every=2",

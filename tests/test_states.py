@@ -634,8 +634,8 @@ def test_two_process_training(no_render, tmp_path):
 
 def test_frame_ceiling_sees_only_the_sampled_frames(no_render):
     from qa_data.programs.events import Event, load_scene_facts
+    from qa_data.programs.frame_ceiling import frame_ceiling_table, sample_frames, sampled_facts
     from qa_data.reports.qa_report import load_split_with_answers
-    from qa_data.slots.frame_ceiling import frame_ceiling_table, sample_frames, sampled_facts
 
     layout = ClevrerLayout(no_render)
     facts = load_scene_facts(layout, "train", 0)

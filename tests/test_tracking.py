@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from perception.checkpoint import load_run
 from perception.extract import ExtractConfig, extract, video_seeds
+from perception.loaded_run import load_run
 from perception.registry import feature_dims, slot_features
 from perception.tracking import apply_order, track_objects, track_order, track_purity, tracked
 from qa_data.clevrer.layout import ClevrerLayout

@@ -6,20 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from qa_data.config import load_config
-from qa_data.qgen.config import QuestionConfig
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "questions"
-
-
-def build_question_config(preset: str = "clevrer_sim", seed: int | None = None,
-                          overrides: list[str] | None = None) -> QuestionConfig:
-    path = Path(preset) if preset.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{preset}.yaml"
-    cfg = load_config(QuestionConfig, path, overrides or [])
-    if seed is not None:
-        cfg.seed = seed
-    cfg.validate()
-    return cfg
+from qa_data.qgen.config import build_question_config
 
 
 def print_report(report) -> None:

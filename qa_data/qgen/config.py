@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from qa_data.config import ConfigError
+from qa_data.config import ConfigError, load_config
 
 QUESTIONS_VERSION = "clevrer-sim-questions-1.1"  # 1.1: no question asked twice in a video
 
@@ -56,3 +57,17 @@ class QuestionConfig:
             raise ConfigError("questions_per_video must be > 0")
         if self.max_question_tokens < 1 or self.max_choice_tokens < 1:
             raise ConfigError("max_question_tokens and max_choice_tokens must be >= 1")
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "questions"
+
+
+def build_question_config(preset: str = "clevrer_sim", seed: int | None = None,
+                          overrides: list[str] | None = None) -> QuestionConfig:
+    """A question preset (a name in configs/questions/ or a YAML path), then the seed, then key=value overrides."""
+    path = Path(preset) if preset.endswith((".yaml", ".yml")) else CONFIG_DIR / f"{preset}.yaml"
+    cfg = load_config(QuestionConfig, path, overrides or [])
+    if seed is not None:
+        cfg.seed = seed
+    cfg.validate()
+    return cfg

@@ -12,12 +12,10 @@ files CLEVRER's authors committed. Every finding names the stage it would stop a
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import multiprocessing as mp
-import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -291,37 +289,3 @@ def _text_problems(split: str, scenes: list) -> list[dict]:
                     out.append({"split": split, "problem": kind, "video": s.scene_index,
                                 "detail": f"{where}: {shown(text, 60)}: {why}"})
     return out
-
-
-def main(argv=None) -> int:
-    """`scripts/check_data.py`: exit status 1 when anything would stop a stage."""
-    ap = argparse.ArgumentParser(description="Check a CLEVRER(-sim) dataset root before training: videos, annotations, "
-                                 "proposals and questions expected, present, missing and defective, what each "
-                                 "defect would stop and what to do. Exit status 1 if anything would stop a stage.")
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--decode", choices=DECODE, default="sample",
-                    help=f"decode no video, every {SAMPLE_EVERY}th, or all (default: sample)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--json", type=Path, help="also write the report here as JSON")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
-    report = check_dataset(args.data, args.decode, args.workers, progress=not args.no_progress)
-    print(f"# {args.data}\n")
-    print(report.table.to_markdown(index=False))
-    if len(report.questions):
-        print()
-        print(report.questions.drop(columns=["file"]).to_markdown(index=False))
-    if len(report.problems):
-        summary = (report.problems.groupby(["split", "problem", "stops", "what to do"], sort=False)
-                   .agg(videos=("video", "count"), first=("detail", "first")).reset_index())
-        print()
-        print(summary.to_markdown(index=False))
-    verdict = "stops a stage" if report.stopping else "nothing that stops a stage"
-    print(f"\n{len(report.problems)} finding(s): {verdict}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"root": str(args.data), "decode": args.decode,
-                                         "table": report.table.to_dict("records"),
-                                         "questions": report.questions.to_dict("records"),
-                                         "problems": report.problems.to_dict("records")}, indent=1))
-    return 1 if report.stopping else 0

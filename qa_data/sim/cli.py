@@ -6,34 +6,8 @@ import logging
 import os
 from pathlib import Path
 
-from qa_data.config import ConfigError, load_config, save_config
-from qa_data.sim.config import GeneratorConfig
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "data"
-
-
-def preset_path(preset: str) -> Path:
-    path = Path(preset)
-    if path.suffix in (".yaml", ".yml"):
-        return path
-    return CONFIG_DIR / f"clevrer_sim_{preset}.yaml"
-
-
-def build_config(preset: str, num_videos: int | None, seed: int | None, overrides: list[str]) -> GeneratorConfig:
-    """Preset, then --seed / --num-videos, then key=value overrides."""
-    cfg = load_config(GeneratorConfig, preset_path(preset), overrides)
-    if seed is not None:
-        cfg.seed = seed
-    if num_videos is not None:
-        sizes = cfg.splits
-        total = sizes.train + sizes.validation + sizes.test
-        if num_videos < 3:
-            raise ConfigError(f"--num-videos must be at least 3 (one video per split), got {num_videos}")
-        val = max(1, round(num_videos * sizes.validation / total))
-        test = max(1, round(num_videos * sizes.test / total))
-        sizes.train, sizes.validation, sizes.test = num_videos - val - test, val, test
-    cfg.validate()
-    return cfg
+from qa_data.config import save_config
+from qa_data.sim.config import build_config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -65,7 +39,8 @@ def main(argv=None) -> int:
     print(f"generated {report.generated} videos ({report.already_done} already done) in "
           f"{report.seconds:.1f} s, {rate:.2f} videos/s")
     if not args.no_questions:
-        from qa_data.qgen.cli import build_question_config, print_report
+        from qa_data.qgen.cli import print_report
+        from qa_data.qgen.config import build_question_config
         from qa_data.qgen.generate import generate_questions
         qcfg = build_question_config(args.question_preset, cfg.seed)
         print_report(generate_questions(args.out, qcfg, workers=args.workers))

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from qa_data.config import ConfigError
+from qa_data.config import ConfigError, load_config
 
 # Bump when a change alters generated data for the same config and seed.
 GENERATOR_VERSION = "clevrer-sim-1.3"  # 1.1: the late object is seen before the tail; 1.2: deterministic mp4s;
@@ -172,3 +173,31 @@ class GeneratorConfig:
              "need 0 <= scene.min_visible_collisions <= scene.max_visible_collisions")
         need(sc.max_attempts >= 1, "scene.max_attempts must be >= 1")
         need(0 <= self.video.crf <= 51, f"video.crf must be in [0, 51], got {self.video.crf}")
+
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "data"
+
+
+def preset_path(preset: str) -> Path:
+    """A generator preset's YAML: a name (tiny, cpu, full) in configs/data/, or a path."""
+    path = Path(preset)
+    if path.suffix in (".yaml", ".yml"):
+        return path
+    return CONFIG_DIR / f"clevrer_sim_{preset}.yaml"
+
+
+def build_config(preset: str, num_videos: int | None, seed: int | None, overrides: list[str]) -> GeneratorConfig:
+    """Preset, then --seed / --num-videos, then key=value overrides."""
+    cfg = load_config(GeneratorConfig, preset_path(preset), overrides)
+    if seed is not None:
+        cfg.seed = seed
+    if num_videos is not None:
+        sizes = cfg.splits
+        total = sizes.train + sizes.validation + sizes.test
+        if num_videos < 3:
+            raise ConfigError(f"--num-videos must be at least 3 (one video per split), got {num_videos}")
+        val = max(1, round(num_videos * sizes.validation / total))
+        test = max(1, round(num_videos * sizes.test / total))
+        sizes.train, sizes.validation, sizes.test = num_videos - val - test, val, test
+    cfg.validate()
+    return cfg

@@ -181,9 +181,60 @@ def check_shapes(path: Path, attrs: dict, f: h5py.File) -> None:
             raise DataError(path, f"attribute observed_frames must be an integer in [1, {t}], got {obs!r}")
 
 
-def observed_frames(attrs: dict) -> int:
-    """How many of a cache's frames are observed (the rest, if any, are predicted)."""
-    return int(attrs.get("observed_frames", attrs["frames_per_video"]))
+@dataclass(frozen=True)
+class SlotLayout:
+    """What a cached slot holds and which frames a cache has: the one description of a cache's layout. Producers
+    write it (`attrs`), and the QA stage, the ablation and the main job read it (`of`, `read`) instead of
+    recomputing dims from attributes. A QA checkpoint records only the slot's part (`producer_key`): its frame
+    fields are then None."""
+
+    d_static: int  # slots[..., :d_static] are static (appearance) features
+    d_dyn: int  # slots[..., d_static:] are dynamics (0 for models without dynamics)
+    num_slots: int  # K
+    frame_stride: int | None = None  # every frame_stride-th source frame is cached
+    frames_per_video: int | None = None  # T, cached frames per video, observed then predicted
+    observed_frames: int | None = None  # frames 0 .. observed_frames-1 are observed, the rest predicted
+
+    @property
+    def dim(self) -> int:
+        """D, features per slot in the file."""
+        return self.d_static + self.d_dyn
+
+    def served_dim(self, static_only: bool = False) -> int:
+        """Features per slot a reader sees: the static dims alone (the "-dyn" ablation) or all of them."""
+        return self.d_static if static_only else self.dim
+
+    @property
+    def predicted_frames(self) -> int:
+        return self.frames_per_video - self.observed_frames
+
+    def attrs(self) -> dict:
+        """The cache attributes that carry this layout (`observed_frames` only where frames are predicted, so a cache
+        of observed frames keeps the attributes it always had)."""
+        if None in (self.frame_stride, self.frames_per_video, self.observed_frames):
+            raise ValueError(f"a cache's layout needs its frames: {self}")
+        out = {"d_static": self.d_static, "d_dyn": self.d_dyn, "num_slots": self.num_slots,
+               "frame_stride": self.frame_stride, "frames_per_video": self.frames_per_video}
+        if self.predicted_frames:
+            out["observed_frames"] = self.observed_frames
+        return out
+
+    @classmethod
+    def of(cls, attrs: dict) -> "SlotLayout":
+        """The layout a cache's attributes describe (`read_attrs` has checked them), or the slot's part of it that
+        a producer key holds."""
+        def number(key: str, default=None):
+            value = attrs.get(key, default)
+            return None if value is None else int(value)
+
+        t = number("frames_per_video")
+        return cls(number("d_static"), number("d_dyn"), number("num_slots"), number("frame_stride"), t,
+                   number("observed_frames", t))
+
+    @classmethod
+    def read(cls, path: Path) -> "SlotLayout":
+        """The layout of the cache file `path` (its attributes checked)."""
+        return cls.of(read_attrs(path))
 
 
 def check_attrs(path: Path, attrs: dict) -> None:
@@ -381,7 +432,8 @@ class SlotFrames(Dataset):
                                        f"({self.attrs['video_index_first']}-{self.attrs['video_index_last']})")
         self.videos = [v for v in wanted if v not in self.skipped]
         self.t = int(self.attrs["frames_per_video"])
-        self.t_observed = observed_frames(self.attrs)
+        self.layout = SlotLayout.of(self.attrs)
+        self.t_observed = self.layout.observed_frames
         n = self.sampling.num_frames
         if not 1 <= n <= self.t_observed:
             raise DataError(self.path, f"cannot sample {n} frames (data.num_frames) from its {self.t_observed} "
@@ -391,8 +443,7 @@ class SlotFrames(Dataset):
         predicted = self.t - self.t_observed
         shift = self.sampling.future_shift
         self.future_shift = predicted if shift < 0 else min(shift, predicted)  # cached frames
-        self.d_static, self.d_dyn = int(self.attrs["d_static"]), int(self.attrs["d_dyn"])
-        self.dim = self.d_static if self.sampling.drop_dynamics else self.d_static + self.d_dyn
+        self.dim = self.layout.served_dim(self.sampling.drop_dynamics)
         self._file = None
         self._pid = None
         self._memory: dict[str, np.ndarray] | None = None
@@ -491,9 +542,9 @@ def summary(path: Path, sample_rows: int = 64) -> tuple[pd.DataFrame, pd.DataFra
     shown = list(ATTRS) + [k for k in OPTIONAL_ATTRS if k in attrs]
     attr_table = pd.DataFrame([(k, _short(attrs[k])) for k in shown], columns=["attribute", "value"])
     size = path.stat().st_size
-    obs = observed_frames(attrs)
+    layout = SlotLayout.of(attrs)
     rows = [("shape [N, T, K, D]", str(list(shape))), ("dtype", str(dtype)),
-            ("frames observed / predicted", f"{obs} / {int(attrs['frames_per_video']) - obs}"),
+            ("frames observed / predicted", f"{layout.observed_frames} / {layout.predicted_frames}"),
             ("videos done", int((status == DONE).sum())), ("videos skipped", int((status == SKIPPED).sum())),
             ("videos pending", int((status == PENDING).sum())), ("file size (MB)", f"{size / 2**20:.2f}"),
             ("bytes per video", f"{size / max(len(index), 1):.0f}")]
@@ -501,7 +552,7 @@ def summary(path: Path, sample_rows: int = 64) -> tuple[pd.DataFrame, pd.DataFra
     status_table = pd.DataFrame(rows, columns=["item", "value"])
     stats = []
     if sample is not None:
-        d_static = int(attrs["d_static"])
+        d_static = layout.d_static
         for name, part in (("static", sample[..., :d_static]), ("dynamics", sample[..., d_static:])):
             if part.shape[-1]:
                 stats.append({"features": name, "dims": part.shape[-1], "videos sampled": len(sample),

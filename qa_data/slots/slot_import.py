@@ -29,7 +29,15 @@ from qa_data.clevrer.layout import ClevrerLayout, canonical_split
 from qa_data.errors import DataError
 from qa_data.provenance import code_version, file_sha256
 from qa_data.runtime.run_lock import holds_lock
-from qa_data.slots.slot_cache import DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file
+from qa_data.slots.slot_cache import (
+    DONE,
+    FORMAT,
+    FORMAT_VERSION,
+    CacheWriter,
+    SlotLayout,
+    check_or_create,
+    split_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +178,8 @@ def import_slots(input_path: Path, data_root: Path, out_dir: Path, cfg: ImportCo
         "producer_info": json.dumps({"input": str(input_path.resolve()), "layout": layout_info}, sort_keys=True),
         "extraction": json.dumps({"frame_stride": cfg.frame_stride, "dtype": cfg.dtype}, sort_keys=True),
         "dataset": "clevrer", "data_root": str(layout.root.resolve()), "dataset_id": layout.dataset_id, "split": split,
-        "d_static": d - cfg.d_dyn, "d_dyn": cfg.d_dyn, "num_slots": k, "frame_stride": cfg.frame_stride,
-        "frames_per_video": t, "source_frames": max(CLEVRER_FRAMES, (t - 1) * cfg.frame_stride + 1),
+        **SlotLayout(d - cfg.d_dyn, cfg.d_dyn, k, cfg.frame_stride, t, t).attrs(),
+        "source_frames": max(CLEVRER_FRAMES, (t - 1) * cfg.frame_stride + 1),
         "resolution": [0, 0], "video_index_first": videos[0], "video_index_last": videos[-1],
         "num_videos": len(videos), "code_version": code_version(),
     }
@@ -212,44 +220,3 @@ def import_slots(input_path: Path, data_root: Path, out_dir: Path, cfg: ImportCo
                        layout.root, extra[:5])
     result.seconds = time.perf_counter() - t0
     return result
-
-
-def main(argv=None) -> int:
-    """`scripts/import_slots.py`."""
-    import argparse
-
-    import pandas as pd
-
-    from qa_data.slots.slot_cache import summary
-
-    ap = argparse.ArgumentParser(description="Import another model's slots (SlotFormer's pickle of every split, or an "
-                                 ".npz of video_XXXXX -> [T, K, D]) into a slot cache OUT/<split>.h5, checked against "
-                                 "the dataset's videos; usable as train_qa.py --slots OUT.")
-    ap.add_argument("--input", type=Path, required=True, help="the slot file (.pkl / .pickle, or .npz)")
-    ap.add_argument("--data", type=Path, required=True, help="dataset root (its video list is checked)")
-    ap.add_argument("--split", default="train", help="split, or several separated by commas (train,validation)")
-    ap.add_argument("--out", type=Path, required=True, help="cache folder")
-    ap.add_argument("--d-dyn", type=int, default=0, help="the last N dims of each slot are dynamics (default 0)")
-    ap.add_argument("--frame-stride", type=int, default=1, help="the input's frames are every S-th source frame")
-    ap.add_argument("--label", default="", help="the source's name, the same for every split of one model "
-                    "(default: the input file's name)")
-    ap.add_argument("--dtype", default="float16", choices=["float16", "float32"])
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    configs = [ImportConfig(split=split, d_dyn=args.d_dyn, frame_stride=args.frame_stride, label=args.label,
-                            dtype=args.dtype) for split in args.split.split(",")]
-    for cfg in configs:  # every split checked before the first is written: it names videos, and the input has it
-        split = canonical_split(cfg.split)
-        if not dataset_videos(ClevrerLayout(args.data), split):
-            raise DataError(args.data, f"split {split!r} has no videos")
-        read_input(args.input, split)
-    for cfg in configs:
-        result = import_slots(args.input, args.data, args.out, cfg)
-        rows = [("videos written", result.written), ("already done", result.already_done),
-                ("dataset videos skipped", len(result.skipped)), ("input entries not in the split", len(result.extra))]
-        rows += [(f"skipped video {v}", reason) for v, reason in result.skipped[:20]]
-        rows += [(f"not in the split: {key}", "left out") for key in result.extra[:20]]
-        print(f"# {result.path}\n")
-        print(pd.DataFrame(rows, columns=["item", "value"]).to_markdown(index=False))
-        print(summary(result.path)[1].to_markdown(index=False))
-    return 0

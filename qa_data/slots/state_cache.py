@@ -44,7 +44,15 @@ from qa_data.config import ConfigError
 from qa_data.errors import DataError
 from qa_data.provenance import code_version
 from qa_data.runtime.run_lock import holds_lock
-from qa_data.slots.slot_cache import DONE, FORMAT, FORMAT_VERSION, CacheWriter, check_or_create, split_file
+from qa_data.slots.slot_cache import (
+    DONE,
+    FORMAT,
+    FORMAT_VERSION,
+    CacheWriter,
+    SlotLayout,
+    check_or_create,
+    split_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +194,8 @@ def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
     indices = check_state_source(data_root, cfg)
     paths = [layout.annotation_path(split, i) for i in indices]
     frames, observed = state_frames(cfg)
+    slot_layout = SlotLayout(len(STATIC_FEATURES), len(DYNAMIC_FEATURES), cfg.max_objects, cfg.frame_stride,
+                             len(frames), observed)
     attrs = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "model": "states", "model_label": "states",
         "producer": "annotations",
@@ -196,16 +206,14 @@ def extract_states(data_root: Path, out_dir: Path, cfg: StateExtractConfig,
                                      "state_layout": state_layout(cfg)}, sort_keys=True),
         "extraction": json.dumps({"frame_stride": cfg.frame_stride, "dtype": cfg.dtype}, sort_keys=True),
         "dataset": "clevrer", "data_root": str(layout.root.resolve()), "dataset_id": layout.dataset_id, "split": split,
-        "d_static": len(STATIC_FEATURES), "d_dyn": len(DYNAMIC_FEATURES), "num_slots": cfg.max_objects,
-        "frame_stride": cfg.frame_stride, "frames_per_video": len(frames), "source_frames": SOURCE_FRAMES,
+        **slot_layout.attrs(), "source_frames": SOURCE_FRAMES,
         "resolution": [0, 0], "video_index_first": indices[0], "video_index_last": indices[-1],
         "num_videos": len(indices), "code_version": code_version(), "slot_tracks": "objects",
     }
     if cfg.future:
         attrs["model_label"] = "states+future"
-        attrs["observed_frames"] = observed
     path = split_file(out_dir, split)
-    check_or_create(path, attrs, indices, frames.tolist(), len(STATE_FEATURES), cfg.dtype)
+    check_or_create(path, attrs, indices, frames.tolist(), slot_layout.dim, cfg.dtype)
     result = StateExtractResult(path)
     t0 = time.perf_counter()
     writer = CacheWriter(path)

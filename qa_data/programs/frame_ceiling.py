@@ -15,7 +15,6 @@ the sampling allows, not of any particular model.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -99,32 +98,3 @@ def frame_ceiling_table(scenes: list[SceneQuestions], facts_of, frame_counts: li
                 row[f"{t} per ques."] = table.loc[t, "per_question"]
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def main(argv=None) -> int:
-    import argparse
-
-    from qa_data.clevrer.layout import ClevrerLayout
-    from qa_data.programs.events import load_scene_facts
-    from qa_data.reports.qa_report import load_split_with_answers
-
-    ap = argparse.ArgumentParser(description="The program executor's accuracy on facts computed from only F sampled "
-                                 "frames (an upper bound of what a model sampling F frames can answer).")
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--split", default="validation")
-    ap.add_argument("--frames", default="8,16,25,32,64,128", help="comma-separated frame counts")
-    ap.add_argument("--out", type=Path, help="write the table as Markdown and CSV (OUT.md, OUT.csv)")
-    args = ap.parse_args(argv)
-    layout = ClevrerLayout(args.data)
-    scenes = load_split_with_answers(layout, args.split)
-    facts = {s.scene_index: load_scene_facts(layout, args.split, s.scene_index) for s in scenes}
-    table = frame_ceiling_table(scenes, facts.__getitem__, [int(f) for f in args.frames.split(",")])
-    md = table.round(1).to_markdown(index=False)
-    print(md)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out.with_suffix(".csv"), index=False)
-        args.out.with_suffix(".md").write_text(
-            f"# Executor ceiling by frames sampled ({args.data}, {args.split}, "
-            f"{sum(len(s.questions) for s in scenes)} questions)\n\n" + md + "\n")
-    return 0

@@ -11,7 +11,7 @@ CLEVRER-sim with the CPU-regime presets, resumably and one heavy job at a time:
   ODDN's rolled-out future, over seeds, with the QA learning curves;
 - oracle: Table 2's ground-truth state rows (states, states -dyn, the simulator's future) and blind on their own
   render-free CLEVRER-sim, large enough for the states to beat blind: what the QA stage can learn at all;
-- page: `results.md` (`reasoning.claims_page`) in WORK/results or the folder `--docs` names (`make reproduce`:
+- page: `results.md` (`pipelines.claims_page`) in WORK/results or the folder `--docs` names (`make reproduce`:
   docs/), every table next to the paper's, one line per claim.
 
 Every stage resumes: training continues from its newest checkpoint, extraction fills its pending rows,
@@ -19,12 +19,10 @@ finished evaluations are read back. `only` runs one table and what it needs. Wal
 across resumes in `WORK/stage_times.json`."""
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -38,10 +36,10 @@ from perception.config import PerceptionConfig
 from perception.evaluate import EvaluationRecord
 from perception.learning_curves import curve_figure, curve_table
 from qa_data.config import ConfigError, config_from_dict, load_config, require_min, save_config
-from qa_data.qgen.cli import build_question_config
+from qa_data.qgen.config import build_question_config
 from qa_data.qgen.generate import questions_up_to_date
 from qa_data.runtime.run_lock import holds_lock
-from qa_data.slots.slot_cache import read_attrs
+from qa_data.slots.slot_cache import SlotLayout
 
 logger = logging.getLogger(__name__)
 
@@ -397,7 +395,7 @@ class Reproduction:
         if ablation_done(self.work / "table2" / "runs.csv", TABLE2_SOURCES, self.cfg.qa.seeds):
             return self.work / "table2"
         caches = {r.label: self.slots(r.name) for r in RUNS}
-        stride = int(read_attrs(caches["ODDN"] / "train.h5")["frame_stride"])
+        stride = SlotLayout.read(caches["ODDN"] / "train.h5").frame_stride  # the stage's extraction command wrote it
         states = self.work / "slots" / "states"
         self._run("table2", "extract_states.py", "--data", self.data, "--split", "train,validation", "--out", states,
                   "--frame-stride", stride, "--no-progress")
@@ -440,7 +438,7 @@ class Reproduction:
 
     # -- all ------------------------------------------------------------------------------------------
     def run(self, only: str | None = None, docs: Path | None = None) -> dict:
-        from reasoning.claims_page import build_page
+        from pipelines.claims_page import build_page
 
         self.work.mkdir(parents=True, exist_ok=True)
         save_config(self.cfg, self.work / "reproduce_config.yaml")
@@ -490,23 +488,3 @@ def reproduce(cfg: ReproduceConfig, work: Path, only: str | None = None, docs: P
     if docs is not None:
         check_page_folder(cfg, work, docs)  # before anything runs
     return Reproduction(cfg, work).run(only, docs)
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", type=Path, default=PRESETS / "cpu.yaml",
-                    help="reproduction preset (default: %(default)s)")
-    ap.add_argument("--work", type=Path, default=Path("runs/reproduce"), help="work directory (resumable)")
-    ap.add_argument("--docs", type=Path, help="where results.md and its figures go (default: WORK/results; "
-                    "`make reproduce` names docs/, which only a reproduction with the same settings may replace)")
-    ap.add_argument("--only", choices=[*TABLES, "page"],
-                    help="one table (and what it needs); page: only rewrite the results page from what exists")
-    ap.add_argument("overrides", nargs="*", help="key=value overrides of the preset, e.g. qa.seeds=[0]")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` stops the running step as well
-    cfg = load_config(ReproduceConfig, args.config, args.overrides)
-    result = reproduce(cfg, args.work, args.only, args.docs or args.work / "results")
-    print(f"results page: {result['page']}")
-    return 0

@@ -7,39 +7,35 @@ in the same cache format, and the tiny ALOE QA model trained on the slots with a
 dims, on the states (the upper bound), and blind (text only)."""
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from perception.checkpoint import load_run
-from perception.cli import evaluate_run
 from perception.config import PerceptionConfig
-from perception.evaluate import EvaluationRecord
+from perception.evaluate import EvaluationRecord, evaluate_run
 from perception.extract import ExtractConfig, extract
-from perception.pretrained import DEMO_CHECKPOINT, install_pretrained
+from perception.loaded_run import load_run
+from perception.pretrained import install_pretrained
 from perception.registry import is_video_model, model_label
 from perception.train import train as train_perception
+from pipelines.results_page import OUTPUTS
 from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.config import load_config, save_config
-from qa_data.qgen.cli import build_question_config
+from qa_data.qgen.config import build_question_config
 from qa_data.qgen.generate import generate_questions, questions_up_to_date
 from qa_data.reports.contact_sheet import contact_sheet
 from qa_data.reports.qa_report import wide_accuracy, write_question_report
 from qa_data.reports.stats import summary_table, video_table
 from qa_data.runtime.run_lock import holds_lock
-from qa_data.sim.cli import build_config
+from qa_data.sim.config import build_config
 from qa_data.sim.generate import generate_dataset, split_ranges
-from qa_data.slots.slot_cache import read_attrs as slot_attrs
 from qa_data.slots.slot_cache import summary as slot_summary
 from qa_data.slots.state_cache import StateExtractConfig, extract_states
 from reasoning.ablate import FeatureSource, run_ablation
-from reasoning.results_page import OUTPUTS
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +208,7 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
     # 7b. Ground-truth object states in the same cache format, at the slots' frame stride: the QA
     # model's upper bound.
     states_dir = out / "slots" / "states"
-    stride = int(slot_attrs(extracted["train"].path)["frame_stride"])
+    stride = extracted["train"].layout.frame_stride
     for split in ("train", "validation"):
         res = extract_states(data, states_dir, StateExtractConfig(split=split, frame_stride=stride), progress=False)
         print(f"states {split}: {res.written} videos written, {res.already_done} already done, "
@@ -242,39 +238,3 @@ def run(out: Path, preset: str = "tiny", num_videos: int | None = None, workers:
             "perception": {"run": run_dir, "metrics": metrics, "prediction": prediction},
             "slots": {"dir": slots_dir, "extracted": extracted}, "qa": {"dir": qa_dir, "table": qa_table},
             "times": times}
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Run the whole system end to end on generated data.")
-    ap.add_argument("--out", type=Path, default=Path("runs/demo"))
-    ap.add_argument("--preset", default="tiny")
-    ap.add_argument("--num-videos", type=int)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--perception", nargs="*", default=[], metavar="KEY=VALUE",
-                    help=f"overrides of the perception preset {PERCEPTION_PRESET.name}, e.g. train.steps=200")
-    ap.add_argument("--extract-stride", type=int, default=0,
-                    help="frame stride of slot extraction (default 0: the perception model's training stride)")
-    ap.add_argument("--qa", nargs="*", default=[], metavar="KEY=VALUE",
-                    help=f"overrides of the QA preset {QA_PRESET.name}, e.g. train.steps=300")
-    ap.add_argument("--questions", nargs="*", default=list(QUESTION_OVERRIDES), metavar="KEY=VALUE",
-                    help="overrides of the question preset clevrer_sim (default: %(default)s)")
-    ap.add_argument("--qa-jobs", type=int, help="QA runs trained at once (default: all three on CPU, 1 on GPU)")
-    ap.add_argument("--pretrained", type=Path, default=DEMO_CHECKPOINT,
-                    help="perception checkpoint to start from instead of training (default: %(default)s, made by "
-                         "`make pretrain`)")
-    ap.add_argument("--from-scratch", action="store_true",
-                    help=f"train the perception preset {PERCEPTION_PRESET.name} here instead of using --pretrained")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    pretrained = None
-    if not args.from_scratch:
-        if not args.pretrained.is_file():
-            raise SystemExit(f"{args.pretrained}: no pretrained perception checkpoint; make it with `make pretrain`, "
-                             "or pass --from-scratch")
-        if args.perception:
-            raise SystemExit("--perception overrides apply to training; use them with --from-scratch")
-        pretrained = args.pretrained
-    run(args.out, args.preset, args.num_videos, args.workers, args.seed, args.perception, args.extract_stride,
-        args.qa, args.questions, args.qa_jobs, pretrained)
-    return 0
