@@ -21,14 +21,13 @@ demo: venv
 	$(PY) scripts/run_pipeline.py --out runs/demo
 
 # The perception checkpoint the demo starts from (perception/pretrained/oddn_no_relation_cpu.pt): CPU-regime data,
-# oddn_cpu without its relation module trained on it (about 45 minutes on 2 cores; resumes), exported weights-only.
-# Its seed-0 run is the one of our runs that found the objects; seeds 1 and 2 did not (docs/perception.md).
+# oddn_cpu without its relation module trained on it (resumes), exported weights-only. Which run it is, how its
+# seeds spread and how long it takes: docs/guide.md and docs/perception.md.
 # It was trained with eq. 5's uniform step weights, before oddn_cpu took DeepMind's, so this reruns it that way.
 pretrain: venv
 	$(PY) scripts/pretrain.py --out runs/pretrain_no_relation oddn.variant=oddn_no_relation iodine.step_weights=uniform
 
-# Every claimed table regenerated from scratch on a CPU (an estimated 7 hours on 2 cores: the Bouncing Balls presets
-# now train 5,000 (IODINE) and 7,000 (PROVIDE) steps: add roughly 3.5 hours; resumes where it stopped),
+# Every claimed table regenerated from scratch on a CPU (resumes where it stopped; its cost: docs/guide.md),
 # and docs/results.md rewritten from it. One table: `$(PY) scripts/reproduce.py --only table2 --docs docs`
 # (without --docs the page goes to WORK/results; docs/ takes only a page of the same settings).
 reproduce: venv

@@ -115,7 +115,7 @@ class TrainConfig:
     adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # DeepMind's IODINE: beta1 = 0.95
     geco: GecoConfig = field(default_factory=GecoConfig)  # off by default: iodine.beta stays fixed
     mixed_precision: str = "auto"  # auto (bf16 where bf16 is native: GPU, AMX/AVX512-BF16 CPU) | no | bf16 | fp16
-    # channels-last weights: 1.12x faster bf16 steps on CPU, slower in float32 (docs/benchmarks.md)
+    # channels-last weights: faster bf16 steps on CPU, slower in float32 (docs/benchmarks.md)
     channels_last: bool = False
     log_every: int = 10
     figure_every: int = 200

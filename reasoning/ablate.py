@@ -155,8 +155,7 @@ def run_ablation(config: Path, data: Path, out: Path, sources: list[FeatureSourc
     (mean +- std), `runs.csv` (every run) and `table2.png`; returns the formatted table.
 
     `jobs` > 1 trains that many runs at once in worker processes, the CPU threads split between them
-    (small CPU models use threads poorly: on 2 cores, 2 one-thread runs at once finish ~2.5x sooner than
-    the same 2 runs in turn with 2 threads). For GPUs and multi-process training use `accelerate launch`
+    (small CPU models use threads poorly, docs/qa.md). For GPUs and multi-process training use `accelerate launch`
     with jobs=1 instead."""
     out = Path(out)
     if jobs < 1:

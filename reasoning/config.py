@@ -62,8 +62,8 @@ class AloeConfig:
     # of each colliding pair's annotated collision (cross-entropy over the window's frames, training split only,
     # reasoning.mention_oracle.video_collision_frames). none; full: the loss trains the score and the pair MLP under
     # it; score: the score alone (the pair MLP's output is detached on the score's path, so the target does not
-    # reshape the pair tokens). Trained by the answer alone the score learns when a pair first appears (issue 30,
-    # ninth session: 91.7 % of the weights' peaks, 2.2 % at the collision)
+    # reshape the pair tokens). Trained by the answer alone the score learns when a pair first appears (docs/qa.md,
+    # "When a collision happened")
     relation_time_target: str = "none"
     # ground-truth states with relation tokens: weight of an auxiliary regression of each pair's closest approach
     # (the straight-line rule's quantity, from the window's last frame) from its relation token's output

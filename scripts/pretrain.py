@@ -2,7 +2,7 @@
 
     python scripts/pretrain.py [--out runs/pretrain] [--config configs/perception/oddn_cpu.yaml] [overrides]
 
-Generates the CPU-regime CLEVRER-sim data, trains the preset on it (about 45 minutes on 2 cores; rerunning
+Generates the CPU-regime CLEVRER-sim data, trains the preset on it (rerunning
 resumes) and writes the demo's checkpoint, perception/pretrained/oddn_no_relation_cpu.pt (weights-only, under
 10 MB). `make pretrain` passes `oddn.variant=oddn_no_relation`, the variant the demo starts from.
 """
