@@ -15,7 +15,8 @@ Run directory:
     figures/train_step_N.png    decompositions of training batches
     eval/<split>_step_N/        metrics.md/.csv, frames.csv, videos.csv, decomposition.png; for video
                                 models also prediction.md/.csv, rollout.png, prediction_mse.png,
-                                dynamics_sweep.png and attention.png (perception.prediction_eval)
+                                dynamics_sweep.png and attention.png (perception.prediction_eval,
+                                perception.dynamics_figures)
     eval_curve.csv, eval_curve.png   evaluation metrics against steps and wall seconds (continued across resumes)
 """
 from __future__ import annotations

@@ -25,7 +25,7 @@ token, its features regressed).
 Speed without changing the function: columns that are masked in every pass of a batch (text
 padding, slots absent from every video) are dropped before the encoder; the kept tokens keep their
 positions, masked keys contribute nothing to attention and only CLS is read, so the outputs are
-those of the full sequence (`tests/test_states.py` checks it against the untrimmed forward).
+those of the full sequence (`tests/reasoning/test_qa_on_states.py` checks it against the untrimmed forward).
 """
 from __future__ import annotations
 

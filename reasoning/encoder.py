@@ -3,7 +3,7 @@ batch first), computed with one `scaled_dot_product_attention` call per layer an
 mask broadcast over heads and queries.
 
 It is the function of `nn.TransformerEncoder(nn.TransformerEncoderLayer(..., norm_first=True))`
-with the same state-dict names (checkpoints load either way; `tests/test_states.py` checks the
+with the same state-dict names (checkpoints load either way; `tests/reasoning/test_qa_on_states.py` checks the
 outputs and gradients against it), without the float mask that `nn.MultiheadAttention` builds and
 merges for every layer. With dropout 0, PyTorch's fused (flash) CPU attention kernel runs and no
 [N, heads, S, S] attention matrix is stored for the backward pass.

@@ -4,7 +4,7 @@ glibc's malloc serves a large block (a perception model's decoder activations ar
 `mmap` and unmaps it on free, so iterative inference that allocates the same buffers at every refinement step
 pays a page fault per 4 KB each time: a third of the demo's CPU time went to the kernel. Raising the mmap
 and trim thresholds makes such blocks come from, and go back to, the heap. The values computed are unchanged
-(tests/test_precision.py compares a slot extraction with and without).
+(tests/perception/test_precision.py compares a slot extraction with and without).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from perception.registry import build_model
 from qa_data.config import load_config
 from qa_data.runtime.checkpoints import load_model_file, write_model_file
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def trained_run(root, preset="oddn_tiny", step=7):

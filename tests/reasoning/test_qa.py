@@ -27,7 +27,7 @@ from reasoning.qa_dataset import collate
 from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig
 from reasoning.train import load_qa_run, qa_loss, train_qa, type_gradient_norms, type_losses
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = ["aloe.d_model=32", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=32", "aloe.head_hidden=16", "data.num_frames=4",
          "train.batch_size=8", "train.log_every=1", "train.eval_batch_size=16"]
 

@@ -23,7 +23,7 @@ from qa_data.config import ConfigError, load_config
 from qa_data.runtime.checkpoints import list_checkpoints, load_model_file
 from qa_data.runtime.guards import NonFiniteLoss
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Sizes only: the same model and loop as the presets.
 SMALL = ["iodine.num_slots=3", "iodine.latent_dim=8", "iodine.num_iters=2", "iodine.decoder_channels=[8,8]",
          "iodine.refine_channels=[8,8]", "iodine.refine_mlp=[16]", "iodine.refine_hidden=16",
@@ -178,3 +178,29 @@ def test_mixed_precision_bf16_trains_one_step(sim_data, tmp_path, cache):
         assert np.isfinite(logged_losses(tmp_path / "run")[1])
     finally:
         AcceleratorState._reset_state(True)
+
+
+@pytest.mark.parametrize("script", ["train_perception", "extract_slots"])
+def test_pixel_commands_refuse_no_render_data(no_render, tmp_path, script):
+    from perception.cli import extract_main, train_main
+
+    if script == "train_perception":
+        argv = ["--config", str(REPO / "configs/perception/iodine_tiny.yaml"), "--data", str(no_render),
+                "--out", str(tmp_path / "run"), "train.steps=1"]
+        main = train_main
+    else:
+        from perception.config import PerceptionConfig
+        from perception.registry import build_model
+        from qa_data.runtime.checkpoints import write_model_file
+
+        cfg = load_config(PerceptionConfig, REPO / "configs/perception/iodine_tiny.yaml", [])
+        (tmp_path / "run/checkpoints/step_0000000").mkdir(parents=True)
+        write_model_file(build_model(cfg), cfg, tmp_path / "run/checkpoints/step_0000000/model.pt", 0)
+        argv = ["--run", str(tmp_path / "run"), "--data", str(no_render), "--out", str(tmp_path / "slots")]
+        main = extract_main
+    with pytest.raises(SystemExit, match="generated with --no-render") as err:
+        main(argv)
+    assert str(no_render) in str(err.value)
+
+
+# -- the QA stage on states -------------------------------------------------------------------------

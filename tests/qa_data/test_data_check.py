@@ -131,7 +131,7 @@ def test_ctrl_c_with_workers_ends_the_command(qa_root):
     import sys
     import time
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     interrupted = 0
     for attempt in range(3):
         proc = subprocess.Popen([sys.executable, str(repo / "scripts/check_data.py"), "--data", str(qa_root),

@@ -20,7 +20,7 @@ from perception.registry import build_model
 from perception.train import train
 from qa_data.config import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMALL = [*TRAIN_SMALL, "train.batch_size=2", "eval.num_videos=1"]  # the training tests' sizes, lighter
 
 

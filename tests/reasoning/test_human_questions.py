@@ -17,7 +17,7 @@ from reasoning.token_report import coverage, texts_of
 from reasoning.tokenizer import QuestionTokenizer, TokenizerConfig, split_words
 from reasoning.train import load_qa_run, train_qa
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_keyed_and_list_layouts_give_the_same_questions(qa_root):

@@ -39,7 +39,7 @@ from qa_data.sim.generate import GenerationFailed
 from reasoning.cli import eval_main as qa_eval_main
 from reasoning.cli import train_main as qa_train_main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 QA_SMALL = ["aloe.d_model=32", "aloe.layers=1", "aloe.heads=2", "aloe.ffn=32", "aloe.head_hidden=16",
             "data.num_frames=4", "train.batch_size=8", "train.log_every=1", "train.eval_batch_size=16"]
 MARKER_ENV = "HOSTILE_MARKER"

@@ -20,7 +20,7 @@ from qa_data.slots.slot_import import ImportConfig, import_slots
 from reasoning.config import QAConfig
 from reasoning.train import train_qa
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T, K, D = 8, 4, 6
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_extract import make_run
 
 from perception.extract import ExtractConfig, extract, video_seeds
 from perception.loaded_run import load_run
@@ -17,7 +18,6 @@ from qa_data.clevrer.preprocess import preprocess_frames
 from qa_data.clevrer.video_io import read_video
 from qa_data.config import ConfigError
 from qa_data.slots.slot_cache import SlotFrames, SlotSampling, read_attrs
-from tests.test_extract import make_run
 
 
 def shuffled_tracks(b=2, t=6, k=5, d=8, seed=0):

@@ -42,7 +42,7 @@ from qa_data.slots.slot_cache import (
     read_attrs,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAST = ["iodine.num_iters=2"]  # the tiny presets with fewer refinement steps: same features, less time
 
 

@@ -1,14 +1,18 @@
 """The program executor: each module on a hand-built scene, real CLEVRER programs, errors."""
 import json
+import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from qa_data.clevrer.annotations import ObjectProperty
+from qa_data.clevrer.layout import ClevrerLayout
 from qa_data.clevrer.questions import Choice, Question, load_questions
 from qa_data.clevrer.vocab import ANSWER_VOCAB, QUESTION_VOCAB, encode_question, tokenize
 from qa_data.programs.events import Event, SceneFacts, collision_event
 from qa_data.programs.executor import MODULES, Executor, ProgramError, check_program, check_question
+from qa_data.programs.scoring import accuracy_table, binomial_ci
 
 RED_CUBE = ["objects", "red", "filter_color", "cube", "filter_shape", "unique"]
 BLUE = ["objects", "blue", "filter_color", "unique"]
@@ -307,3 +311,53 @@ def test_the_straight_line_reference_takes_the_pair_whose_paths_meet():
     turned = [frame(126, (1.0, 0.0, 0.0), (0.0, 1.0, 0.0)), frame(127, (-1.0, 0.0, 0.0), (1.0, -1.0, 0.0))]
     assert answers(*turned, start=0) == {0: "correct", 1: "wrong"}
     assert answers(*turned) == {0: "wrong", 1: "correct"}
+
+
+def test_intervals_match_a_hand_computed_wilson_interval():
+    def wilson(k, n, z=1.959963984540054):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return 100 * (centre - half), 100 * (centre + half)
+
+    for k, n in ((45, 50), (0, 12), (7, 7), (300, 1000)):
+        assert binomial_ci(k, n) == pytest.approx(wilson(k, n), abs=1e-9)
+    assert binomial_ci(45, 50) == pytest.approx((78.64, 95.65), abs=0.01)  # a textbook value
+    # the accuracy table: 3 of 4 descriptive right, 1 of 2 explanatory questions (3 of 4 options)
+    rows = [("descriptive", "count", 1, 1, True)] * 3 + [("descriptive", "count", 1, 0, False)]
+    rows += [("explanatory", None, 2, 2, True), ("explanatory", None, 2, 1, False)]
+    per_q = pd.DataFrame([{"question_type": t, "question_subtype": s, "options": o, "options_right": r,
+                           "correct": c, "missing": False} for t, s, o, r, c in rows])
+    table = accuracy_table(per_q).set_index("type")
+    assert (table.loc["descriptive", "per_question_lo"], table.loc["descriptive", "per_question_hi"]) == \
+        pytest.approx(wilson(3, 4))
+    assert (table.loc["explanatory", "per_option_lo"], table.loc["explanatory", "per_option_hi"]) == \
+        pytest.approx(wilson(3, 4))
+    assert (table.loc["explanatory", "per_question_lo"], table.loc["explanatory", "per_question_hi"]) == \
+        pytest.approx(wilson(1, 2))
+
+
+def test_frame_ceiling_sees_only_the_sampled_frames(no_render):
+    from qa_data.programs.events import Event, load_scene_facts
+    from qa_data.programs.frame_ceiling import frame_ceiling_table, sample_frames, sampled_facts
+    from qa_data.reports.qa_report import load_split_with_answers
+
+    layout = ClevrerLayout(no_render)
+    facts = load_scene_facts(layout, "train", 0)
+    # an object seen only between two samples, and two collisions between the same two samples
+    facts.visible[:] = True
+    extra = max(facts.column, key=facts.column.get)
+    facts.visible[:, facts.column[extra]] = False
+    facts.visible[20:23, facts.column[extra]] = True
+    a, b = facts.objects[0], facts.objects[1]
+    facts.events = [Event("start", (), 0), Event("collision", (a, b), 33), Event("collision", (a, b), 40),
+                    Event("end", (), 127)]
+    seen = sampled_facts(facts, sample_frames(8))  # frames 0, 16, ..., 112
+    assert extra in facts.objects and extra not in seen.objects and seen.num_frames == 8 and seen.speed.shape[0] == 8
+    collisions = [e for e in seen.events if e.kind == "collision"]
+    assert [e.frame for e in collisions] == [3, 3]  # both seen at frame 48, the first sample after them
+    assert seen.end.frame == 7
+    # with every frame the executor is the oracle: 100 % on every type
+    scenes = load_split_with_answers(layout, "train")
+    table = frame_ceiling_table(scenes, lambda i: load_scene_facts(layout, "train", i), [128])
+    assert all(v == 100.0 for k, v in table.iloc[0].items() if "per" in k)

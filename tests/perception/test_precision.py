@@ -14,7 +14,7 @@ import yaml
 
 from qa_data.runtime import precision as prec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

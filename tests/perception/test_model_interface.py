@@ -20,7 +20,7 @@ from perception.registry import MODELS, register
 from perception.train import train
 from qa_data.config import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class ToyModel(PerceptionModel):
