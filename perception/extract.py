@@ -302,7 +302,7 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
                          else slot_features(model, cfg, video, seeds))  # [b, T, K, D]
                 order = None
                 if ecfg.track:
-                    order = rollout_order(f.float(), attrs["d_static"], observed)  # [b, T (+ N), K]
+                    order = rollout_order(f.float(), layout.d_static, observed)  # [b, T (+ N), K]
                     f = apply_order(f, order)  # slot j: track j
                 if ecfg.ground:
                     with autocast():
@@ -312,7 +312,7 @@ def extract(loaded: LoadedRun, data_root: Path, slots_dir: Path, ecfg: ExtractCo
                     objects = torch.stack([track_objects(item["masks"][j], masks[j].cpu(), order[j, :observed].cpu(),
                                                          ecfg.ground_min_share)
                                            for j in range(len(item["video_index"]))]).numpy()  # [b, K]
-                if f.shape != (len(item["video_index"]), len(frame_index), attrs["num_slots"], dim):
+                if f.shape != (len(item["video_index"]), len(frame_index), layout.num_slots, dim):
                     raise RuntimeError(f"{model_label(cfg)} gave features {list(f.shape)}, expected "
                                        f"[{len(item['video_index'])}, {len(frame_index)}, {attrs['num_slots']}, {dim}]")
                 feats = f.float().cpu().numpy().astype(ecfg.dtype)

@@ -153,10 +153,11 @@ def check_shapes(path: Path, attrs: dict, f: h5py.File) -> None:
         value = attrs[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise DataError(path, f"attribute {key} must be an integer >= 0, got {value!r}")
-    if attrs["num_slots"] < 1 or attrs["frame_stride"] < 1 or attrs["d_static"] + attrs["d_dyn"] < 1:
+    layout = SlotLayout.of(attrs)
+    if layout.num_slots < 1 or layout.frame_stride < 1 or layout.dim < 1:
         raise DataError(path, "attributes num_slots, frame_stride and d_static + d_dyn must be >= 1")
-    n, t, k = attrs["num_videos"], attrs["frames_per_video"], attrs["num_slots"]
-    expected = {"slots": (n, t, k, attrs["d_static"] + attrs["d_dyn"]), "presence": (n, t, k), "video_index": (n,),
+    n, t, k = attrs["num_videos"], layout.frames_per_video, layout.num_slots
+    expected = {"slots": (n, t, k, layout.dim), "presence": (n, t, k), "video_index": (n,),
                 "status": (n,), "skip_reason": (n,), "frame_index": (t,)}
     if "grounding" in attrs:
         expected["slot_objects"] = (n, k)
@@ -431,9 +432,8 @@ class SlotFrames(Dataset):
             raise DataError(self.path, f"videos {absent[:5]} are not in this cache "
                                        f"({self.attrs['video_index_first']}-{self.attrs['video_index_last']})")
         self.videos = [v for v in wanted if v not in self.skipped]
-        self.t = int(self.attrs["frames_per_video"])
         self.layout = SlotLayout.of(self.attrs)
-        self.t_observed = self.layout.observed_frames
+        self.t, self.t_observed = self.layout.frames_per_video, self.layout.observed_frames
         n = self.sampling.num_frames
         if not 1 <= n <= self.t_observed:
             raise DataError(self.path, f"cannot sample {n} frames (data.num_frames) from its {self.t_observed} "
