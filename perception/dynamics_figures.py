@@ -30,7 +30,6 @@ def _object_slot(masks: torch.Tensor, true_ids: torch.Tensor) -> int:
     return best
 
 
-
 @torch.no_grad()
 def dynamics_figures(model: torch.nn.Module, cfg: PerceptionConfig, item: dict, out_dir: Path,
                      values: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)) -> list[Path]:
