@@ -111,7 +111,6 @@ def prediction_main(argv=None) -> int:
     return 0
 
 
-
 @needs_pixels
 def lengths_main(argv=None) -> int:
     from perception.video_eval import entries_for, evaluate_lengths, length_dataset, table1, write_lengths

@@ -390,7 +390,6 @@ def test_when_scores_count_the_collisions_seen_and_measure_from_their_frame(data
     assert got["same, weights spread evenly"] == pytest.approx(np.mean(distance))
 
 
-
 def test_collision_frames_are_the_annotated_collisions_in_the_window(data):
     """video_collision_frames: every annotated collision of a video, as (slot a < slot b, frame); the reader's target
     for a descriptive pass is, per colliding pair, the window frame nearest the collision (within the window's
