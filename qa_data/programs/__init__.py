@@ -1,1 +1,2 @@
-"""CLEVRER's programs and their answers: scene facts (events), the program executor, scoring and the baselines."""
+"""CLEVRER's programs and their answers: scene facts (events), the program executor, scoring, the baselines, and
+the executor's ceiling from sampled frames (`frame_ceiling.py`)."""

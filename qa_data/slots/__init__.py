@@ -1,3 +1,3 @@
-"""The slot-feature cache and its producers other than perception: ground-truth states, imported slots, and the
-executor's ceiling from sampled frames.
+"""The slot-feature cache (with `SlotLayout`, what a slot holds and which frames) and its producers other than
+perception: ground-truth states and imported slots.
 """
