@@ -153,6 +153,10 @@ def check_shapes(path: Path, attrs: dict, f: h5py.File) -> None:
         value = attrs[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise DataError(path, f"attribute {key} must be an integer >= 0, got {value!r}")
+    if "observed_frames" in attrs:  # checked before the layout reads it
+        obs, t = attrs["observed_frames"], attrs["frames_per_video"]
+        if isinstance(obs, bool) or not isinstance(obs, int) or not 1 <= obs <= t:
+            raise DataError(path, f"attribute observed_frames must be an integer in [1, {t}], got {obs!r}")
     layout = SlotLayout.of(attrs)
     if layout.num_slots < 1 or layout.frame_stride < 1 or layout.dim < 1:
         raise DataError(path, "attributes num_slots, frame_stride and d_static + d_dyn must be >= 1")
@@ -176,10 +180,6 @@ def check_shapes(path: Path, attrs: dict, f: h5py.File) -> None:
         raise DataError(path, f"status holds values other than {sorted(STATUS_NAMES)}")
     if attrs.get("slot_tracks", "objects") not in SLOT_TRACKS:
         raise DataError(path, f"attribute slot_tracks must be one of {SLOT_TRACKS}, got {attrs['slot_tracks']!r}")
-    if "observed_frames" in attrs:
-        obs = attrs["observed_frames"]
-        if isinstance(obs, bool) or not isinstance(obs, int) or not 1 <= obs <= t:
-            raise DataError(path, f"attribute observed_frames must be an integer in [1, {t}], got {obs!r}")
 
 
 @dataclass(frozen=True)

@@ -347,6 +347,16 @@ def test_the_slot_layout_carries_dims_and_frames_both_ways():
         SlotLayout(16, 4, 7).attrs()
 
 
+@pytest.mark.parametrize("value", ["four", 3.5, 0, 129])
+def test_a_bad_observed_frames_attribute_is_a_data_error(synthetic_cache, value):
+    """The attribute the layout reads is checked first: a text, a fraction or a count outside [1, T] is named in a
+    DataError, not a ValueError from the layout or a silently truncated count."""
+    with h5py.File(synthetic_cache, "a") as f:
+        f.attrs["observed_frames"] = value
+    with pytest.raises(DataError, match="observed_frames must be an integer"):
+        read_attrs(synthetic_cache)
+
+
 def test_reader_random_start_covers_every_valid_start(synthetic_cache):
     train = SlotFrames(synthetic_cache, SlotSampling(num_frames=25, random_start=True))
     assert train.stride == 5 and train.last_start == 7  # SlotFormer's start in [0, 8)
